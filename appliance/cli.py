@@ -1,0 +1,140 @@
+"""The ``appliance`` command (DESIGN §4.1). Every subcommand takes ``--config FILE`` (or APPLIANCE_CONFIG)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from appliance import __version__
+from appliance.config import ConfigError, Settings, load_settings
+
+config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                             envvar="APPLIANCE_CONFIG", help="Settings file (TOML).")
+
+
+def _settings(config_file: str | None) -> Settings:
+    try:
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def _wait_for_signal(stop: Callable[[], None]) -> None:
+    """Block until SIGTERM/SIGINT, then call ``stop`` once."""
+    done = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    done.wait()
+    stop()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="appliance")
+def main() -> None:
+    """SMS/MMS reception appliance."""
+
+
+@main.command()
+@config_option
+def run(config_file: str | None) -> None:
+    """The appliance: modem pool, reception, panel and API."""
+    from appliance.runtime import Appliance
+
+    appliance = Appliance(_settings(config_file))
+    appliance.start()
+    _wait_for_signal(appliance.stop)
+
+
+@main.command()
+@config_option
+@click.option("--modems", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--control-port", default=8090, show_default=True, type=int)
+@click.option("--mmsc-port", default=None, type=int, help="Fake MMSC port (MMS issue).")
+@click.option("--state-dir", default=".state/emulator", show_default=True, type=click.Path(file_okay=False))
+@click.option("--personality", "personalities", multiple=True,
+              help="huawei, simcom or quectel; repeated to cycle through (default: all three).")
+def emulate(config_file: str | None, modems: int, control_port: int, mmsc_port: int | None, state_dir: str,
+            personalities: tuple[str, ...]) -> None:
+    """AT modem emulator on ptys with its control API; writes STATE_DIR/modems.json."""
+    from appliance.modem.emulator import run_emulator
+
+    _settings(config_file)
+    emulator = run_emulator(modems=modems, control_port=control_port, state_dir=Path(state_dir),
+                            mmsc_port=mmsc_port, personalities=list(personalities) or None)
+    click.echo(f"{modems} emulated modems; control API on http://127.0.0.1:{control_port}; "
+               f"ports in {Path(state_dir) / 'modems.json'}", err=True)
+    _wait_for_signal(emulator.stop)
+
+
+@main.command()
+@config_option
+@click.option("--modems", default=4, show_default=True, type=click.IntRange(1, 16))
+@click.option("--interval", default=3.0, show_default=True, help="Seconds between demo messages.")
+def demo(config_file: str | None, modems: int, interval: float) -> None:
+    """Emulator + appliance + generated traffic in one process, for a first look."""
+    from appliance.demo import Demo
+
+    demo_run = Demo(_settings(config_file), modems=modems, interval=interval)
+    demo_run.start()
+    _wait_for_signal(demo_run.stop)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_file: str | None) -> None:
+    """Apply all schema migrations (``run`` does this at start too)."""
+    from appliance.db.migrate import upgrade
+
+    settings = _settings(config_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    click.echo("database is at the newest schema")
+
+
+@main.group()
+def token() -> None:
+    """REST API tokens."""
+
+
+@token.command("create")
+@config_option
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May configure everything (not only read).")
+def token_create(config_file: str | None, name: str, admin: bool) -> None:
+    """Create an API token and print it once; only its hash is stored."""
+    from appliance.db.engine import make_engine, make_session_factory
+    from appliance.db.migrate import upgrade
+    from appliance.web.tokens import create_token
+
+    settings = _settings(config_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            secret = create_token(session, name, admin=admin)
+    finally:
+        engine.dispose()
+    click.echo(secret)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

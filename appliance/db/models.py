@@ -1,0 +1,169 @@
+"""The stored state of the appliance: received parts, messages, modems, API tokens.
+
+Every schema change goes through an Alembic migration in ``appliance/db/migrations``; a test checks
+that the migrations and these models agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on both SQLite (which stores naive text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Modem(Base):
+    """The last known state of a SIM's modem, keyed by ICCID so a replug or a new port keeps its row."""
+
+    __tablename__ = "modems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    iccid: Mapped[str] = mapped_column(String(32), unique=True)
+    imsi: Mapped[str | None] = mapped_column(String(32))
+    imei: Mapped[str | None] = mapped_column(String(32))
+    msisdn: Mapped[str | None] = mapped_column(String(32))
+    manufacturer: Mapped[str | None] = mapped_column(String(120))
+    model: Mapped[str | None] = mapped_column(String(120))
+    revision: Mapped[str | None] = mapped_column(String(200))
+    operator: Mapped[str | None] = mapped_column(String(120))
+    port: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(32), default="unknown")
+    state_detail: Mapped[str | None] = mapped_column(Text)
+    signal_dbm: Mapped[int | None] = mapped_column(Integer)
+    storage_used: Mapped[int | None] = mapped_column(Integer)
+    storage_total: Mapped[int | None] = mapped_column(Integer)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    """One message as the customer sent it: a single SMS, an assembled multipart set, or an MMS."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    iccid: Mapped[str] = mapped_column(String(32), index=True)
+    sender: Mapped[str | None] = mapped_column(String(64), index=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8), default="sms")
+    subject: Mapped[str | None] = mapped_column(Text)
+    smsc_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Minutes east of UTC the SMSC stamped, kept so the sender's local time can be shown.
+    smsc_tz_minutes: Mapped[int | None] = mapped_column(Integer)
+    alphabet: Mapped[str | None] = mapped_column(String(8))
+    message_class: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    parts_total: Mapped[int] = mapped_column(Integer, default=1)
+    parts_received: Mapped[int] = mapped_column(Integer, default=1)
+    # Concatenation set this message was assembled from, so a part arriving after a partial release
+    # joins the same message instead of starting a new one.
+    concat_key: Mapped[str | None] = mapped_column(String(200), index=True)
+
+    parts: Mapped[list[SmsPart]] = relationship(back_populates="message", order_by="SmsPart.sequence")
+
+
+class SmsPart(Base):
+    """A PDU exactly as it came off the SIM, committed before the modem is told to delete it."""
+
+    __tablename__ = "sms_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # ICCID + the whole TPDU (sender, SCTS, UDH, body): a re-read after a crash hashes the same.
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    iccid: Mapped[str] = mapped_column(String(32))
+    pdu_hex: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    storage: Mapped[str | None] = mapped_column(String(8))
+    storage_index: Mapped[int | None] = mapped_column(Integer)
+    sender: Mapped[str | None] = mapped_column(String(64))
+    concat_key: Mapped[str | None] = mapped_column(String(200))
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    total: Mapped[int] = mapped_column(Integer, default=1)
+    text: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+
+    message: Mapped[Message | None] = relationship(back_populates="parts")
+
+    __table_args__ = (
+        # Open sets are found by key among parts not yet given to a message.
+        Index("ix_sms_parts_open_sets", "concat_key", "message_id"),
+    )
+
+
+class StatusReport(Base):
+    """An SMS-STATUS-REPORT, kept raw; matched to outbound messages by the outbound queue."""
+
+    __tablename__ = "status_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    iccid: Mapped[str] = mapped_column(String(32))
+    pdu_hex: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    message_reference: Mapped[int | None] = mapped_column(Integer)
+    recipient: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiToken(Base):
+    """A REST API bearer token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+

@@ -1,0 +1,213 @@
+"""The AT command channel to one serial port: commands with timeouts, and unsolicited result codes.
+
+Built on python-gsmmodem-new's ``SerialComms`` (port opening, the command/response handshake with
+its ``> `` prompt support), wrapped here because, as shipped, it:
+
+- kills its reader thread on the first byte that is not UTF-8 (line noise, a modem booting), after
+  which every command times out;
+- files a URC such as ``+CMTI`` that arrives while a command is pending into that command's response,
+  where nobody looks for it;
+- splits two-line URCs (``+CMT: ,<len>`` then the PDU) into unrelated notifications;
+- does not end a response on verbose errors (``+CME ERROR: SIM not inserted``) or ``NO CARRIER``.
+
+Its ``GsmModem`` layer is not used at all: ``connect()`` hangs or raises on modems that answer
+optional commands oddly, and its SMS handling decodes and deletes a message before we have stored it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+
+import serial
+from gsmmodem.exceptions import TimeoutException
+from gsmmodem.serial_comms import SerialComms
+
+log = logging.getLogger(__name__)
+
+CTRL_Z = "\x1a"
+
+# Final result codes that end a command's response (V.250 §5.7.1 plus the 27.007 error forms).
+_FINAL = re.compile(r"^(OK|ERROR|NO CARRIER|COMMAND NOT SUPPORT|\+CM[ES] ERROR:.*)$")
+# URCs our sessions care about or must keep out of responses. None of these is ever a response line.
+_URC = re.compile(
+    r"^(\+CMTI:|\+CDSI:|\+CMT:|\+CDS:|\+CBM:|\^RSSI:|\^HRSSI:|\^BOOT:|\^MODE:|\^SRVST:|\^SIMST:|\^RSSILVL:"
+    r"|\+QIND:|RDY$|SMS Ready$|Call Ready$|RING$|\+CRING:|\+CUSD:|\^SYSSTART|\+PBREADY|\+STIN:)"
+)
+# URCs whose next line belongs to them (TS 27.005 §3.4.1: +CMT/+CDS/+CBM are followed by the PDU).
+_TWO_LINE_URC = re.compile(r"^\+(CMT|CDS|CBM):")
+
+
+class AtError(Exception):
+    """The modem answered a command with an error; ``code`` is the +CME/+CMS number when given."""
+
+    def __init__(self, command: str, final: str) -> None:
+        self.command = command
+        self.final = final
+        match = re.match(r"^\+(CM[ES]) ERROR:\s*(\d+)$", final)
+        self.kind = match.group(1) if match else None
+        self.code = int(match.group(2)) if match else None
+        super().__init__(f"{command!r} answered {final!r}")
+
+
+class AtTimeout(Exception):
+    """No final result code within the timeout; ``partial`` holds what did arrive."""
+
+    def __init__(self, command: str, timeout: float, partial: list[str]) -> None:
+        self.command = command
+        self.partial = partial
+        super().__init__(f"no answer to {command!r} within {timeout:g} s (got {partial!r})")
+
+
+class ChannelClosed(Exception):
+    """The port went away (unplug, EIO) or was closed."""
+
+
+UrcHandler = Callable[[list[str]], None]
+
+
+class AtChannel(SerialComms):
+    """One open serial port. Commands are serialised; URCs go to ``on_urc`` from the reader thread."""
+
+    RESPONSE_TERM = _FINAL
+
+    def __init__(self, port: str, on_urc: UrcHandler, on_closed: Callable[[Exception], None],
+                 baudrate: int = 115200, on_raw_line: Callable[[str, str], None] | None = None) -> None:
+        super().__init__(port, baudrate, notifyCallbackFunc=on_urc, fatalErrorCallbackFunc=self._closed)
+        self._on_closed = on_closed
+        self._on_raw_line = on_raw_line
+        self._pending_two_line: str | None = None
+        self.garbage_bytes = 0
+        self.closed = threading.Event()
+
+    def open(self) -> None:
+        try:
+            self.connect()
+        except (serial.SerialException, OSError) as exc:
+            raise ChannelClosed(f"cannot open {self.port}: {exc}") from exc
+
+    def close(self) -> None:
+        if self.alive:
+            self.alive = False
+            if threading.current_thread() is not getattr(self, "rxThread", None):
+                self.rxThread.join(timeout=3)
+        try:
+            self.serial.close()
+        except Exception:  # noqa: BLE001 - closing a port that already vanished
+            pass
+        self.closed.set()
+
+    def command(self, command: str, timeout: float = 5.0) -> list[str]:
+        """Send ``command`` and return the response lines without the final ``OK``."""
+        lines = self._exchange(command + "\r", timeout, command)
+        final = lines[-1]
+        if final != "OK":
+            raise AtError(command, final)
+        return lines[:-1]
+
+    def send_pdu(self, length: int, pdu_hex: str, timeout: float = 40.0) -> list[str]:
+        """``AT+CMGS=<length>``, wait for the ``> `` prompt, then the PDU and Ctrl-Z (TS 27.005 §3.5.1)."""
+        command = f"AT+CMGS={length}"
+        self._exchange(command + "\r", timeout, command, prompt="> ")
+        return self.command_raw(pdu_hex + CTRL_Z, timeout, command)
+
+    def command_raw(self, data: str, timeout: float, label: str) -> list[str]:
+        lines = self._exchange(data, timeout, label)
+        if lines[-1] != "OK":
+            raise AtError(label, lines[-1])
+        return lines[:-1]
+
+    def _exchange(self, data: str, timeout: float, label: str, prompt: str | None = None) -> list[str]:
+        if not self.alive:
+            raise ChannelClosed(f"{self.port} is closed")
+        try:
+            lines = self.write(data, waitForResponse=True, timeout=timeout, expectedResponseTermSeq=prompt)
+        except TimeoutException as exc:
+            raise AtTimeout(label, timeout, list(exc.data or [])) from None
+        except (serial.SerialException, OSError) as exc:
+            self._closed(exc)
+            raise ChannelClosed(f"{self.port}: {exc}") from exc
+        if not lines or not (prompt or _FINAL.match(lines[-1])):
+            raise ChannelClosed(f"{self.port} closed during {label} (got {lines!r})")
+        # Echo of the command (before ATE0 took effect) is not part of the answer.
+        return [line for line in lines if line.strip() != label.strip()]
+
+    # --- reader side -------------------------------------------------------------------------------
+
+    def _readLoop(self) -> None:  # noqa: N802 - overrides the library's name
+        buffer = bytearray()
+        try:
+            while self.alive:
+                chunk = self.serial.read(self.serial.in_waiting or 1)
+                if not chunk:
+                    continue
+                buffer.extend(chunk)
+                buffer = self._split_lines(buffer)
+        except (serial.SerialException, OSError, TypeError) as exc:
+            # pyserial raises TypeError when the fd vanishes under a blocking read.
+            if self.alive:
+                self._closed(exc)
+
+    def _split_lines(self, buffer: bytearray) -> bytearray:
+        while True:
+            if self._expectResponseTermSeq and buffer.endswith(bytes(self._expectResponseTermSeq)):
+                text = self._decode(bytes(buffer))
+                self._deliver(text, end_of_response=True)
+                return bytearray()
+            cut = buffer.find(b"\n")
+            if cut < 0:
+                return buffer
+            raw, buffer = bytes(buffer[:cut]), buffer[cut + 1:]
+            line = self._decode(raw).strip("\r\x00 ")
+            if line:
+                self._deliver(line)
+
+    def _decode(self, raw: bytes) -> str:
+        # Modems speak ASCII; anything else is line noise. Keep it visible but never die on it.
+        text = raw.decode("ascii", errors="replace")
+        bad = text.count("\ufffd")
+        if bad:
+            self.garbage_bytes += bad
+            log.warning("%s: %d non-ASCII bytes on the line: %r", self.port, bad, raw[:80])
+        return text
+
+    def _deliver(self, line: str, end_of_response: bool = False) -> None:
+        if self._on_raw_line:
+            self._on_raw_line("rx", line)
+        if self._pending_two_line is not None:
+            first, self._pending_two_line = self._pending_two_line, None
+            self.notifyCallback([first, line])
+            return
+        if _TWO_LINE_URC.match(line):
+            self._pending_two_line = line
+            return
+        waiting = self._responseEvent is not None and not self._responseEvent.is_set()
+        if waiting and (end_of_response or not _URC.match(line)):
+            self._response.append(line)
+            if end_of_response or _FINAL.match(line):
+                self._responseEvent.set()
+            return
+        self.notifyCallback([line])
+
+    def _closed(self, exc: Exception) -> None:
+        self.alive = False
+        self.closed.set()
+        if self._responseEvent is not None:
+            self._responseEvent.set()
+        self._on_closed(exc)
+
+
+def wait_for_sync(channel: AtChannel, attempts: int = 5, timeout: float = 2.0) -> None:
+    """Send ``AT`` until the modem answers ``OK``: a modem still booting drops the first commands."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            channel.command("AT", timeout=timeout)
+            return
+        except (AtTimeout, AtError) as exc:
+            last = exc
+            time.sleep(0.2)
+    raise AtTimeout("AT", timeout * attempts, getattr(last, "partial", []))

@@ -1,0 +1,246 @@
+"""One modem on one serial port: bring it up, read its SIM storage, persist, then delete.
+
+The order in ``drain_storage`` is the appliance's central promise: a PDU leaves the SIM only after the
+database said it is durable. At start-up (and on every wake-up) the whole storage is listed, so what
+arrived while the appliance was down, or whose ``+CMTI`` got lost, is read too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from appliance.modem import responses
+from appliance.modem.at import AtChannel, AtError, AtTimeout, ChannelClosed, wait_for_sync
+from appliance.reception.ingest import IngestWriter
+from appliance.reception.store import ReceivedPdu
+
+log = logging.getLogger(__name__)
+
+
+class ModemState(Enum):
+    CONNECTING = "connecting"
+    SIM_LOCKED = "sim_locked"
+    NO_SIM = "no_sim"
+    READY = "ready"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ModemStatus:
+    port: str
+    state: ModemState
+    detail: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    imei: str | None = None
+    msisdn: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    revision: str | None = None
+    operator: str | None = None
+    signal_dbm: int | None = None
+    storage_used: int | None = None
+    storage_total: int | None = None
+
+
+StatusListener = Callable[[ModemStatus], None]
+
+# Tried in this order; vendors answer only their own (ModemManager does the same probing).
+_ICCID_COMMANDS = ("AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID", "AT+CRSM=176,12258,0,0,10")
+_CNMI_CHOICES = ("AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0", "AT+CNMI=1,1,0,0,0")
+
+
+class ModemSession:
+    """Owns the port's thread. Reconnects with backoff until ``stop()``; never deletes unpersisted PDUs."""
+
+    def __init__(self, port: str, ingest: IngestWriter, on_status: StatusListener,
+                 at_timeout: float = 5.0, poll_seconds: float = 30.0,
+                 sim_pins: dict[str, str] | None = None) -> None:
+        self.port = port
+        self._ingest = ingest
+        self._on_status = on_status
+        self._at_timeout = at_timeout
+        self._poll_seconds = poll_seconds
+        self._sim_pins = sim_pins or {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._channel: AtChannel | None = None
+        self._thread = threading.Thread(target=self._run, name=f"modem {port}", daemon=True)
+        self.status = ModemStatus(port=port, state=ModemState.CONNECTING)
+        self.consecutive_failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._channel is not None:
+            self._channel.close()
+        self._thread.join(timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _set_status(self, **changes: object) -> None:
+        self.status = replace(self.status, **changes)  # type: ignore[arg-type]
+        try:
+            self._on_status(self.status)
+        except Exception:  # noqa: BLE001 - a listener must not take the modem down
+            log.exception("%s: status listener failed", self.port)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                self._connect()
+                backoff = 1.0
+                self.consecutive_failures = 0
+                self._serve()
+            except (ChannelClosed, AtTimeout, AtError, OSError) as exc:
+                if self._stopping.is_set():
+                    break
+                self.consecutive_failures += 1
+                state = ModemState.DISCONNECTED if isinstance(exc, ChannelClosed) else ModemState.FAILED
+                log.warning("%s: %s; reconnecting in %.0f s", self.port, exc, backoff)
+                self._set_status(state=state, detail=str(exc))
+            finally:
+                if self._channel is not None:
+                    self._channel.close()
+                    self._channel = None
+            self._stopping.wait(backoff)
+            backoff = min(backoff * 2, 30.0)
+        self._set_status(state=ModemState.DISCONNECTED, detail="stopped")
+
+    def _connect(self) -> None:
+        self._set_status(state=ModemState.CONNECTING, detail=None)
+        channel = AtChannel(self.port, on_urc=self._on_urc, on_closed=self._on_channel_closed)
+        channel.open()
+        self._channel = channel
+        wait_for_sync(channel, timeout=min(self._at_timeout, 2.0))
+        self._at("ATE0")
+        self._optional("AT+CMEE=1")
+        self._unlock_sim()
+        identity = self._identify()
+        # Essential for reception: PDU mode, storage, new-message indications. Anything else optional.
+        self._at("AT+CMGF=0")
+        self._optional('AT+CPMS="SM","SM","SM"')
+        for choice in _CNMI_CHOICES:
+            if self._optional(choice) is not None:
+                break
+        self._set_status(state=ModemState.READY, detail=None, **identity)
+        log.info("%s: ready, SIM %s (%s, %s)", self.port, identity.get("iccid"), identity.get("operator"),
+                 identity.get("model"))
+
+    def _unlock_sim(self) -> None:
+        try:
+            state = responses.parse_cpin(self._at("AT+CPIN?")) or "READY"
+        except AtError as exc:
+            if exc.code == 10:  # TS 27.007 §9.2.1: SIM not inserted
+                self._set_status(state=ModemState.NO_SIM, detail="no SIM card in the modem")
+            raise
+        if state != "READY":
+            self._set_status(state=ModemState.SIM_LOCKED, detail=f"SIM asks for {state}")
+            raise AtError("AT+CPIN?", f"SIM locked ({state})")
+
+    def _identify(self) -> dict[str, object]:
+        identity: dict[str, object] = {
+            "manufacturer": responses.parse_plain(self._optional("AT+CGMI") or []),
+            "model": responses.parse_plain(self._optional("AT+CGMM") or []),
+            "revision": responses.parse_plain(self._optional("AT+CGMR") or []),
+            "imei": responses.parse_plain(self._optional("AT+CGSN") or []),
+            "imsi": responses.parse_plain(self._optional("AT+CIMI") or []),
+        }
+        iccid = None
+        for command in _ICCID_COMMANDS:
+            iccid = responses.parse_iccid(self._optional(command) or [])
+            if iccid:
+                break
+        if not iccid:
+            raise AtError("ICCID", "the SIM's ICCID could not be read; messages cannot be attributed")
+        identity["iccid"] = iccid
+        identity["msisdn"] = responses.parse_cnum(self._optional("AT+CNUM") or [])
+        self._optional("AT+COPS=3,0")
+        identity["operator"] = responses.parse_cops(self._optional("AT+COPS?") or [])
+        identity["signal_dbm"] = responses.parse_csq(self._optional("AT+CSQ") or [])
+        return identity
+
+    def _serve(self) -> None:
+        next_poll = 0.0
+        while not self._stopping.is_set():
+            channel = self._channel
+            if channel is None or channel.closed.is_set():
+                raise ChannelClosed(f"{self.port} went away")
+            now = time.monotonic()
+            if self._wake.is_set() or now >= next_poll:
+                self._wake.clear()
+                self.drain_storage()
+                next_poll = time.monotonic() + self._poll_seconds
+            self._wake.wait(timeout=max(0.0, min(next_poll - time.monotonic(), 1.0)))
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def drain_storage(self) -> int:
+        """List the storage, persist every PDU, delete those the database holds. Returns PDUs read."""
+        iccid = self.status.iccid
+        assert iccid is not None
+        entries = responses.parse_cmgl(self._at("AT+CMGL=4", timeout=max(self._at_timeout, 30.0)))
+        usage = responses.parse_cpms(self._optional("AT+CPMS?") or [])
+        if usage:
+            self._set_status(storage_used=usage[0], storage_total=usage[1])
+        if not entries:
+            return 0
+        batch = [ReceivedPdu(iccid=iccid, pdu=entry.pdu if entry.pdu is not None else entry.raw_line.encode(),
+                             storage="SM", index=entry.index) for entry in entries]
+        self._ingest.store(batch)
+        for entry in entries:
+            if entry.index is not None:
+                self._at(f"AT+CMGD={entry.index}")
+        return len(entries)
+
+    def _on_urc(self, lines: list[str]) -> None:
+        head = lines[0]
+        if head.startswith(("+CMTI:", "+CDSI:")):
+            self._wake.set()
+        elif head.startswith(("+CMT:", "+CDS:")) and len(lines) > 1:
+            self._store_direct(lines[1])
+        elif head.startswith(("RDY", "^BOOT", "SMS Ready", "+QIND: SMS DONE")):
+            self._wake.set()  # storage may be readable only now
+        else:
+            log.debug("%s: URC %r", self.port, lines)
+
+    def _store_direct(self, pdu_line: str) -> None:
+        """``+CMT``/``+CDS`` routed straight to us: the modem keeps no copy, so store it at once."""
+        iccid = self.status.iccid or "unknown"
+        pdu = responses.hex_or_none(pdu_line.strip()) or pdu_line.encode()
+        future = self._ingest.submit([ReceivedPdu(iccid=iccid, pdu=pdu)])
+        future.add_done_callback(
+            lambda f: f.exception() and log.error("%s: direct PDU not stored: %s", self.port, f.exception()))
+
+    def _on_channel_closed(self, exc: Exception) -> None:
+        log.warning("%s: port closed: %s", self.port, exc)
+        self._wake.set()
+
+    # --- AT helpers ---------------------------------------------------------------------------------
+
+    def _at(self, command: str, timeout: float | None = None) -> list[str]:
+        if self._channel is None:
+            raise ChannelClosed(f"{self.port} is not open")
+        return self._channel.command(command, timeout=timeout or self._at_timeout)
+
+    def _optional(self, command: str) -> list[str] | None:
+        """A command a modem may refuse (``ERROR``, ``COMMAND NOT SUPPORT``) without failing the session."""
+        try:
+            return self._at(command)
+        except AtError as exc:
+            log.debug("%s: optional %s refused: %s", self.port, command, exc.final)
+            return None

@@ -1,0 +1,49 @@
+"""Fixtures shared by every test folder: real databases on both supported backends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from appliance.db.engine import make_engine, make_session_factory
+from tests.support.databases import PostgresDatabases, SqliteDatabases
+from tests.support.postgres import ThrowawayCluster
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """The server from APPLIANCE_TEST_POSTGRES_URL, else a throwaway cluster. Never skipped."""
+    url = os.environ.get("APPLIANCE_TEST_POSTGRES_URL")
+    cluster = None
+    if not url:
+        cluster = ThrowawayCluster()
+        url = cluster.start()
+    databases = PostgresDatabases(url)
+    yield databases
+    databases.dispose()
+    if cluster is not None:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh migrated database; every test using it runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_databases").create(tmp_path)
+    return request.getfixturevalue("postgres_databases").create()
+
+
+@pytest.fixture
+def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
