@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 
 
 def utcnow() -> datetime:
@@ -106,6 +106,9 @@ class Message(Base):
     # Concatenation set this message was assembled from, so a part arriving after a partial release
     # joins the same message instead of starting a new one.
     concat_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Lets one multi-row INSERT … RETURNING hand back ids in row order on SQLite too (reception stores
+    # whole batches at once; without it SQLAlchemy falls back to one statement per row).
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
     parts: Mapped[list[SmsPart]] = relationship(back_populates="message", order_by="SmsPart.sequence")
 
@@ -130,6 +133,7 @@ class SmsPart(Base):
     text: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
     message: Mapped[Message | None] = relationship(back_populates="parts")
 

@@ -1,7 +1,7 @@
-"""A throwaway PostgreSQL cluster from Debian's binaries, for the test session.
+"""A throwaway PostgreSQL cluster from Debian's binaries, for the test session and benchmarks.
 
 initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` system user that
-Debian's package creates. fsync is off: durability is SQLite's job in these tests, speed is ours.
+Debian's package creates. Tests run it with fsync off (speed); benchmarks ask for a durable one.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def _bin(name: str) -> str:
 
 
 class ThrowawayCluster:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="appliance-pg-"))
         self.port = _free_port()
         self._as_postgres = os.geteuid() == 0
@@ -56,8 +57,9 @@ class ThrowawayCluster:
             shutil.chown(self.root, "postgres", "postgres")
         self._run(_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

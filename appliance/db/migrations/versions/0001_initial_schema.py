@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: -
-Created: 2026-11-25 13:36:49.791807
+Created: 2026-11-25 13:43:08.867004
 """
 
 import sqlalchemy as sa
@@ -44,6 +44,7 @@ def upgrade() -> None:
     sa.Column('parts_total', sa.Integer(), nullable=False),
     sa.Column('parts_received', sa.Integer(), nullable=False),
     sa.Column('concat_key', sa.String(length=200), nullable=True),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
@@ -101,6 +102,7 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.Column('_sentinel', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_sms_parts_message_id_messages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_parts')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_sms_parts_dedupe_key'))

@@ -1,0 +1,97 @@
+"""The JSON shape of stored things, shared by the REST API, the panel and (later) webhooks.
+
+DESIGN §4.3 is the contract for the message object: its fields keep their names and meaning; fields
+are only ever added. This module knows nothing of Flask so that the delivery worker can build the
+same object for a webhook body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from appliance.db.models import Message, Modem
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, to the second: ``2026-11-25T13:34:10Z``."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def smsc_time_iso(message: Message) -> str | None:
+    """The SMSC timestamp with the offset the SMSC stamped (``+01:00``), so the sender's local time stays
+    readable; the same instant as UTC when the offset is unknown."""
+    if message.smsc_time is None:
+        return None
+    if message.smsc_tz_minutes is None:
+        return iso_utc(message.smsc_time)
+    zone = timezone(timedelta(minutes=message.smsc_tz_minutes))
+    return message.smsc_time.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def msisdns_by_iccid(session: Session, iccids: Iterable[str]) -> dict[str, str | None]:
+    """Each SIM's own number (``Modem.msisdn``) by ICCID, looked up once for a whole page of messages."""
+    wanted = set(iccids)
+    if not wanted:
+        return {}
+    rows = session.execute(select(Modem.iccid, Modem.msisdn).where(Modem.iccid.in_(wanted)))
+    return {iccid: msisdn for iccid, msisdn in rows}
+
+
+def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The message object of DESIGN §4.3, plus fields integrators find useful.
+
+    ``access_number`` is, until access numbers exist, the number of the SIM the message came in on
+    (``Modem.msisdn`` by ICCID). Pass ``msisdns`` (from :func:`msisdns_by_iccid`) when rendering many
+    messages; without it the number is looked up in the message's own session, if it has one.
+    """
+    if msisdns is None:
+        session = object_session(message)
+        msisdns = msisdns_by_iccid(session, [message.iccid]) if session is not None else {}
+    return {
+        "id": message.id,
+        "received_at": iso_utc(message.received_at),
+        "access_number": msisdns.get(message.iccid),
+        "sender": message.sender,
+        "text": message.text,
+        "kind": message.kind,
+        "subject": message.subject,
+        "keyword": None,  # the matched keyword's text, once keyword routing exists
+        "account": None,  # the account id, once accounts exist
+        "attachments": [],  # MMS attachments are not stored yet; an SMS never has any
+        "status": message.status,
+        # Additions to the contract.
+        "error": message.error,
+        "parts_total": message.parts_total,
+        "parts_received": message.parts_received,
+        "smsc_time": smsc_time_iso(message),
+        "iccid": message.iccid,
+    }
+
+
+def modem_json(modem: Modem) -> dict[str, Any]:
+    """A modem as ``GET /api/v1/modems`` lists it: the last known state of one SIM's modem."""
+    return {
+        "id": modem.id,
+        "iccid": modem.iccid,
+        "imsi": modem.imsi,
+        "imei": modem.imei,
+        "msisdn": modem.msisdn,
+        "manufacturer": modem.manufacturer,
+        "model": modem.model,
+        "revision": modem.revision,
+        "operator": modem.operator,
+        "port": modem.port,
+        "state": modem.state,
+        "state_detail": modem.state_detail,
+        "signal_dbm": modem.signal_dbm,
+        "storage_used": modem.storage_used,
+        "storage_total": modem.storage_total,
+        "last_seen_at": iso_utc(modem.last_seen_at),
+    }

@@ -1,0 +1,84 @@
+"""The web layer: the shop owner's panel on the LAN and the REST API v1 for developers.
+
+``create_app`` follows Flask's tutorial factory: settings in, blueprints registered here, one database
+session per request (:func:`db_session`), closed when the request ends.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from appliance.config import Settings
+from appliance.db.engine import make_engine, make_session_factory
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def create_app(settings: Settings, session_factory: sessionmaker[Session] | None = None) -> Flask:
+    """Build the Flask app; without ``session_factory`` it opens ``settings.effective_database_url``.
+
+    The schema is not migrated here: ``appliance run`` upgrades it before serving.
+    """
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key or _stored_secret_key(settings.data_dir)
+    app.config["APPLIANCE_SETTINGS"] = settings
+    app.json.sort_keys = False  # keep the documented field order, it reads better
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(settings.effective_database_url))
+    app.extensions["appliance.sessions"] = session_factory
+    app.teardown_appcontext(_close_session)
+
+    from appliance.web import api, panel
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(panel.bp)
+    return app
+
+
+def db_session() -> Session:
+    """The current request's session, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["appliance.sessions"]()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    """The key kept in ``data_dir/secret_key``, generated on first start so sessions survive restarts."""
+    path = data_dir / SECRET_KEY_FILE
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Written aside, then linked into place: link() never replaces, so when two processes start
+    # together one key wins, and nobody ever reads a half-written file.
+    fd, scratch = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        os.link(scratch, path)
+    except FileExistsError:
+        return _read_key(path)
+    finally:
+        os.unlink(scratch)
+    return key
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it to have a new secret key generated")
+    return key

@@ -1,0 +1,148 @@
+"""REST API v1 (DESIGN §4.3): JSON in and out, ``Authorization: Bearer <token>`` on every call.
+
+Every error is ``{"error": {"code", "message"}}`` with the matching HTTP status, including routing
+errors (unknown path, wrong method) anywhere under ``/api/``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import false, select
+from werkzeug.exceptions import HTTPException
+
+from appliance.db.models import Message, Modem
+from appliance.representation import message_json, modem_json, msisdns_by_iccid
+from appliance.web import db_session
+from appliance.web.tokens import find_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+# last_used_at is for spotting stale tokens, not auditing: one write a minute per token spares the
+# SD card a synchronous commit on every API call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+_ERROR_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response | HTTPException:
+    # Registered app-wide because a path that matches no route never reaches the blueprint.
+    if not request.path.startswith("/api/"):
+        return exc
+    status = exc.code or 500
+    code = _ERROR_CODES.get(status, "internal_error" if status >= 500 else "http_error")
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. 405's Allow
+    return error_response(status, code, exc.description or exc.name, headers)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    # RFC 6750 §3: a request without credentials gets a bare challenge, a bad token gets
+    # error="invalid_token" so a client knows to stop retrying with it.
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'",
+                       {"WWW-Authenticate": 'Bearer realm="appliance"'})
+    session = db_session()
+    token = find_token(session, secret)
+    if token is None:
+        raise ApiError(401, "invalid_token", "the API token is unknown or has been revoked",
+                       {"WWW-Authenticate": 'Bearer realm="appliance", error="invalid_token"'})
+    now = datetime.now(UTC)
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        session.commit()
+    g.api_token = token
+
+
+@bp.get("/messages")
+def list_messages() -> Response:
+    """Messages in id order after the cursor ``after_id``; ``next_after_id`` is null on the last page."""
+    after_id = _int_param("after_id", default=0, minimum=0)
+    limit = _int_param("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    query = select(Message).where(Message.id > after_id).order_by(Message.id).limit(limit + 1)
+    access_number = _number_param("access_number")
+    if access_number is not None:
+        # Until access numbers exist, a SIM's own number is its access number.
+        query = query.where(Message.iccid.in_(select(Modem.iccid).where(Modem.msisdn == access_number)))
+    if request.args.get("keyword", "").strip():
+        # No keyword routing yet: no message has a keyword, so none matches.
+        query = query.where(false())
+    session = db_session()
+    messages = list(session.scalars(query))
+    has_more = len(messages) > limit
+    messages = messages[:limit]
+    msisdns = msisdns_by_iccid(session, (m.iccid for m in messages))
+    return jsonify({
+        "items": [message_json(m, msisdns=msisdns) for m in messages],
+        "next_after_id": messages[-1].id if has_more else None,
+    })
+
+
+@bp.get("/messages/<int:message_id>")
+def get_message(message_id: int) -> Response:
+    message = db_session().get(Message, message_id)
+    if message is None:
+        raise ApiError(404, "not_found", f"no message with id {message_id}")
+    return jsonify(message_json(message))
+
+
+@bp.get("/modems")
+def list_modems() -> Response:
+    """Every SIM's modem the appliance has seen, with its last known state (a list, like §4.2's)."""
+    modems = db_session().scalars(select(Modem).order_by(Modem.id))
+    return jsonify([modem_json(m) for m in modems])
+
+
+def _int_param(name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ApiError(400, "invalid_parameter", f"{name} must be {bounds}, not {value}")
+    return value
+
+
+def _number_param(name: str) -> str | None:
+    raw = request.args.get(name, "")
+    # An unencoded "+" in a query string arrives as a space: "?access_number=+4479..." means "+4479...".
+    if raw.startswith(" ") and raw.strip().isdigit():
+        raw = "+" + raw.strip()
+    return raw.strip() or None

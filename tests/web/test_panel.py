@@ -1,0 +1,174 @@
+"""The panel page and its live-update endpoint, through Flask's test client."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+HOSTILE = '<script>window.pwned = true</script><img src=x onerror="window.pwned = true">'
+
+
+def page(client, query=""):
+    response = client.get(f"/{query}")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    return response.get_data(as_text=True)
+
+
+def row_ids(html):
+    return [int(n) for n in re.findall(r'<tr class="message[^"]*" id="message-(\d+)"', html)]
+
+
+def test_the_page_lists_messages_newest_first(client, store):
+    store.modem(iccid="8944000000000000001", msisdn="+447700900001")
+    older = store.message(iccid="8944000000000000001", sender="+447700900123", text="Table for two at 8?",
+                          received_at=datetime(2026, 11, 25, 9, 15, 0, tzinfo=UTC))
+    newer = store.message(iccid="8944000000000000001", sender="+447700900456", text="PIZZA 2 large")
+
+    html = page(client)
+
+    assert row_ids(html) == [newer.id, older.id]
+    assert "Table for two at 8?" in html
+    assert "+447700900123" in html
+    assert "+447700900001" in html  # the SIM's number
+    assert '<time datetime="2026-11-25T09:15:00Z">2026-11-25 09:15:00 UTC</time>' in html
+    assert 'badge-unmatched">unmatched<' in html
+
+
+def test_hostile_message_text_is_escaped(client, store):
+    store.message(text=HOSTILE, sender="<b>evil</b>", subject="<i>x</i>")
+
+    html = page(client)
+
+    assert "<script>window.pwned" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;window.pwned = true&lt;/script&gt;" in html
+    assert "&lt;b&gt;evil&lt;/b&gt;" in html
+
+
+def test_a_partial_message_is_marked_with_its_parts_and_error(client, store):
+    store.message(status="partial", parts_total=3, parts_received=2, text="Hello wor",
+                  error="part 3 of 3 not received within 24 h")
+
+    html = page(client)
+
+    assert 'badge-partial">partial 2/3<' in html
+    assert "part 3 of 3 not received within 24 h" in html
+    assert 'class="message status-partial"' in html
+
+
+def test_an_undecodable_message_is_marked_with_its_error(client, store):
+    store.message(status="undecodable", text=None, error="TP-DCS 0xF6: 8-bit data, not text")
+
+    html = page(client)
+
+    assert 'badge-undecodable">undecodable<' in html
+    assert "TP-DCS 0xF6: 8-bit data, not text" in html
+    assert "(no text)" in html
+
+
+def test_an_empty_inbox_says_so(client):
+    html = page(client)
+
+    assert "No messages yet." in html
+    assert 'data-last-id="0"' in html
+
+
+def test_fifty_messages_a_page_with_a_link_to_older_ones(client, store):
+    ids = [m.id for m in store.messages(120)]
+
+    first = page(client)
+    older_link = re.search(r'<a href="([^"]+)" rel="next">', first).group(1)
+    second = page(client, older_link.lstrip("/"))
+    third = page(client, re.search(r'<a href="([^"]+)" rel="next">', second).group(1).lstrip("/"))
+
+    assert row_ids(first) == ids[::-1][:50]
+    assert row_ids(second) == ids[::-1][50:100]
+    assert row_ids(third) == ids[::-1][100:]
+    assert 'rel="next"' not in third
+    assert "Newest" in third
+
+
+def test_only_the_newest_page_updates_live(client, store):
+    ids = [m.id for m in store.messages(60)]
+
+    newest = page(client)
+    older = page(client, f"?before_id={ids[10]}")
+
+    assert f'data-live="true" data-last-id="{ids[-1]}"' in newest
+    assert "data-live" not in older
+    assert "Newest" not in newest
+
+
+def test_a_nonsense_before_id_shows_the_newest_page(client, store):
+    message = store.message()
+
+    assert row_ids(page(client, "?before_id=soon")) == [message.id]
+
+
+def test_the_modem_strip_shows_state_operator_and_signal(client, store):
+    store.modem(iccid="8944000000000000001", msisdn="+447700900001", operator="Vodafone UK",
+                state="registered", signal_dbm=-71)
+    store.modem(iccid="8944000000000000002", msisdn=None, operator=None, state="failed",
+                state_detail="SIM PIN required, 2 attempts left", signal_dbm=None)
+
+    html = page(client)
+    strip = html[html.index('id="modems"'):html.index("<h1>Messages</h1>")]
+
+    assert "+447700900001" in strip
+    assert "Vodafone UK" in strip
+    assert "signal excellent (-71 dBm)" in strip
+    assert 'badge-ok">registered<' in strip
+    assert 'badge-bad">failed<' in strip
+    assert "SIM PIN required, 2 attempts left" in strip
+    assert "SIM …0000002" not in strip and "SIM …000002" in strip
+
+
+def test_no_modem_yet_is_explained(client):
+    assert "No modem seen yet" in page(client)
+
+
+def test_the_page_loads_only_its_own_assets(client):
+    html = page(client)
+
+    assert re.findall(r'(?:src|href)="(https?:)?//', html) == []
+    for asset in ("/static/panel.css", "/static/panel.js"):
+        with client.get(asset) as response:  # a file response must be closed
+            assert response.status_code == 200
+
+
+def test_messages_json_gives_rows_after_the_cursor_oldest_first(client, store):
+    first, second, third = store.messages(3)
+
+    body = client.get(f"/panel/messages.json?after_id={first.id}").get_json()
+
+    assert [item["id"] for item in body["items"]] == [second.id, third.id]
+    assert f'id="message-{third.id}"' in body["items"][1]["html"]
+    assert "message 3" in body["items"][1]["html"]
+    assert "modems_html" in body
+
+
+def test_messages_json_rows_are_escaped(client, store):
+    store.message(text=HOSTILE)
+
+    [item] = client.get("/panel/messages.json?after_id=0").get_json()["items"]
+
+    assert "<script>" not in item["html"]
+    assert "&lt;script&gt;" in item["html"]
+
+
+def test_messages_json_with_nothing_new_is_empty(client, store):
+    newest = store.messages(2)[-1]
+
+    assert client.get(f"/panel/messages.json?after_id={newest.id}").get_json()["items"] == []
+
+
+def test_messages_json_refuses_a_negative_cursor(client):
+    assert client.get("/panel/messages.json?after_id=-1").status_code == 400
+
+
+def test_a_missing_panel_page_gets_an_ordinary_html_404(client):
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"

@@ -1,0 +1,110 @@
+"""The panel in a real headless Chromium, served by a real werkzeug server.
+
+Chromium is a requirement of this suite, not an option: CI installs Debian's ``chromium`` package, and
+a missing browser fails these tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Two poll intervals and then some, on a loaded two-core CI machine.
+LIVE_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) "
+                    "to run the panel's browser tests")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server_url(app) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="panel-test-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the panel: {errors}"
+
+
+def test_the_panel_lists_stored_messages(page, server_url, store):
+    store.modem(msisdn="+447700900001", operator="Vodafone UK", signal_dbm=-71)
+    store.message(sender="+447700900123", text="Table for two at 8?")
+    store.message(sender="+447700900456", text="PIZZA 2 large")
+
+    page.goto(server_url + "/")
+
+    rows = page.locator("#messages tr.message")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("PIZZA 2 large")
+    expect(rows.nth(0)).to_contain_text("+447700900456")
+    expect(rows.nth(1)).to_contain_text("Table for two at 8?")
+    expect(page.locator("#modems")).to_contain_text("Vodafone UK")
+    expect(page.locator("#modems")).to_contain_text("registered")
+
+
+def test_a_message_stored_after_the_page_loaded_appears_without_reload(page, server_url, store):
+    store.message(text="already here")
+    page.goto(server_url + "/")
+    expect(page.locator("#messages tr.message")).to_have_count(1)
+    page.evaluate("window.notReloaded = true")
+
+    store.message(sender="+447700900789", text="just arrived")
+
+    rows = page.locator("#messages tr.message")
+    expect(rows).to_have_count(2, timeout=LIVE_TIMEOUT_MS)
+    expect(rows.first).to_contain_text("just arrived")
+    expect(rows.first).to_contain_text("+447700900789")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_first_message_replaces_the_empty_inbox_note(page, server_url, store):
+    page.goto(server_url + "/")
+    expect(page.locator("#messages")).to_contain_text("No messages yet.")
+
+    store.message(text="the very first")
+
+    expect(page.locator("#messages tr.message")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#messages")).not_to_contain_text("No messages yet.")
+
+
+def test_hostile_text_is_shown_as_text(page, server_url, store):
+    hostile = '<script>window.pwned = true</script><img src=x onerror="window.pwned = true">'
+    store.message(text=hostile)
+    page.goto(server_url + "/")
+
+    store.message(text=hostile + " (live)")
+
+    rows = page.locator("#messages tr.message")
+    expect(rows).to_have_count(2, timeout=LIVE_TIMEOUT_MS)
+    expect(rows.nth(0).locator(".body")).to_have_text(hostile + " (live)")
+    expect(rows.nth(1).locator(".body")).to_have_text(hostile)
+    assert page.locator("#messages script, #messages img").count() == 0
+    assert page.evaluate("window.pwned") is None
