@@ -69,7 +69,7 @@ def run(config_file: str | None) -> None:
 def emulate(config_file: str | None, modems: int, control_port: int, mmsc_port: int | None, state_dir: str,
             personalities: tuple[str, ...]) -> None:
     """AT modem emulator on ptys with its control API; writes STATE_DIR/modems.json."""
-    from appliance.modem.emulator import run_emulator
+    from appliance.modem.emulator.emulator import run_emulator
 
     _settings(config_file)
     emulator = run_emulator(modems=modems, control_port=control_port, state_dir=Path(state_dir),

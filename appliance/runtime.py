@@ -20,6 +20,8 @@ from appliance.reception.store import MessageStore
 from appliance.web import create_app
 
 log = logging.getLogger(__name__)
+# One line per panel poll drowns what matters in the journal.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class Appliance:

@@ -86,7 +86,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def latency(count: int) -> dict[str, float]:
-    from appliance.modem.emulator import run_emulator
+    from appliance.modem.emulator.emulator import run_emulator
     from appliance.modem.pool import ModemPool
     from appliance.modem.registry import ModemRegistry
 
@@ -108,7 +108,7 @@ def latency(count: int) -> dict[str, float]:
     writer = IngestWriter(store, on_stored=on_stored)
     writer.start()
     emulator = run_emulator(modems=4, control_port=0, state_dir=workdir / "emu")
-    ports = [modem["port"] for modem in emulator.describe()]
+    ports = [modem["port"] for modem in emulator.modems()]
     pool = ModemPool(ports, writer, ModemRegistry(sessions).record, at_timeout=5, poll_seconds=30, sim_pins={})
     pool.start()
     deadline = time.monotonic() + 30
@@ -117,7 +117,7 @@ def latency(count: int) -> dict[str, float]:
     sent: dict[int, float] = {}
     rng = random.Random(2)
     for n in range(count):
-        modem_id = emulator.describe()[n % 4]["id"]
+        modem_id = emulator.modems()[n % 4]["id"]
         sent[n] = time.perf_counter()
         emulator.deliver_sms(modem_id, f"+48600{n:06d}", "latency probe " + "x" * rng.randint(1, 40))
         time.sleep(rng.uniform(0.0, 0.02))

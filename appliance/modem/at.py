@@ -1,14 +1,16 @@
 """The AT command channel to one serial port: commands with timeouts, and unsolicited result codes.
 
-Built on python-gsmmodem-new's ``SerialComms`` (port opening, the command/response handshake with
-its ``> `` prompt support), wrapped here because, as shipped, it:
+Built on python-gsmmodem-new's ``SerialComms`` (port opening with the flow control USB modems
+expect, the reader thread and its response/notification hand-over), wrapped here because, as
+shipped, it:
 
 - kills its reader thread on the first byte that is not UTF-8 (line noise, a modem booting), after
   which every command times out;
 - files a URC such as ``+CMTI`` that arrives while a command is pending into that command's response,
   where nobody looks for it;
 - splits two-line URCs (``+CMT: ,<len>`` then the PDU) into unrelated notifications;
-- does not end a response on verbose errors (``+CME ERROR: SIM not inserted``) or ``NO CARRIER``.
+- does not end a response on verbose errors (``+CME ERROR: SIM not inserted``) or ``NO CARRIER``;
+- times a command out after a fixed time even while a long ``+CMGL`` listing is still arriving.
 
 Its ``GsmModem`` layer is not used at all: ``connect()`` hangs or raises on modems that answer
 optional commands oddly, and its SMS handling decodes and deletes a message before we have stored it.
@@ -23,7 +25,6 @@ import time
 from collections.abc import Callable
 
 import serial
-from gsmmodem.exceptions import TimeoutException
 from gsmmodem.serial_comms import SerialComms
 
 log = logging.getLogger(__name__)
@@ -121,15 +122,28 @@ class AtChannel(SerialComms):
         return lines[:-1]
 
     def _exchange(self, data: str, timeout: float, label: str, prompt: str | None = None) -> list[str]:
+        """Write and collect the answer. ``timeout`` counts silence, not the whole answer: a long
+        ``+CMGL`` listing that keeps arriving is not cut off, a modem that went quiet is."""
         if not self.alive:
             raise ChannelClosed(f"{self.port} is closed")
-        try:
-            lines = self.write(data, waitForResponse=True, timeout=timeout, expectedResponseTermSeq=prompt)
-        except TimeoutException as exc:
-            raise AtTimeout(label, timeout, list(exc.data or [])) from None
-        except (serial.SerialException, OSError) as exc:
-            self._closed(exc)
-            raise ChannelClosed(f"{self.port}: {exc}") from exc
+        with self._txLock:
+            self._expectResponseTermSeq = bytearray(prompt.encode()) if prompt else None
+            self._response = []
+            event = self._responseEvent = threading.Event()
+            try:
+                self.serial.write(data.encode())
+                seen = 0
+                while not event.wait(timeout):
+                    if len(self._response) == seen:
+                        raise AtTimeout(label, timeout, list(self._response))
+                    seen = len(self._response)
+            except (serial.SerialException, OSError) as exc:
+                self._closed(exc)
+                raise ChannelClosed(f"{self.port}: {exc}") from exc
+            finally:
+                self._responseEvent = None
+                self._expectResponseTermSeq = None
+            lines = self._response
         if not lines or not (prompt or _FINAL.match(lines[-1])):
             raise ChannelClosed(f"{self.port} closed during {label} (got {lines!r})")
         # Echo of the command (before ATE0 took effect) is not part of the answer.

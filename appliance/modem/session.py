@@ -193,18 +193,17 @@ class ModemSession:
         """List the storage, persist every PDU, delete those the database holds. Returns PDUs read."""
         iccid = self.status.iccid
         assert iccid is not None
-        entries = responses.parse_cmgl(self._at("AT+CMGL=4", timeout=max(self._at_timeout, 30.0)))
+        entries = responses.parse_cmgl(self._at("AT+CMGL=4"))
+        if entries:
+            batch = [ReceivedPdu(iccid=iccid, pdu=entry.pdu if entry.pdu is not None else entry.raw_line.encode(),
+                                 storage="SM", index=entry.index) for entry in entries]
+            self._ingest.store(batch)
+            for entry in entries:
+                if entry.index is not None:
+                    self._at(f"AT+CMGD={entry.index}")
         usage = responses.parse_cpms(self._optional("AT+CPMS?") or [])
-        if usage:
+        if usage and (usage[0], usage[1]) != (self.status.storage_used, self.status.storage_total):
             self._set_status(storage_used=usage[0], storage_total=usage[1])
-        if not entries:
-            return 0
-        batch = [ReceivedPdu(iccid=iccid, pdu=entry.pdu if entry.pdu is not None else entry.raw_line.encode(),
-                             storage="SM", index=entry.index) for entry in entries]
-        self._ingest.store(batch)
-        for entry in entries:
-            if entry.index is not None:
-                self._at(f"AT+CMGD={entry.index}")
         return len(entries)
 
     def _on_urc(self, lines: list[str]) -> None:
