@@ -38,6 +38,8 @@ _URC = re.compile(
     r"^(\+CMTI:|\+CDSI:|\+CMT:|\+CDS:|\+CBM:|\^RSSI:|\^HRSSI:|\^BOOT:|\^MODE:|\^SRVST:|\^SIMST:|\^RSSILVL:"
     r"|\+QIND:|RDY$|SMS Ready$|Call Ready$|RING$|\+CRING:|\+CUSD:|\^SYSSTART|\+PBREADY|\+STIN:)"
 )
+# URCs worth rescuing from the end of a noisy line: losing one would delay a message until the next poll.
+_EMBEDDED_URC = re.compile(r"\+CMTI:|\+CDSI:|\+CMT:|\+CDS:")
 # URCs whose next line belongs to them (TS 27.005 §3.4.1: +CMT/+CDS/+CBM are followed by the PDU).
 _TWO_LINE_URC = re.compile(r"^\+(CMT|CDS|CBM):")
 
@@ -87,6 +89,7 @@ class AtChannel(SerialComms):
     def open(self) -> None:
         try:
             self.connect()
+            self.serial.reset_input_buffer()
         except (serial.SerialException, OSError) as exc:
             raise ChannelClosed(f"cannot open {self.port}: {exc}") from exc
 
@@ -176,6 +179,11 @@ class AtChannel(SerialComms):
                 return buffer
             raw, buffer = bytes(buffer[:cut]), buffer[cut + 1:]
             line = self._decode(raw).strip("\r\x00 ")
+            embedded = _EMBEDDED_URC.search(line, 1)
+            if embedded:
+                # Noise glued in front of a URC (no line break between): keep the URC, drop the noise.
+                log.warning("%s: line noise before a URC dropped: %r", self.port, line[:embedded.start()][:80])
+                line = line[embedded.start():]
             if line:
                 self._deliver(line)
 

@@ -126,6 +126,9 @@ class ModemSession:
         channel = AtChannel(self.port, on_urc=self._on_urc, on_closed=self._on_channel_closed)
         channel.open()
         self._channel = channel
+        # Whatever the port still holds for a previous owner arrives now, as notifications nobody
+        # waits for, instead of as the answer to our first command.
+        time.sleep(0.2)
         wait_for_sync(channel, timeout=min(self._at_timeout, 2.0))
         self._at("ATE0")
         self._optional("AT+CMEE=1")
@@ -200,11 +203,25 @@ class ModemSession:
             self._ingest.store(batch)
             for entry in entries:
                 if entry.index is not None:
-                    self._at(f"AT+CMGD={entry.index}")
+                    self._delete_if_unchanged(entry)
         usage = responses.parse_cpms(self._optional("AT+CPMS?") or [])
         if usage and (usage[0], usage[1]) != (self.status.storage_used, self.status.storage_total):
             self._set_status(storage_used=usage[0], storage_total=usage[1])
         return len(entries)
+
+    def _delete_if_unchanged(self, entry: responses.StoredPdu) -> None:
+        """Delete a slot only if it still holds the PDU we stored.
+
+        A late answer from before a reconnect (or a crashed predecessor on the same port) can make a
+        listing stale; by now the slot may hold a new message we have not stored. Reading it back
+        costs one command per message and rules that loss out.
+        """
+        current = responses.parse_cmgr(entry.index, self._at(f"AT+CMGR={entry.index}"))
+        if current is None or current.raw_line != entry.raw_line:
+            log.warning("%s: slot %s changed since it was listed; left for the next read", self.port, entry.index)
+            self._wake.set()
+            return
+        self._at(f"AT+CMGD={entry.index}")
 
     def _on_urc(self, lines: list[str]) -> None:
         head = lines[0]
@@ -214,6 +231,8 @@ class ModemSession:
             self._store_direct(lines[1])
         elif head.startswith(("RDY", "^BOOT", "SMS Ready", "+QIND: SMS DONE")):
             self._wake.set()  # storage may be readable only now
+        elif "\ufffd" in head:
+            self._wake.set()  # line noise may have eaten a +CMTI: look at the storage now
         else:
             log.debug("%s: URC %r", self.port, lines)
 
