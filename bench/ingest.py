@@ -7,7 +7,8 @@
    the emulator; latency from the emulator queuing the PDU (it sends +CMTI at once) to the commit
    that made the message durable, p50/p99.
 
-    .venv/bin/python bench/ingest.py [--messages 5000] [--latency-messages 400] [--postgres-url URL]
+    taskset -c 0 .venv/bin/python bench/ingest.py [--messages 5000] [--latency-messages 400]
+                                                  [--batches 1 10 25 50] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -137,14 +138,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--latency-messages", type=int, default=400)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 10, 25, 50],
+                        help="PDUs each emulated session hands over per +CMGL")
     parser.add_argument("--postgres-url", default=os.environ.get("APPLIANCE_BENCH_POSTGRES_URL"))
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as workdir:
-        result = throughput(f"sqlite:///{workdir}/bench.db", args.messages)
-    print(f"sqlite     decode+persist: {result['messages_per_s']:8.0f} msg/s  {result['pdus_per_s']:8.0f} PDU/s"
-          f"  ({result['messages']} messages, {result['pdus']} PDUs in {result['seconds']:.2f} s,"
-          f" CPU {result['cpu_seconds']:.2f} s; target >= 2000 msg/s, ratio {result['messages_per_s'] / 2000:.2f})")
+    # A session hands over what one +CMGL listed: a few PDUs under light load, up to the whole SIM
+    # storage (20-50 slots) at line rate. The writer merges what 4 sessions hand over meanwhile.
+    for batch in args.batches:
+        with tempfile.TemporaryDirectory() as workdir:
+            result = throughput(f"sqlite:///{workdir}/bench.db", args.messages, batch)
+        print(f"sqlite     batch {batch:3d}: {result['messages_per_s']:7.0f} msg/s {result['pdus_per_s']:7.0f} PDU/s"
+              f"  ({result['messages']} messages, {result['pdus']} PDUs in {result['seconds']:.2f} s,"
+              f" CPU {result['cpu_seconds']:.2f} s; target >= 2000 msg/s: ratio {result['messages_per_s'] / 2000:.2f})")
     postgres_url = args.postgres_url
     cluster = None
     if not postgres_url:
@@ -153,9 +159,14 @@ def main() -> None:
         cluster = ThrowawayCluster(durable=True)
         postgres_url = cluster.start()
     try:
-        result = throughput(postgres_url, args.messages)
-        print(f"postgresql decode+persist: {result['messages_per_s']:8.0f} msg/s  "
-              f"{result['pdus_per_s']:8.0f} PDU/s  ({result['seconds']:.2f} s, CPU {result['cpu_seconds']:.2f} s)")
+        from tests.support.databases import PostgresDatabases
+
+        databases = PostgresDatabases(postgres_url)
+        for batch in args.batches:
+            result = throughput(databases.create(), args.messages, batch)
+            print(f"postgresql batch {batch:3d}: {result['messages_per_s']:7.0f} msg/s {result['pdus_per_s']:7.0f} PDU/s"
+                  f"  ({result['seconds']:.2f} s, CPU {result['cpu_seconds']:.2f} s)")
+        databases.dispose()
     finally:
         if cluster is not None:
             cluster.stop()
