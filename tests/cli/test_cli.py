@@ -1,0 +1,102 @@
+"""The ``appliance`` command as an installer and a developer use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from appliance import __version__
+from appliance.cli import main
+from appliance.db.engine import make_engine, make_session_factory
+from appliance.db.models import ApiToken
+from appliance.web.tokens import hash_token
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_token_create_prints_the_secret_once_and_stores_only_its_hash(tmp_path: Path, database_url: str) -> None:
+    env = {"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["token", "create", "crm", "--admin"], env=env)
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip()
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as session:
+        token = session.scalar(select(ApiToken))
+    engine.dispose()
+    assert token is not None and token.name == "crm" and token.is_admin
+    assert token.token_hash == hash_token(secret) and secret not in token.token_hash
+
+
+def test_a_bad_settings_file_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("http_port = 'x'\n")
+    result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "http_port" in result.output and "Traceback" not in result.output
+
+
+def test_emulate_writes_modems_json_and_serves_the_control_api(tmp_path: Path) -> None:
+    state = tmp_path / "emu"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "emulate", "--modems", "2", "--control-port", "0",
+         "--state-dir", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not (state / "modems.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        modems = json.loads((state / "modems.json").read_text())
+        assert [m["id"] for m in modems] == [1, 2]
+        assert all(os.path.exists(m["port"]) and m["iccid"].startswith("89") for m in modems)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=20)
+    assert process.returncode == 0, errors
+
+
+def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_HTTP_PORT": str(port)}
+    token = subprocess.run([sys.executable, "-m", "appliance.cli", "token", "create", "demo"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "demo", "--interval", "0.3"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        items: list[dict[str, object]] = []
+        deadline = time.monotonic() + 40
+        while len(items) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/messages",
+                                                 headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    items = json.load(response)["items"]
+            except OSError:
+                continue
+        assert len(items) >= 3
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            page = response.read().decode()
+        assert str(items[0]["sender"]) in page
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
