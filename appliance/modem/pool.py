@@ -34,7 +34,8 @@ class ModemPool:
         self._patterns = patterns
         self._ingest = ingest
         self._on_status = on_status
-        self._session_options = {"at_timeout": at_timeout, "poll_seconds": poll_seconds, "sim_pins": sim_pins}
+        self._session_options = {"at_timeout": at_timeout, "poll_seconds": poll_seconds, "sim_pins": sim_pins,
+                                 "refused_pins": set()}
         self._rescan_seconds = rescan_seconds
         self._sessions: dict[str, ModemSession] = {}
         self._lock = threading.Lock()

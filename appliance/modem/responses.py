@@ -118,6 +118,19 @@ def parse_cpin(lines: list[str]) -> str | None:
     return first_line_with("+CPIN:", lines)
 
 
+def parse_pin_attempts(lines: list[str]) -> int | None:
+    """Remaining PIN attempts from Huawei ``^CPIN:``, Quectel ``+QPINC:`` or SIMCom ``+SPIC:``."""
+    for line in lines:
+        stripped = line.strip()
+        huawei = re.match(r"^\^CPIN:\s*[^,]*,\s*\d*\s*,\s*\d+\s*,\s*(\d+)", stripped)
+        quectel = re.match(r'^\+QPINC:\s*"SC"\s*,\s*(\d+)', stripped)
+        simcom = re.match(r"^\+SPIC:\s*(\d+)", stripped)
+        match = huawei or quectel or simcom
+        if match:
+            return int(match.group(1))
+    return None
+
+
 def parse_iccid(lines: list[str]) -> str | None:
     """ICCID from ``+CCID:``, ``^ICCID:``, ``+QCCID:``, ``+ICCID:``, a bare line, or ``+CRSM`` EF_ICCID.
 

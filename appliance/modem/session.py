@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import NoReturn
 
 from appliance.modem import responses
 from appliance.modem.at import AtChannel, AtError, AtTimeout, ChannelClosed, wait_for_sync
@@ -51,6 +52,15 @@ class ModemStatus:
 
 StatusListener = Callable[[ModemStatus], None]
 
+
+class SimUnavailable(Exception):
+    """The modem answers but its SIM cannot be used (absent, locked); ``state`` says which."""
+
+    def __init__(self, state: ModemState, detail: str) -> None:
+        self.state = state
+        self.detail = detail
+        super().__init__(detail)
+
 # Tried in this order; vendors answer only their own (ModemManager does the same probing).
 _ICCID_COMMANDS = ("AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID", "AT+CRSM=176,12258,0,0,10")
 _CNMI_CHOICES = ("AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0", "AT+CNMI=1,1,0,0,0")
@@ -61,13 +71,16 @@ class ModemSession:
 
     def __init__(self, port: str, ingest: IngestWriter, on_status: StatusListener,
                  at_timeout: float = 5.0, poll_seconds: float = 30.0,
-                 sim_pins: dict[str, str] | None = None) -> None:
+                 sim_pins: dict[str, str] | None = None,
+                 refused_pins: set[tuple[str | None, str]] | None = None) -> None:
         self.port = port
         self._ingest = ingest
         self._on_status = on_status
         self._at_timeout = at_timeout
         self._poll_seconds = poll_seconds
         self._sim_pins = sim_pins or {}
+        # Shared by the pool: a PIN a SIM refused is never sent to it again, whatever port it is on.
+        self._refused_pins = refused_pins if refused_pins is not None else set()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._channel: AtChannel | None = None
@@ -106,12 +119,15 @@ class ModemSession:
                 backoff = 1.0
                 self.consecutive_failures = 0
                 self._serve()
-            except (ChannelClosed, AtTimeout, AtError, OSError) as exc:
+            except (ChannelClosed, AtTimeout, AtError, OSError, SimUnavailable) as exc:
                 if self._stopping.is_set():
                     break
                 self.consecutive_failures += 1
-                state = ModemState.DISCONNECTED if isinstance(exc, ChannelClosed) else ModemState.FAILED
-                log.warning("%s: %s; reconnecting in %.0f s", self.port, exc, backoff)
+                if isinstance(exc, SimUnavailable):
+                    state = exc.state
+                else:
+                    state = ModemState.DISCONNECTED if isinstance(exc, ChannelClosed) else ModemState.FAILED
+                log.warning("%s: %s; trying again in %.0f s", self.port, exc, backoff)
                 self._set_status(state=state, detail=str(exc))
             finally:
                 if self._channel is not None:
@@ -149,11 +165,46 @@ class ModemSession:
             state = responses.parse_cpin(self._at("AT+CPIN?")) or "READY"
         except AtError as exc:
             if exc.code == 10:  # TS 27.007 §9.2.1: SIM not inserted
-                self._set_status(state=ModemState.NO_SIM, detail="no SIM card in the modem")
+                raise SimUnavailable(ModemState.NO_SIM, "no SIM card in the modem") from exc
             raise
-        if state != "READY":
-            self._set_status(state=ModemState.SIM_LOCKED, detail=f"SIM asks for {state}")
-            raise AtError("AT+CPIN?", f"SIM locked ({state})")
+        if state == "READY":
+            return
+        iccid = self._read_iccid()
+        if state != "SIM PIN":
+            self._locked(f"SIM {iccid or '?'} asks for {state}: unlock it in a phone, then replug")
+        pin = self._sim_pins.get(iccid or "")
+        if pin is None:
+            self._locked(f"SIM {iccid or '?'} asks for its PIN: add it to sim_pins in the settings")
+        if (iccid, pin) in self._refused_pins:
+            self._locked(f"SIM {iccid}: the PIN in the settings was refused; not tried again")
+        attempts = responses.parse_pin_attempts(
+            (self._optional("AT^CPIN?") or []) + (self._optional('AT+QPINC="SC"') or [])
+            + (self._optional("AT+SPIC") or []))
+        if attempts is not None and attempts <= 1:
+            # The last attempt is the owner's: a wrong one would lock the SIM behind its PUK.
+            self._locked(f"SIM {iccid}: only {attempts} PIN attempt left; enter the PIN by hand")
+        try:
+            self._at(f'AT+CPIN="{pin}"', timeout=max(self._at_timeout, 10.0))
+        except AtError as exc:
+            self._refused_pins.add((iccid, pin))
+            self._locked(f"SIM {iccid}: PIN refused ({exc.final}); not tried again")
+        deadline = time.monotonic() + 20
+        while responses.parse_cpin(self._optional("AT+CPIN?") or []) != "READY":
+            if time.monotonic() > deadline:
+                self._locked(f"SIM {iccid}: PIN accepted but the SIM did not become ready")
+            time.sleep(0.5)
+        log.info("%s: SIM %s unlocked with its PIN from the settings", self.port, iccid)
+
+    @staticmethod
+    def _locked(detail: str) -> NoReturn:
+        raise SimUnavailable(ModemState.SIM_LOCKED, detail)
+
+    def _read_iccid(self) -> str | None:
+        for command in _ICCID_COMMANDS:
+            iccid = responses.parse_iccid(self._optional(command) or [])
+            if iccid:
+                return iccid
+        return None
 
     def _identify(self) -> dict[str, object]:
         identity: dict[str, object] = {
@@ -163,11 +214,7 @@ class ModemSession:
             "imei": responses.parse_plain(self._optional("AT+CGSN") or []),
             "imsi": responses.parse_plain(self._optional("AT+CIMI") or []),
         }
-        iccid = None
-        for command in _ICCID_COMMANDS:
-            iccid = responses.parse_iccid(self._optional(command) or [])
-            if iccid:
-                break
+        iccid = self._read_iccid()
         if not iccid:
             raise AtError("ICCID", "the SIM's ICCID could not be read; messages cannot be attributed")
         identity["iccid"] = iccid

@@ -62,3 +62,14 @@ def test_plain_answers_with_or_without_an_echoed_prefix() -> None:
     assert responses.parse_plain(["huawei"]) == "huawei"
     assert responses.parse_plain(["+CGMI: \"Quectel\""]) == "Quectel"
     assert responses.parse_plain(["  ", "SIMCOM_Ltd"]) == "SIMCOM_Ltd"
+
+
+@pytest.mark.parametrize(("lines", "attempts"), [
+    (["^CPIN: SIM PIN,3,10,3,10,3"], 3),
+    (["^CPIN: SIM PIN,,10,1,10,3"], 1),
+    (['+QPINC: "SC",2,10', '+QPINC: "P2",3,10'], 2),
+    (["+SPIC: 1,10,3,10"], 1),
+    (["ERROR"], None),
+])
+def test_remaining_pin_attempts_in_each_vendor_style(lines, attempts) -> None:
+    assert responses.parse_pin_attempts(lines) == attempts

@@ -166,3 +166,56 @@ def _now():  # noqa: ANN202 - a local helper
     from datetime import datetime
 
     return datetime.now().astimezone()
+
+
+@pytest.mark.parametrize("personality", ["huawei", "simcom", "quectel"])
+def test_a_sim_pin_from_the_settings_unlocks_the_sim(rig: Rig, personality: str) -> None:
+    modem = rig.emulator.add_modem(personality)
+    rig.emulator.fault(1, "pin_required", attempts=3, pin="4321")
+    session = rig.session(1, sim_pins={modem.info()["iccid"]: "4321"})
+    assert session.status.iccid == modem.info()["iccid"]
+
+
+def _locked_session(rig: Rig, **options: object) -> ModemSession:
+    link = str(rig.emulator.modem(1).info()["link"])
+    session = ModemSession(link, rig.writer, rig.statuses.append, at_timeout=2.0, **options)  # type: ignore[arg-type]
+    rig.modem_sessions.append(session)
+    session.start()
+    wait_for(lambda: session.status.state is ModemState.SIM_LOCKED, what="the SIM_LOCKED state")
+    return session
+
+
+def test_a_refused_pin_is_sent_once_and_never_again(rig: Rig) -> None:
+    modem = rig.emulator.add_modem("quectel")
+    rig.emulator.fault(1, "pin_required", attempts=3, pin="4321")
+    session = _locked_session(rig, sim_pins={modem.info()["iccid"]: "0000"})
+    time.sleep(4)  # several reconnect rounds
+    assert modem.device.sim.lock.pin_attempts == 2
+    assert "refused" in (session.status.detail or "")
+
+
+def test_the_last_pin_attempt_is_left_to_the_owner(rig: Rig) -> None:
+    modem = rig.emulator.add_modem("huawei")
+    rig.emulator.fault(1, "pin_required", attempts=1, pin="4321")
+    session = _locked_session(rig, sim_pins={modem.info()["iccid"]: "4321"})
+    assert modem.device.sim.lock.pin_attempts == 1
+    assert "only 1 PIN attempt left" in (session.status.detail or "")
+
+
+def test_a_sim_without_a_configured_pin_says_what_to_do(rig: Rig) -> None:
+    rig.emulator.add_modem("simcom")
+    rig.emulator.fault(1, "pin_required")
+    session = _locked_session(rig)
+    assert "add it to sim_pins" in (session.status.detail or "")
+
+
+def test_a_modem_without_a_sim_is_shown_as_such_and_recovers_when_it_comes_back(rig: Rig) -> None:
+    rig.emulator.add_modem("simcom")
+    rig.emulator.fault(1, "no_sim")
+    link = str(rig.emulator.modem(1).info()["link"])
+    session = ModemSession(link, rig.writer, rig.statuses.append, at_timeout=2.0)
+    rig.modem_sessions.append(session)
+    session.start()
+    wait_for(lambda: session.status.state is ModemState.NO_SIM, what="the NO_SIM state")
+    rig.emulator.fault(1, "sim_back")
+    wait_for(lambda: session.status.state is ModemState.READY, timeout=20, what="READY after the SIM is back")
