@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from appliance.db.models import Message, Modem
+from appliance.db.models import AccessNumber, Message, Modem, OutboundSms
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -36,12 +36,20 @@ def smsc_time_iso(message: Message) -> str | None:
 
 
 def msisdns_by_iccid(session: Session, iccids: Iterable[str]) -> dict[str, str | None]:
-    """Each SIM's own number (``Modem.msisdn``) by ICCID, looked up once for a whole page of messages."""
+    """Each SIM's access number by ICCID, looked up once for a whole page of messages.
+
+    The number an access number binds to the SIM wins; a SIM not bound yet shows its own number
+    (``AT+CNUM``), when the SIM knows it.
+    """
     wanted = set(iccids)
     if not wanted:
         return {}
-    rows = session.execute(select(Modem.iccid, Modem.msisdn).where(Modem.iccid.in_(wanted)))
-    return {iccid: msisdn for iccid, msisdn in rows}
+    numbers: dict[str, str | None] = {
+        iccid: msisdn for iccid, msisdn in session.execute(
+            select(Modem.iccid, Modem.msisdn).where(Modem.iccid.in_(wanted)))}
+    numbers.update((iccid, number) for iccid, number in session.execute(
+        select(AccessNumber.iccid, AccessNumber.number).where(AccessNumber.iccid.in_(wanted))))
+    return numbers
 
 
 def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None = None) -> dict[str, Any]:
@@ -75,8 +83,11 @@ def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None =
     }
 
 
-def modem_json(modem: Modem) -> dict[str, Any]:
-    """A modem as ``GET /api/v1/modems`` lists it: the last known state of one SIM's modem."""
+def modem_json(modem: Modem, access_number: AccessNumber | None = None) -> dict[str, Any]:
+    """A modem as ``GET /api/v1/modems`` lists it: the last known state of one SIM's modem.
+
+    ``assigned`` is false for a SIM no access number is bound to yet: the panel offers to bind it.
+    """
     return {
         "id": modem.id,
         "iccid": modem.iccid,
@@ -94,4 +105,25 @@ def modem_json(modem: Modem) -> dict[str, Any]:
         "storage_used": modem.storage_used,
         "storage_total": modem.storage_total,
         "last_seen_at": iso_utc(modem.last_seen_at),
+        "access_number": access_number.number if access_number else None,
+        "assigned": access_number is not None,
+    }
+
+
+def outbound_json(outbound: OutboundSms, access_number: str | None = None) -> dict[str, Any]:
+    """An outbound SMS and where each of its parts stands (``POST``/``GET /api/v1/sms``)."""
+    return {
+        "id": outbound.id,
+        "status": outbound.status,
+        "to": outbound.recipient,
+        "text": outbound.text,
+        "access_number": access_number,
+        "iccid": outbound.iccid,
+        "attempts": outbound.attempts,
+        "last_error": outbound.last_error,
+        "created_at": iso_utc(outbound.created_at),
+        "sent_at": iso_utc(outbound.sent_at),
+        "finished_at": iso_utc(outbound.finished_at),
+        "parts": [{"sequence": p.sequence, "status": p.status, "message_reference": p.message_reference,
+                   "report_status": p.report_status} for p in outbound.parts],
     }

@@ -13,6 +13,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
 from appliance.modem.registry import ModemRegistry
 from appliance.reception.ingest import IngestWriter
@@ -34,19 +35,24 @@ class Appliance:
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
         self.ingest = IngestWriter(self.store)
         self.registry = ModemRegistry(self.sessions)
+        self.outbound = OutboundQueue(self.sessions)
         self.pool = ModemPool(settings.modems, self.ingest, self.registry.record,
                               at_timeout=settings.at_timeout_seconds,
-                              poll_seconds=settings.storage_poll_seconds, sim_pins=settings.sim_pins)
+                              poll_seconds=settings.storage_poll_seconds, sim_pins=settings.sim_pins,
+                              outbound=self.outbound, send_interval=settings.send_interval_seconds)
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)
         self._http: BaseWSGIServer | None = None
         if serve_http:
-            app = create_app(settings, self.sessions)
+            app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim)
             self._http = make_server(settings.http_host, settings.http_port, app, threaded=True)
         self._stopped = threading.Event()
 
     def start(self) -> None:
+        interrupted = self.outbound.recover_interrupted()
+        if interrupted:
+            log.warning("%d outbound SMS were being sent when the appliance stopped; queued again", interrupted)
         self.ingest.start()
         self.pool.start()
         self.scheduler.start()

@@ -156,6 +156,7 @@ class StatusReport(Base):
     message_reference: Mapped[int | None] = mapped_column(Integer)
     recipient: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column(Integer)
+    outbound_part_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_parts.id"))
 
 
 class ApiToken(Base):
@@ -171,3 +172,70 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
+
+
+class Account(Base):
+    """A business using the box; owns dedicated numbers, keywords, contacts."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AccessNumber(Base):
+    """A phone number customers text, bound to the SIM (ICCID) that receives it, whatever port it is on."""
+
+    __tablename__ = "access_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    iccid: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="dedicated")  # shared (ND) | dedicated (NDI)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    mms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class OutboundSms(Base):
+    """A text the appliance sends (API, replies, autoresponders, forwarding), queued per SIM."""
+
+    __tablename__ = "outbound_sms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    iccid: Mapped[str] = mapped_column(String(32), index=True)
+    recipient: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    # queued → sending → sent → delivered; failed (gave up or the network refused for good)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    parts: Mapped[list[OutboundPart]] = relationship(back_populates="outbound", order_by="OutboundPart.sequence",
+                                                     cascade="all, delete-orphan")
+
+
+class OutboundPart(Base):
+    """One SMS-SUBMIT of an outbound text, with the reference the network gave it for its report."""
+
+    __tablename__ = "outbound_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbound_id: Mapped[int] = mapped_column(ForeignKey("outbound_sms.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    pdu_hex: Mapped[str] = mapped_column(Text)
+    message_reference: Mapped[int | None] = mapped_column(Integer)
+    # pending → sent → delivered | failed (TS 23.040 §9.2.3.15 status of its report)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    report_status: Mapped[int | None] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    outbound: Mapped[OutboundSms] = relationship(back_populates="parts")
+
+    __table_args__ = (Index("ix_outbound_parts_reference", "message_reference", "status"),)

@@ -106,20 +106,18 @@ class AtChannel(SerialComms):
 
     def command(self, command: str, timeout: float = 5.0) -> list[str]:
         """Send ``command`` and return the response lines without the final ``OK``."""
-        lines = self._exchange(command + "\r", timeout, command)
-        final = lines[-1]
-        if final != "OK":
-            raise AtError(command, final)
-        return lines[:-1]
+        return self._ok(self._exchange(command + "\r", timeout, command), command)
 
     def send_pdu(self, length: int, pdu_hex: str, timeout: float = 40.0) -> list[str]:
         """``AT+CMGS=<length>``, wait for the ``> `` prompt, then the PDU and Ctrl-Z (TS 27.005 §3.5.1)."""
         command = f"AT+CMGS={length}"
-        self._exchange(command + "\r", timeout, command, prompt="> ")
-        return self.command_raw(pdu_hex + CTRL_Z, timeout, command)
+        answer = self._exchange(command + "\r", timeout, command, prompt="> ")
+        if answer and _FINAL.match(answer[-1].strip()):
+            raise AtError(command, answer[-1].strip())  # refused before the prompt (no network, bad length)
+        return self._ok(self._exchange(pdu_hex + CTRL_Z, timeout, command), command)
 
-    def command_raw(self, data: str, timeout: float, label: str) -> list[str]:
-        lines = self._exchange(data, timeout, label)
+    @staticmethod
+    def _ok(lines: list[str], label: str) -> list[str]:
         if lines[-1] != "OK":
             raise AtError(label, lines[-1])
         return lines[:-1]

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 
+from appliance.modem.outbound import OutboundQueue
 from appliance.modem.session import ModemSession, ModemStatus, StatusListener
 from appliance.reception.ingest import IngestWriter
 
@@ -30,12 +31,13 @@ def expand_ports(patterns: list[str]) -> list[str]:
 class ModemPool:
     def __init__(self, patterns: list[str], ingest: IngestWriter, on_status: StatusListener, *,
                  at_timeout: float, poll_seconds: float, sim_pins: dict[str, str],
+                 outbound: OutboundQueue | None = None, send_interval: float = 1.0,
                  rescan_seconds: float = 2.0) -> None:
         self._patterns = patterns
         self._ingest = ingest
         self._on_status = on_status
         self._session_options = {"at_timeout": at_timeout, "poll_seconds": poll_seconds, "sim_pins": sim_pins,
-                                 "refused_pins": set()}
+                                 "refused_pins": set(), "outbound": outbound, "send_interval": send_interval}
         self._rescan_seconds = rescan_seconds
         self._sessions: dict[str, ModemSession] = {}
         self._lock = threading.Lock()
@@ -58,6 +60,13 @@ class ModemPool:
     def statuses(self) -> list[ModemStatus]:
         with self._lock:
             return [session.status for session in self._sessions.values()]
+
+    def wake_sim(self, iccid: str) -> None:
+        """A text was queued for this SIM: its session sends it now rather than at its next check."""
+        with self._lock:
+            sessions = [s for s in self._sessions.values() if s.status.iccid == iccid]
+        for session in sessions:
+            session.wake()
 
     def rescan(self) -> None:
         present = set(expand_ports(self._patterns))

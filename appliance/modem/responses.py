@@ -69,6 +69,15 @@ def first_line_with(prefix: str, lines: list[str]) -> str | None:
     return None
 
 
+def parse_cmgs(lines: list[str]) -> int | None:
+    """``+CMGS: <mr>[,<scts>]``: the message reference a status report will carry."""
+    value = first_line_with("+CMGS:", lines)
+    if value is None:
+        return None
+    match = re.match(r"\d+", value)
+    return int(match.group()) if match else None
+
+
 def parse_csq(lines: list[str]) -> int | None:
     """``+CSQ: <rssi>,<ber>`` → dBm (TS 27.007 §8.5: 0 is -113 dBm, 2 dB steps, 99 unknown)."""
     value = first_line_with("+CSQ:", lines)

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from appliance.modem import responses
 from appliance.modem.at import AtChannel, AtError, AtTimeout, ChannelClosed, wait_for_sync
+from appliance.modem.outbound import PERMANENT_CMS_ERRORS, ClaimedSms, OutboundQueue
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import ReceivedPdu
 
@@ -63,7 +64,9 @@ class SimUnavailable(Exception):
 
 # Tried in this order; vendors answer only their own (ModemManager does the same probing).
 _ICCID_COMMANDS = ("AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID", "AT+CRSM=176,12258,0,0,10")
-_CNMI_CHOICES = ("AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0", "AT+CNMI=1,1,0,0,0")
+_SEND_CHECK_SECONDS = 5.0
+# Status reports come as +CDS (ds=1): stored at once, whatever storage the modem would have put them in.
+_CNMI_CHOICES = ("AT+CNMI=2,1,0,1,0", "AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0", "AT+CNMI=1,1,0,0,0")
 
 
 class ModemSession:
@@ -72,7 +75,8 @@ class ModemSession:
     def __init__(self, port: str, ingest: IngestWriter, on_status: StatusListener,
                  at_timeout: float = 5.0, poll_seconds: float = 30.0,
                  sim_pins: dict[str, str] | None = None,
-                 refused_pins: set[tuple[str | None, str]] | None = None) -> None:
+                 refused_pins: set[tuple[str | None, str]] | None = None,
+                 outbound: OutboundQueue | None = None, send_interval: float = 1.0) -> None:
         self.port = port
         self._ingest = ingest
         self._on_status = on_status
@@ -81,6 +85,10 @@ class ModemSession:
         self._sim_pins = sim_pins or {}
         # Shared by the pool: a PIN a SIM refused is never sent to it again, whatever port it is on.
         self._refused_pins = refused_pins if refused_pins is not None else set()
+        self._outbound = outbound
+        # Operators throttle a SIM that sends faster; a steady pace keeps its texts flowing.
+        self._send_interval = send_interval
+        self._last_send = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._channel: AtChannel | None = None
@@ -224,18 +232,60 @@ class ModemSession:
         identity["signal_dbm"] = responses.parse_csq(self._optional("AT+CSQ") or [])
         return identity
 
+    def wake(self) -> None:
+        """Look at storage and the outbound queue now (a +CMTI, or a text queued for this SIM)."""
+        self._wake.set()
+
     def _serve(self) -> None:
         next_poll = 0.0
+        next_send_check = 0.0
         while not self._stopping.is_set():
             channel = self._channel
             if channel is None or channel.closed.is_set():
                 raise ChannelClosed(f"{self.port} went away")
-            now = time.monotonic()
-            if self._wake.is_set() or now >= next_poll:
-                self._wake.clear()
+            woken = self._wake.is_set()
+            self._wake.clear()
+            if woken or time.monotonic() >= next_poll:
                 self.drain_storage()
                 next_poll = time.monotonic() + self._poll_seconds
+            if woken or time.monotonic() >= next_send_check:
+                self._send_pending()
+                next_send_check = time.monotonic() + _SEND_CHECK_SECONDS
             self._wake.wait(timeout=max(0.0, min(next_poll - time.monotonic(), 1.0)))
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    def _send_pending(self) -> None:
+        if self._outbound is None or self.status.iccid is None:
+            return
+        while not self._stopping.is_set():
+            claimed = self._outbound.claim_next(self.status.iccid)
+            if claimed is None:
+                return
+            self._send(claimed)
+
+    def _send(self, claimed: ClaimedSms) -> None:
+        assert self._outbound is not None and self._channel is not None
+        for part in claimed.parts:
+            pause = self._last_send + self._send_interval - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                answer = self._channel.send_pdu(part.tpdu_length, part.pdu.hex().upper())
+            except AtError as exc:
+                self._outbound.send_failed(claimed.id, f"part {part.sequence}: {exc.final}",
+                                           permanent=exc.code in PERMANENT_CMS_ERRORS)
+                return
+            except (AtTimeout, ChannelClosed) as exc:
+                # Whether the modem sent it is unknown: the part goes again (at least once).
+                self._outbound.send_failed(claimed.id, f"part {part.sequence}: {exc}", permanent=False)
+                raise
+            finally:
+                self._last_send = time.monotonic()
+            reference = responses.parse_cmgs(answer)
+            self._outbound.part_sent(part.id, reference)
+        self._outbound.all_sent(claimed.id)
+        log.info("%s: SMS %d to %s sent (%d parts)", self.port, claimed.id, claimed.recipient, len(claimed.parts))
 
     # --- reading ------------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.codecs.sms_pdu import PduError, SmsDeliver, SmsStatusReport, decode_mt_pdu
 from appliance.db.models import Message, SmsPart, StatusReport, utcnow
+from appliance.modem.outbound import apply_status_reports
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,10 @@ class MessageStore:
                 self._classify(batch, position, item, key)
             self._write_messages(batch)
             if batch.report_rows:
-                session.connection().execute(insert(StatusReport.__table__), batch.report_rows)
+                reports = [StatusReport(**row) for row in batch.report_rows]
+                session.add_all(reports)
+                session.flush()
+                apply_status_reports(session, reports)
             if batch.set_parts:
                 self._write_set_parts(batch)
         return [result or StoreResult(Outcome.STORED, ()) for result in batch.results]

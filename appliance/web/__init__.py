@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -20,10 +21,12 @@ from appliance.db.engine import make_engine, make_session_factory
 SECRET_KEY_FILE = "secret_key"
 
 
-def create_app(settings: Settings, session_factory: sessionmaker[Session] | None = None) -> Flask:
+def create_app(settings: Settings, session_factory: sessionmaker[Session] | None = None,
+               wake_sim: Callable[[str], None] | None = None) -> Flask:
     """Build the Flask app; without ``session_factory`` it opens ``settings.effective_database_url``.
 
-    The schema is not migrated here: ``appliance run`` upgrades it before serving.
+    ``wake_sim(iccid)`` tells the modem pool a text was queued for that SIM (sent within seconds
+    without it). The schema is not migrated here: ``appliance run`` upgrades it before serving.
     """
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or _stored_secret_key(settings.data_dir)
@@ -32,6 +35,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.effective_database_url))
     app.extensions["appliance.sessions"] = session_factory
+    app.extensions["appliance.wake_sim"] = wake_sim
     app.teardown_appcontext(_close_session)
 
     from appliance.web import api, panel

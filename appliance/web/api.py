@@ -7,13 +7,16 @@ errors (unknown path, wrong method) anywhere under ``/api/``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import false, select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from appliance.db.models import Message, Modem
-from appliance.representation import message_json, modem_json, msisdns_by_iccid
+from appliance.db.models import AccessNumber, Message, Modem, OutboundSms
+from appliance.modem.outbound import OutboundError, enqueue_sms
+from appliance.representation import message_json, modem_json, msisdns_by_iccid, outbound_json
 from appliance.web import db_session
 from appliance.web.tokens import find_token
 
@@ -95,8 +98,10 @@ def list_messages() -> Response:
     query = select(Message).where(Message.id > after_id).order_by(Message.id).limit(limit + 1)
     access_number = _number_param("access_number")
     if access_number is not None:
-        # Until access numbers exist, a SIM's own number is its access number.
-        query = query.where(Message.iccid.in_(select(Modem.iccid).where(Modem.msisdn == access_number)))
+        # The SIM an access number is bound to; a SIM not bound yet answers to its own number.
+        query = query.where(Message.iccid.in_(
+            select(AccessNumber.iccid).where(AccessNumber.number == access_number)
+            .union(select(Modem.iccid).where(Modem.msisdn == access_number))))
     if request.args.get("keyword", "").strip():
         # No keyword routing yet: no message has a keyword, so none matches.
         query = query.where(false())
@@ -122,8 +127,65 @@ def get_message(message_id: int) -> Response:
 @bp.get("/modems")
 def list_modems() -> Response:
     """Every SIM's modem the appliance has seen, with its last known state (a list, like §4.2's)."""
-    modems = db_session().scalars(select(Modem).order_by(Modem.id))
-    return jsonify([modem_json(m) for m in modems])
+    session = db_session()
+    bound = {a.iccid: a for a in session.scalars(select(AccessNumber))}
+    modems = session.scalars(select(Modem).order_by(Modem.id))
+    return jsonify([modem_json(m, bound.get(m.iccid)) for m in modems])
+
+
+@bp.post("/sms")
+def send_sms() -> tuple[Response, int]:
+    """Queue a text through the SIM of ``access_number`` (default: the SIM seen ready most recently)."""
+    _require_admin()
+    body = _json_body()
+    session = db_session()
+    iccid = _sim_for(session, body.get("access_number"))
+    try:
+        outbound = enqueue_sms(session, iccid, str(body.get("to") or ""), body.get("text") or "")
+    except OutboundError as exc:
+        raise ApiError(400, "invalid_parameter", str(exc)) from exc
+    session.commit()
+    wake_sim = current_app.extensions.get("appliance.wake_sim")
+    if wake_sim is not None:
+        wake_sim(iccid)
+    numbers = msisdns_by_iccid(session, [iccid])
+    return jsonify(outbound_json(outbound, numbers.get(iccid))), 201
+
+
+@bp.get("/sms/<int:sms_id>")
+def get_sms(sms_id: int) -> Response:
+    session = db_session()
+    outbound = session.get(OutboundSms, sms_id)
+    if outbound is None:
+        raise ApiError(404, "not_found", f"no outbound SMS with id {sms_id}")
+    return jsonify(outbound_json(outbound, msisdns_by_iccid(session, [outbound.iccid]).get(outbound.iccid)))
+
+
+def _require_admin() -> None:
+    if not g.api_token.is_admin:
+        raise ApiError(403, "forbidden", "this needs an admin token (appliance token create NAME --admin)")
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "send a JSON object with Content-Type: application/json")
+    return body
+
+
+def _sim_for(session: Session, access_number: object) -> str:
+    if access_number is not None:
+        number = str(access_number).strip()
+        iccid = session.scalar(select(AccessNumber.iccid).where(AccessNumber.number == number))
+        iccid = iccid or session.scalar(select(Modem.iccid).where(Modem.msisdn == number))
+        if iccid is None:
+            raise ApiError(400, "invalid_parameter", f"no SIM has the access number {number}")
+        return iccid
+    iccid = session.scalar(select(Modem.iccid).where(Modem.state == "ready")
+                           .order_by(Modem.last_seen_at.desc()).limit(1))
+    if iccid is None:
+        raise ApiError(409, "no_modem", "no modem is ready to send; see GET /api/v1/modems")
+    return iccid
 
 
 def _int_param(name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:

@@ -244,6 +244,8 @@ def test_modems_lists_every_known_sim_with_its_state(client, auth, store):
         "storage_used": 3,
         "storage_total": 30,
         "last_seen_at": "2026-11-25T13:00:00Z",
+        "access_number": None,
+        "assigned": False,
     }
     assert second["state"] == "failed"
     assert second["state_detail"] == "SIM PIN required, 2 attempts left"
