@@ -34,6 +34,8 @@ class Settings:
     # Fallback scan of modem storage for modems that drop +CMTI.
     storage_poll_seconds: int = 30
     at_timeout_seconds: float = 5.0
+    # Signal, registration, SIM and storage of every modem are read this often.
+    health_seconds: int = 30
     # Pause between two SMS-SUBMITs on one SIM; operators throttle or block SIMs that send faster.
     send_interval_seconds: float = 1.0
     smtp_host: str = ""

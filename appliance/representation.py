@@ -102,6 +102,7 @@ def modem_json(modem: Modem, access_number: AccessNumber | None = None) -> dict[
         "state": modem.state,
         "state_detail": modem.state_detail,
         "signal_dbm": modem.signal_dbm,
+        "registration": modem.registration,
         "storage_used": modem.storage_used,
         "storage_total": modem.storage_total,
         "last_seen_at": iso_utc(modem.last_seen_at),

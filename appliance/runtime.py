@@ -43,6 +43,8 @@ class Appliance:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
+                               id="modem-health", max_instances=1, coalesce=True)
         self._http: BaseWSGIServer | None = None
         if serve_http:
             app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim)

@@ -76,6 +76,7 @@ class Modem(Base):
     state: Mapped[str] = mapped_column(String(32), default="unknown")
     state_detail: Mapped[str | None] = mapped_column(Text)
     signal_dbm: Mapped[int | None] = mapped_column(Integer)
+    registration: Mapped[str | None] = mapped_column(String(16))
     storage_used: Mapped[int | None] = mapped_column(Integer)
     storage_total: Mapped[int | None] = mapped_column(Integer)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -61,6 +61,13 @@ class ModemPool:
         with self._lock:
             return [session.status for session in self._sessions.values()]
 
+    def check_health(self) -> None:
+        """Ask every session for signal, registration, SIM and storage (the scheduler's job)."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            session.request_health_check()
+
     def wake_sim(self, iccid: str) -> None:
         """A text was queued for this SIM: its session sends it now rather than at its next check."""
         with self._lock:

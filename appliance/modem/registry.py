@@ -13,7 +13,7 @@ from appliance.modem.session import ModemState, ModemStatus
 log = logging.getLogger(__name__)
 
 _COPIED = ("imsi", "imei", "msisdn", "manufacturer", "model", "revision", "operator", "port", "signal_dbm",
-           "storage_used", "storage_total")
+           "storage_used", "storage_total", "registration")
 
 
 class ModemRegistry:

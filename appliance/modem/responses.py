@@ -69,6 +69,19 @@ def first_line_with(prefix: str, lines: list[str]) -> str | None:
     return None
 
 
+# TS 27.007 §7.2 <stat> of +CREG/+CGREG/+CEREG.
+REGISTRATION = {0: "not_registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
+
+
+def parse_registration(lines: list[str]) -> str | None:
+    """``+CREG: <n>,<stat>[,<lac>,<ci>[,<AcT>]]`` (a read answer always has <n> first)."""
+    for line in lines:
+        match = re.match(r"^\+C[GE]?REG:\s*\d+\s*,\s*(\d+)", line.strip())
+        if match:
+            return REGISTRATION.get(int(match.group(1)), "unknown")
+    return None
+
+
 def parse_cmgs(lines: list[str]) -> int | None:
     """``+CMGS: <mr>[,<scts>]``: the message reference a status report will carry."""
     value = first_line_with("+CMGS:", lines)

@@ -18,6 +18,7 @@ from typing import NoReturn
 from appliance.modem import responses
 from appliance.modem.at import AtChannel, AtError, AtTimeout, ChannelClosed, wait_for_sync
 from appliance.modem.outbound import PERMANENT_CMS_ERRORS, ClaimedSms, OutboundQueue
+from appliance.modem.usb_reset import UsbResetUnavailable, reset_usb_device
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import ReceivedPdu
 
@@ -49,6 +50,7 @@ class ModemStatus:
     signal_dbm: int | None = None
     storage_used: int | None = None
     storage_total: int | None = None
+    registration: str | None = None  # home, roaming, searching, denied, not_registered, unknown
 
 
 StatusListener = Callable[[ModemStatus], None]
@@ -76,7 +78,9 @@ class ModemSession:
                  at_timeout: float = 5.0, poll_seconds: float = 30.0,
                  sim_pins: dict[str, str] | None = None,
                  refused_pins: set[tuple[str | None, str]] | None = None,
-                 outbound: OutboundQueue | None = None, send_interval: float = 1.0) -> None:
+                 outbound: OutboundQueue | None = None, send_interval: float = 1.0,
+                 reset_device: Callable[[str], object] | None = reset_usb_device,
+                 timeouts_before_reset: int = 3) -> None:
         self.port = port
         self._ingest = ingest
         self._on_status = on_status
@@ -89,12 +93,15 @@ class ModemSession:
         # Operators throttle a SIM that sends faster; a steady pace keeps its texts flowing.
         self._send_interval = send_interval
         self._last_send = 0.0
+        self._reset_device = reset_device
+        self._timeouts_before_reset = timeouts_before_reset
+        self._health_due = threading.Event()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._channel: AtChannel | None = None
         self._thread = threading.Thread(target=self._run, name=f"modem {port}", daemon=True)
         self.status = ModemStatus(port=port, state=ModemState.CONNECTING)
-        self.consecutive_failures = 0
+        self.consecutive_timeouts = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -125,18 +132,19 @@ class ModemSession:
             try:
                 self._connect()
                 backoff = 1.0
-                self.consecutive_failures = 0
+                self.consecutive_timeouts = 0
                 self._serve()
             except (ChannelClosed, AtTimeout, AtError, OSError, SimUnavailable) as exc:
                 if self._stopping.is_set():
                     break
-                self.consecutive_failures += 1
                 if isinstance(exc, SimUnavailable):
                     state = exc.state
                 else:
                     state = ModemState.DISCONNECTED if isinstance(exc, ChannelClosed) else ModemState.FAILED
                 log.warning("%s: %s; trying again in %.0f s", self.port, exc, backoff)
                 self._set_status(state=state, detail=str(exc))
+                if isinstance(exc, AtTimeout):
+                    self._watchdog()
             finally:
                 if self._channel is not None:
                     self._channel.close()
@@ -144,6 +152,20 @@ class ModemSession:
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, 30.0)
         self._set_status(state=ModemState.DISCONNECTED, detail="stopped")
+
+    def _watchdog(self) -> None:
+        """A modem that keeps not answering gets its USB device reset (a reopen did not help)."""
+        self.consecutive_timeouts += 1
+        if self.consecutive_timeouts < self._timeouts_before_reset or self._reset_device is None:
+            return
+        self.consecutive_timeouts = 0
+        try:
+            self._reset_device(self.port)
+        except UsbResetUnavailable as exc:
+            self._set_status(state=ModemState.FAILED,
+                             detail=f"modem stopped answering AT commands; USB reset not possible: {exc}")
+            return
+        self._set_status(state=ModemState.FAILED, detail="modem stopped answering AT commands; USB device reset")
 
     def _connect(self) -> None:
         self._set_status(state=ModemState.CONNECTING, detail=None)
@@ -165,6 +187,7 @@ class ModemSession:
             if self._optional(choice) is not None:
                 break
         self._set_status(state=ModemState.READY, detail=None, **identity)
+        self.check_health()
         log.info("%s: ready, SIM %s (%s, %s)", self.port, identity.get("iccid"), identity.get("operator"),
                  identity.get("model"))
 
@@ -251,7 +274,31 @@ class ModemSession:
             if woken or time.monotonic() >= next_send_check:
                 self._send_pending()
                 next_send_check = time.monotonic() + _SEND_CHECK_SECONDS
+            if self._health_due.is_set():
+                self._health_due.clear()
+                self.check_health()
             self._wake.wait(timeout=max(0.0, min(next_poll - time.monotonic(), 1.0)))
+
+    def request_health_check(self) -> None:
+        """Called by the pool's scheduler; the check runs in this session's thread, between reads."""
+        self._health_due.set()
+        self._wake.set()
+
+    def check_health(self) -> None:
+        """Signal, registration, operator, SIM and storage, as the panel shows them."""
+        cpin = responses.parse_cpin(self._optional("AT+CPIN?") or [])
+        if cpin is not None and cpin != "READY":
+            raise SimUnavailable(ModemState.SIM_LOCKED, f"SIM now asks for {cpin}")
+        registration = responses.parse_registration(self._optional("AT+CREG?") or [])
+        if registration not in ("home", "roaming"):
+            # LTE-only attachments show in +CEREG while +CREG (circuit switched) says searching.
+            registration = responses.parse_registration(self._optional("AT+CEREG?") or []) or registration
+        usage = responses.parse_cpms(self._optional("AT+CPMS?") or [])
+        self._set_status(signal_dbm=responses.parse_csq(self._optional("AT+CSQ") or []),
+                         operator=responses.parse_cops(self._optional("AT+COPS?") or []) or self.status.operator,
+                         registration=registration,
+                         storage_used=usage[0] if usage else self.status.storage_used,
+                         storage_total=usage[1] if usage else self.status.storage_total)
 
     # --- sending ------------------------------------------------------------------------------------
 

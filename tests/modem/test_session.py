@@ -219,3 +219,30 @@ def test_a_modem_without_a_sim_is_shown_as_such_and_recovers_when_it_comes_back(
     wait_for(lambda: session.status.state is ModemState.NO_SIM, what="the NO_SIM state")
     rig.emulator.fault(1, "sim_back")
     wait_for(lambda: session.status.state is ModemState.READY, timeout=20, what="READY after the SIM is back")
+
+
+def test_health_checks_follow_signal_and_registration(rig: Rig) -> None:
+    rig.emulator.add_modem("quectel")
+    session = rig.session(1)
+    assert session.status.registration == "home"
+    rig.emulator.fault(1, "registration_denied", seconds=30)
+    rig.emulator.fault(1, "weak_signal", rssi=3, seconds=30)
+    session.request_health_check()
+    wait_for(lambda: session.status.registration == "denied", what="registration denied to show")
+    assert session.status.signal_dbm == -113 + 2 * 3
+
+
+def test_a_modem_that_keeps_hanging_gets_its_usb_device_reset(rig: Rig) -> None:
+    rig.emulator.add_modem("huawei")
+    resets: list[str] = []
+
+    def usb_reset(port: str) -> None:
+        resets.append(port)
+        rig.emulator.fault(1, "usb_reset")  # what de-authorising the device does to the modem
+
+    session = rig.session(1, poll_seconds=0.5, reset_device=usb_reset, timeouts_before_reset=2)
+    rig.emulator.fault(1, "hang", seconds=600)
+    wait_for(lambda: resets, timeout=30, what="the USB reset")
+    rig.emulator.deliver_sms(1, "+48600100200", "po resecie")
+    wait_for(lambda: rig.texts() == ["po resecie"], timeout=30, what="the message after the reset")
+    assert session.status.state is ModemState.READY

@@ -241,6 +241,7 @@ def test_modems_lists_every_known_sim_with_its_state(client, auth, store):
         "state": "registered",
         "state_detail": None,
         "signal_dbm": -71,
+        "registration": None,
         "storage_used": 3,
         "storage_total": 30,
         "last_seen_at": "2026-11-25T13:00:00Z",

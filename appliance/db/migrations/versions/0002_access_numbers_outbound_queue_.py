@@ -1,8 +1,8 @@
-"""access numbers and outbound queue
+"""access numbers, outbound queue, registration
 
 Revision ID: 0002
 Revises: 0001
-Created: 2026-11-25 14:07:00.614956
+Created: 2026-11-25 14:12:16.798303
 """
 
 import sqlalchemy as sa
@@ -72,6 +72,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbound_parts_outbound_id'), ['outbound_id'], unique=False)
         batch_op.create_index('ix_outbound_parts_reference', ['message_reference', 'status'], unique=False)
 
+    with op.batch_alter_table('modems', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('registration', sa.String(length=16), nullable=True))
+
     with op.batch_alter_table('status_reports', schema=None) as batch_op:
         batch_op.add_column(sa.Column('outbound_part_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_status_reports_outbound_part_id_outbound_parts'), 'outbound_parts', ['outbound_part_id'], ['id'])
@@ -84,6 +87,9 @@ def downgrade() -> None:
     with op.batch_alter_table('status_reports', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_status_reports_outbound_part_id_outbound_parts'), type_='foreignkey')
         batch_op.drop_column('outbound_part_id')
+
+    with op.batch_alter_table('modems', schema=None) as batch_op:
+        batch_op.drop_column('registration')
 
     with op.batch_alter_table('outbound_parts', schema=None) as batch_op:
         batch_op.drop_index('ix_outbound_parts_reference')
