@@ -67,6 +67,14 @@ class SimUnavailable(Exception):
 # Tried in this order; vendors answer only their own (ModemManager does the same probing).
 _ICCID_COMMANDS = ("AT+CCID", "AT^ICCID?", "AT+QCCID", "AT+ICCID", "AT+CRSM=176,12258,0,0,10")
 _SEND_CHECK_SECONDS = 5.0
+# Reconnect attempts are cheap on a local serial line, and a modem back from a fault should be read
+# within seconds: backoff doubles from 1 s but stays below this.
+_MAX_BACKOFF_SECONDS = 8.0
+# Lines a modem sends when it (re)booted or its SIM changed: whatever we knew about the SIM is stale.
+_SIM_CHANGE_URCS = ("RDY", "^BOOT", "^SIMST", "+CPIN:", "+QUSIM", "^SYSSTART", "Call Ready", "SMS Ready",
+                    "+QIND: SMS DONE", "+CFUN:")
+# A full storage (Huawei ^SMMEMFULL, Quectel +QIND: "smsfull", 27.005 +CIEV): read it empty at once.
+_STORAGE_FULL_URCS = ("^SMMEMFULL", '+QIND: "smsfull"', "+CIEV:")
 # Status reports come as +CDS (ds=1): stored at once, whatever storage the modem would have put them in.
 _CNMI_CHOICES = ("AT+CNMI=2,1,0,1,0", "AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0", "AT+CNMI=1,1,0,0,0")
 
@@ -94,6 +102,7 @@ class ModemSession:
         self._send_interval = send_interval
         self._last_send = 0.0
         self._reset_device = reset_device
+        self._iccid_command: str | None = None
         self._timeouts_before_reset = timeouts_before_reset
         self._health_due = threading.Event()
         self._wake = threading.Event()
@@ -150,7 +159,7 @@ class ModemSession:
                     self._channel.close()
                     self._channel = None
             self._stopping.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
         self._set_status(state=ModemState.DISCONNECTED, detail="stopped")
 
     def _watchdog(self) -> None:
@@ -231,11 +240,21 @@ class ModemSession:
         raise SimUnavailable(ModemState.SIM_LOCKED, detail)
 
     def _read_iccid(self) -> str | None:
-        for command in _ICCID_COMMANDS:
+        commands = ([self._iccid_command] if self._iccid_command else []) + list(_ICCID_COMMANDS)
+        for command in commands:
             iccid = responses.parse_iccid(self._optional(command) or [])
             if iccid:
+                self._iccid_command = command
                 return iccid
         return None
+
+    def _verify_sim(self) -> str:
+        """The SIM in the modem now. Messages are attributed to it, so a swapped SIM (which may come
+        without any URC) must be noticed before its storage is read: re-identify from scratch."""
+        iccid = self._read_iccid()
+        if iccid is None or iccid != self.status.iccid:
+            raise ChannelClosed(f"the SIM changed ({self.status.iccid} → {iccid}); identifying it again")
+        return iccid
 
     def _identify(self) -> dict[str, object]:
         identity: dict[str, object] = {
@@ -286,9 +305,15 @@ class ModemSession:
 
     def check_health(self) -> None:
         """Signal, registration, operator, SIM and storage, as the panel shows them."""
-        cpin = responses.parse_cpin(self._optional("AT+CPIN?") or [])
+        try:
+            cpin = responses.parse_cpin(self._at("AT+CPIN?"))
+        except AtError as exc:
+            if exc.code == 10:
+                raise SimUnavailable(ModemState.NO_SIM, "the SIM was taken out") from exc
+            raise
         if cpin is not None and cpin != "READY":
             raise SimUnavailable(ModemState.SIM_LOCKED, f"SIM now asks for {cpin}")
+        self._verify_sim()
         registration = responses.parse_registration(self._optional("AT+CREG?") or [])
         if registration not in ("home", "roaming"):
             # LTE-only attachments show in +CEREG while +CREG (circuit switched) says searching.
@@ -338,8 +363,7 @@ class ModemSession:
 
     def drain_storage(self) -> int:
         """List the storage, persist every PDU, delete those the database holds. Returns PDUs read."""
-        iccid = self.status.iccid
-        assert iccid is not None
+        iccid = self._verify_sim()
         entries = responses.parse_cmgl(self._at("AT+CMGL=4"))
         if entries:
             batch = [ReceivedPdu(iccid=iccid, pdu=entry.pdu if entry.pdu is not None else entry.raw_line.encode(),
@@ -369,12 +393,14 @@ class ModemSession:
 
     def _on_urc(self, lines: list[str]) -> None:
         head = lines[0]
-        if head.startswith(("+CMTI:", "+CDSI:")):
+        if head.startswith(("+CMTI:", "+CDSI:", *_STORAGE_FULL_URCS)):
             self._wake.set()
         elif head.startswith(("+CMT:", "+CDS:")) and len(lines) > 1:
             self._store_direct(lines[1])
-        elif head.startswith(("RDY", "^BOOT", "SMS Ready", "+QIND: SMS DONE")):
-            self._wake.set()  # storage may be readable only now
+        elif head.startswith(_SIM_CHANGE_URCS):
+            self.request_health_check()  # it checks the SIM is still the one we read for
+        elif head.startswith(("+CREG:", "+CEREG:", "+CGREG:", "^RSSI:", "^HRSSI:")):
+            self.request_health_check()
         elif "\ufffd" in head:
             self._wake.set()  # line noise may have eaten a +CMTI: look at the storage now
         else:
