@@ -16,10 +16,10 @@ Choices made where the spec leaves room:
 - National language shift tables (UDH IEs 0x24/0x25) are honoured when decoding; encoders write the
   default alphabet and its extension table only, else UCS-2, as phones do.
 - Encoders: '+digits' gets TOA 0x91, other digit strings (with * and #) 0x81, anything else is an
-  alphanumeric sender (TOA 0xD0, at most 11 septets; SMS-SUBMIT refuses it). TP-PID 0; TP-DCS 0x00
-  or 0x08, plus bit 4 and the class bits when a message class is given; 0x04 for data.
-  SMS-DELIVER has TP-MMS set (no more messages). A naive timestamp is written as UTC+00:00; an
-  offset is rounded to quarter hours.
+  alphanumeric sender (TOA 0xD0, at most 11 septets; SMS-SUBMIT and SMS-STATUS-REPORT refuse it).
+  TP-PID 0; TP-DCS 0x00 or 0x08, plus bit 4 and the class bits when a message class is given; 0x04
+  for data. SMS-DELIVER and SMS-STATUS-REPORT have TP-MMS set (no more messages). A naive timestamp
+  is written as UTC+00:00; an offset is rounded to quarter hours.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ __all__ = [
     "decode_ucs2",
     "encode_sms_deliver",
     "encode_sms_deliver_data",
+    "encode_sms_status_report",
     "encode_sms_submit",
 ]
 
@@ -733,3 +734,35 @@ def encode_sms_submit(
             + ud
         )
     return pdus
+
+
+def encode_sms_status_report(
+    message_reference: int,
+    recipient: str,
+    timestamp: datetime,
+    discharge_time: datetime,
+    status: int = 0,
+    *,
+    smsc: str | None = None,
+) -> bytes:
+    """An SMS-STATUS-REPORT (TS 23.040 §9.2.2.3), SMSC field first, as an SC sends it for the
+    SMS-SUBMIT with TP-MR *message_reference* to *recipient*: TP-SCTS *timestamp* (when the SC
+    received the submit), TP-DT *discharge_time* and TP-ST *status* (§9.2.3.15: 0 received by the
+    SME, 0x20-0x3F temporary errors, 0x40-0x7F permanent errors such as 0x46 validity expired).
+
+    No TP-PI and no user data follow TP-ST; TP-SRQ is 0 (the report answers an SMS-SUBMIT, not an
+    SMS-COMMAND)."""
+    if not 0 <= message_reference <= 255:
+        raise PduError(f"TP-MR {message_reference} is not 0-255")
+    if not 0 <= status <= 255:
+        raise PduError(f"TP-ST {status} is not 0-255")
+    # First octet: TP-MTI 10, TP-MMS 1 (no more messages waiting), TP-LP 0, TP-SRQ 0, TP-UDHI 0.
+    first = MTI_STATUS_REPORT | 0x04
+    return (
+        _encode_smsc(smsc)
+        + bytes([first, message_reference])
+        + _encode_address(recipient, "recipient", alphanumeric=False)
+        + _encode_timestamp(timestamp)
+        + _encode_timestamp(discharge_time)
+        + bytes([status])
+    )

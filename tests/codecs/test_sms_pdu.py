@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +21,7 @@ from appliance.codecs.sms_pdu import (
     decode_ucs2,
     encode_sms_deliver,
     encode_sms_deliver_data,
+    encode_sms_status_report,
     encode_sms_submit,
 )
 
@@ -368,6 +371,59 @@ def test_status_report():
 def test_status_report_with_trailing_parameter_indicator_and_user_data():
     report = decode_sms_status_report(STATUS_REPORT + pdu("04", "00"))
     assert report.status == 0
+
+
+def test_encode_status_report_writes_every_field():
+    discharge = datetime(2024, 5, 6, 7, 9, 0, tzinfo=zone(-3))
+    assert encode_sms_status_report(0x2A, "+48600100200", WHEN, discharge) == STATUS_REPORT
+
+
+def test_encoded_status_report_reads_back_with_its_smsc_and_a_failure_status():
+    discharge = datetime(2024, 5, 6, 7, 9, 0, tzinfo=zone(-3))
+    encoded = encode_sms_status_report(255, "600100200", WHEN, discharge, 0x46, smsc="+48601000310")
+    assert encoded.startswith(pdu(SMSC, "06", "FF", "09 81 06100002F0"))
+    assert decode_sms_status_report(encoded) == SmsStatusReport(
+        smsc="+48601000310",
+        message_reference=255,
+        recipient="600100200",
+        recipient_toa=0x81,
+        timestamp=WHEN,
+        discharge_time=discharge,
+        status=0x46,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reference", "recipient", "status", "message"),
+    [(256, "+1", 0, "TP-MR"), (1, "+1", 256, "TP-ST"), (1, "Shop", 0, "not a phone number")],
+)
+def test_encode_status_report_refuses_what_it_cannot_write(reference, recipient, status, message):
+    with pytest.raises(PduError, match=message):
+        encode_sms_status_report(reference, recipient, WHEN, WHEN, status)
+
+
+def test_gammu_reads_our_status_report():
+    """Debian's python3-gammu (for /usr/bin/python3) decodes what we encode."""
+    encoded = encode_sms_status_report(
+        42, "+48600100200", WHEN, WHEN + timedelta(seconds=51), 0x46, smsc="+48601000310"
+    )
+    script = (
+        "import gammu, json, sys\n"
+        "sms = gammu.DecodePDU(bytes.fromhex(sys.argv[1]))\n"
+        "print(json.dumps({k: sms[k] for k in ('Type', 'MessageReference', 'Number', 'DeliveryStatus')}"
+        " | {'SMSC': sms['SMSC']['Number']}))\n"
+    )
+    run = subprocess.run(
+        ["/usr/bin/python3", "-c", script, encoded.hex()], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 0, f"gammu (apt-get install python3-gammu) failed:\n{run.stderr}"
+    assert json.loads(run.stdout) == {
+        "Type": "Status_Report",
+        "MessageReference": 42,
+        "Number": "+48600100200",
+        "DeliveryStatus": 0x46,
+        "SMSC": "+48601000310",
+    }
 
 
 def test_a_modem_pdu_is_dispatched_on_its_message_type():

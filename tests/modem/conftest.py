@@ -20,7 +20,7 @@ FINAL_RESULT = re.compile(r"^(OK|ERROR|NO CARRIER|COMMAND NOT SUPPORT|\+CME ERRO
 # Unsolicited lines the emulated personalities send; "+CPIN:"/"+CREG:"/"+CFUN:" only count as URCs
 # when they do not answer the command just sent.
 URC = re.compile(
-    r"^(\+CMTI: |\^RSSI: |\^BOOT:|\^MODE: |\^SRVST: |\^SIMST: |\^SMMEMFULL: |\+QIND: |\+QUSIM: |RDY$|"
+    r"^(\+CMTI: |\+CDSI: |\+CDS: |\^RSSI: |\^BOOT:|\^MODE: |\^SRVST: |\^SIMST: |\^SMMEMFULL: |\+QIND: |\+QUSIM: |RDY$|"
     r"Call Ready$|SMS Ready$|\+CPIN: |\+CFUN: |\+CREG: \d$|\+CGREG: \d$|\+CEREG: \d$)"
 )
 

@@ -86,8 +86,20 @@ def test_get_sent_returns_what_the_client_submitted_in_order(emulator, at_port) 
     status, sent = call(emulator, "GET", "/modems/1/sent")
     assert status == 200
     assert sent == [
-        {"to": "+48600100200", "text": "pierwsza", "pdu": first.hex().upper()},
-        {"to": "+48600100300", "text": "druga", "pdu": second.hex().upper()},
+        {
+            "to": "+48600100200",
+            "text": "pierwsza",
+            "pdu": first.hex().upper(),
+            "message_reference": 1,
+            "report": None,
+        },
+        {
+            "to": "+48600100300",
+            "text": "druga",
+            "pdu": second.hex().upper(),
+            "message_reference": 2,
+            "report": None,
+        },
     ]
     assert call(emulator, "GET", "/modems/2/sent") == (200, [])
 

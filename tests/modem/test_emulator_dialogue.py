@@ -110,7 +110,10 @@ CAPACITY = {"huawei": (30, 100), "simcom": (20, 50), "quectel": (50, 255)}
 def test_storage_limits_follow_the_personality(modem) -> None:
     sm, me = CAPACITY[modem.personality]
     at = modem.at
-    assert at.ok("AT+CPMS=?") == ['+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")']
+    if modem.personality == "quectel":  # status reports have a storage of their own, read-only
+        assert at.ok("AT+CPMS=?") == ['+CPMS: ("SM","ME","SR"),("SM","ME"),("SM","ME")']
+    else:
+        assert at.ok("AT+CPMS=?") == ['+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")']
     assert at.ok("AT+CPMS?") == [f'+CPMS: "SM",0,{sm},"SM",0,{sm},"SM",0,{sm}']
     assert at.ok('AT+CPMS="ME","ME","ME"') == [f"+CPMS: 0,{me},0,{me},0,{me}"]
     assert at.ok('AT+CPMS="SM","SM","SM"') == [f"+CPMS: 0,{sm},0,{sm},0,{sm}"]
@@ -188,7 +191,13 @@ def test_cmgs_sends_the_pdu_typed_at_the_prompt(modem) -> None:
     answer = at.send_pdu(pdu)
     assert answer[-1] == "OK" and answer[0].startswith("+CMGS: ")
     assert modem.emulator.sent(modem.id) == [
-        {"to": "+48609876543", "text": "Dziękuję, odbiór potwierdzony", "pdu": pdu.hex().upper()}
+        {
+            "to": "+48609876543",
+            "text": "Dziękuję, odbiór potwierdzony",
+            "pdu": pdu.hex().upper(),
+            "message_reference": int(answer[0].split(": ")[1]),
+            "report": None,
+        }
     ]
     second = at.send_pdu(encode_sms_submit("+48609876543", "again")[0])
     assert int(second[0].split(": ")[1]) == int(answer[0].split(": ")[1]) + 1, "TP-MR counts up"
@@ -251,8 +260,17 @@ def test_text_mode_lists_and_sends_plausibly(modem) -> None:
     at.write(b'AT+CMGS="+48609876543"\r')
     at.wait_prompt()
     at.write(b"Hi there\x1a")
-    assert at.collect()[-1] == "OK"
-    assert modem.emulator.sent(modem.id) == [{"to": "+48609876543", "text": "Hi there", "pdu": None}]
+    answer = at.collect()
+    assert answer[-1] == "OK"
+    assert modem.emulator.sent(modem.id) == [
+        {
+            "to": "+48609876543",
+            "text": "Hi there",
+            "pdu": None,
+            "message_reference": int(answer[0].split(": ")[1]),
+            "report": None,
+        }
+    ]
     at.ok('AT+CSCS="UCS2"')
     modem.emulator.deliver_sms(modem.id, "+48601234567", "Łódź")
     at.expect_urc("+CMTI:")

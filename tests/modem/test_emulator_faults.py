@@ -191,13 +191,50 @@ def test_registration_denied_holds_incoming_and_refuses_sending(modem, wait_for)
     assert at.ok("AT+CREG?") == ["+CREG: 1,1"]
 
 
-def test_a_reset_with_cfun_reboots_with_the_banner_and_default_settings(modem) -> None:
-    at = modem.at
+def test_a_reset_with_cfun_re_enumerates_on_a_new_port_with_the_banner_and_default_settings(
+    modem, wait_for
+) -> None:
+    emulator, at = modem.emulator, modem.at
     at.ok("ATE0;+CMGF=1")
-    at.ok("AT+CFUN=1,1")
-    assert BANNER_MARK[modem.personality] in at.read_until(BANNER_MARK[modem.personality])
+    old_port = emulator.port(modem.id)
+    assert at.ok("AT+CFUN=1,1") == [], "the OK comes before the modem drops off the bus"
+    wait_for(lambda: not emulator.modem(modem.id).plugged, what="the reset modem to leave the bus")
+    with pytest.raises(serial.SerialException):
+        at.serial.read(1)
+    assert modems_json(emulator)[0]["plugged"] is False
+    wait_for(lambda: emulator.modem(modem.id).plugged, what="the modem to re-enumerate")
+    new_port = emulator.port(modem.id)
+    assert new_port != old_port and modems_json(emulator)[0]["port"] == new_port
+    assert BANNER_MARK[modem.personality] in read_banner(new_port, BANNER_MARK[modem.personality])
+    at = modem.reopen()
     at.write(b"AT+CMGF?\r")
     assert at.read_until(b"OK\r\n").endswith(b"AT+CMGF?\r\r\n+CMGF: 0\r\n\r\nOK\r\n")
+
+
+def test_huawei_resets_with_cfun_16_the_others_refuse_it(emulator_factory, at_port, wait_for) -> None:
+    emulator = emulator_factory(["huawei", "simcom"])
+    huawei, simcom = at_port(emulator.port(1)), at_port(emulator.port(2))
+    old_port = emulator.port(1)
+    assert huawei.ok("AT+CFUN=?") == ["+CFUN: (0,1,4,16),(0,1)"]
+    assert huawei.ok("AT+CFUN=16") == []
+    wait_for(lambda: emulator.modem(1).plugged and emulator.port(1) != old_port, what="Huawei to come back")
+    simcom.ok("ATE0;+CMEE=1")
+    assert simcom.command("AT+CFUN=16") == ["ERROR"]
+    assert emulator.modem(2).plugged
+
+
+def test_a_usb_reset_ends_a_hang_and_brings_the_modem_back_on_a_new_port(modem, wait_for) -> None:
+    emulator, at = modem.emulator, modem.at
+    at.ok("ATE0")
+    old_port = emulator.port(modem.id)
+    modem.fault("hang", seconds=60)
+    at.write(b"AT\r")
+    assert at.read_raw(0.3) == b"", "hung"
+    assert emulator.fault(modem.id, "usb_reset", seconds=0.2) == {"plugged": False, "back_in": 0.2}
+    wait_for(lambda: emulator.modem(modem.id).plugged, what="the modem to re-enumerate")
+    assert emulator.port(modem.id) != old_port
+    at = modem.reopen()
+    assert at.ok("AT") == [], "no longer hung"
 
 
 def test_periodic_urcs_never_split_a_response(emulator_factory, at_port) -> None:
@@ -224,3 +261,70 @@ def test_unknown_fault_kinds_and_parameters_are_refused(emulator) -> None:
         emulator.fault(1, "hang", minutes=3)
     with pytest.raises(UnknownModem):
         emulator.fault(9, "hang")
+
+
+def test_send_error_refuses_the_next_sends_then_they_go_through(modem) -> None:
+    emulator, at = modem.emulator, modem.at
+    at.ok("ATE0;+CMGF=0")
+    pdu = encode_sms_submit("+48609876543", "retry me")[0]
+    assert modem.fault("send_error", code=500, count=2) == {"code": 500, "count": 2}
+    assert at.send_pdu(pdu) == ["+CMS ERROR: 500"]
+    at.write(b"AT+CMGW=" + str(len(pdu) - 1 - pdu[0]).encode() + b"\r")
+    at.wait_prompt()
+    at.write(pdu.hex().encode() + b"\x1a")
+    index = at.collect()[0].split(": ")[1]
+    assert at.command(f"AT+CMSS={index}") == ["+CMS ERROR: 500"], "AT+CMSS is a send too"
+    answer = at.send_pdu(pdu)
+    assert answer[0].startswith("+CMGS: ") and answer[-1] == "OK"
+    assert [sms["text"] for sms in emulator.sent(modem.id)] == ["retry me"], "refused sends never left"
+
+
+def test_network_busy_refuses_sends_for_a_while(modem) -> None:
+    at = modem.at
+    at.ok("ATE0;+CMGF=0")
+    pdu = encode_sms_submit("+48609876543", "congested")[0]
+    modem.fault("network_busy", seconds=0.4)
+    assert at.send_pdu(pdu) == ["+CMS ERROR: 42"]
+    time.sleep(0.5)
+    assert at.send_pdu(pdu)[-1] == "OK"
+    modem.fault("network_busy")  # until cleared
+    assert at.send_pdu(pdu) == ["+CMS ERROR: 42"]
+    modem.fault("clear")
+    assert at.send_pdu(pdu)[-1] == "OK"
+
+
+def test_drop_cmti_stores_messages_without_announcing_them(modem, wait_for) -> None:
+    emulator, at = modem.emulator, modem.at
+    at.ok("ATE0;+CMGF=0;+CNMI=2,1,0,2,0")
+    modem.fault("drop_cmti", count=1)
+    emulator.deliver_sms(modem.id, "+48601234567", "silent")
+    emulator.deliver_sms(modem.id, "+48601234567", "announced")
+    urc = at.expect_urc("+CMTI:")
+    assert urc == f'+CMTI: "SM",{modem.first_index + 1}', "only the second one is announced"
+    assert len(at.ok("AT+CMGL=4")) == 4, "both are stored: a storage poll finds the silent one"
+    modem.fault("drop_cmti")  # every one until cleared
+    for n in range(3):
+        emulator.deliver_sms(modem.id, "+48601234567", f"silent {n}")
+    wait_for(lambda: len(emulator.stored(modem.id)) == 5, what="the messages to be stored")
+    at.settle(0.3)
+    assert not [line for line in at.urcs if line.startswith("+CMTI")]
+    modem.fault("clear")
+    emulator.deliver_sms(modem.id, "+48601234567", "heard again")
+    assert at.expect_urc("+CMTI:")
+
+
+def test_bad_parameters_of_the_new_faults_are_refused(emulator) -> None:
+    from appliance.modem.emulator.emulator import BadRequest
+
+    for kind, params in [
+        ("send_error", {"code": "busy"}),
+        ("send_error", {"count": -1}),
+        ("drop_cmti", {"count": 1.5}),
+        ("network_busy", {"seconds": -2}),
+        ("usb_reset", {"seconds": None}),
+        ("move_sim", {"to": 9}),
+        ("move_sim", {"to": 1}),
+        ("move_sim", {}),
+    ]:
+        with pytest.raises(BadRequest):
+            emulator.fault(1, kind, **params)

@@ -1,7 +1,8 @@
 """The firmware of an emulated modem: an AT command interpreter (3GPP TS 27.007 / 27.005, V.250).
 
 Bytes in, bytes out. `AtInterpreter.feed()` takes what the client wrote and returns what the modem
-answers (echo included); `deliver()` is the network handing over an SMS-DELIVER; `take_urcs()`
+answers (echo included); `deliver()` is the network handing over an SMS-DELIVER or an
+SMS-STATUS-REPORT; `take_urcs()`
 returns unsolicited result codes produced meanwhile. The interpreter never writes to a port itself:
 the owner decides when a URC may go out (never inside a response, never while the client types a
 PDU after "> ").
@@ -15,7 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from appliance.codecs import gsm7
-from appliance.codecs.sms_pdu import PduError, SmsDeliver, decode_mt_pdu, decode_sms_submit
+from appliance.codecs.sms_pdu import (
+    MTI_STATUS_REPORT,
+    PduError,
+    SmsDeliver,
+    SmsStatusReport,
+    decode_mt_pdu,
+    decode_sms_submit,
+)
 from appliance.modem.emulator.device import ModemDevice
 from appliance.modem.emulator.network import Acceptance, SubmittedSms, submitted_from_pdu
 from appliance.modem.emulator.personalities import PinCounters
@@ -28,6 +36,7 @@ from appliance.modem.emulator.sim import (
     STAT_TEXT,
     MessageStorage,
     PinError,
+    SimCard,
     StoredMessage,
 )
 
@@ -301,7 +310,7 @@ class AtInterpreter:
         self._last_line = ""
         self._prompt: _Prompt | None = None
         self._urcs: list[bytes] = []
-        self.reset_requested = False  # AT+CFUN=1,1: the owner reboots the modem
+        self.reset_requested = False  # AT+CFUN=1,1: the owner resets (re-enumerates) the modem
         self._reported_rssi = device.rssi
         self._handlers: dict[str, Handler] = self._handler_table()
         stat = self.registration_stat()
@@ -471,9 +480,7 @@ class AtInterpreter:
             submitted = submitted_from_pdu(pdu)
         except PduError:
             raise CmsError(304) from None
-        self._require_network()
-        self.device.smsc.record_submit(submitted)
-        return [f"+CMGS: {self.device.next_message_reference()}"]
+        return [f"+CMGS: {self._submit(submitted)}"]
 
     def _finish_text_prompt(self, prompt: _Prompt) -> list[str]:
         try:
@@ -482,20 +489,33 @@ class AtInterpreter:
             raise CmsError(305) from None
         if prompt.command == "+CMGW":
             raise CmsError(303)
-        self._require_network()
         destination = (
             from_te(prompt.destination or "", self.settings.cscs)
             if self.settings.cscs == "UCS2"
             else prompt.destination
         )
-        self.device.smsc.record_submit(SubmittedSms(to=destination, text=text, pdu=None))
-        return [f"+CMGS: {self.device.next_message_reference()}"]
+        # AT+CSMP <fo> is the first octet of the SMS-SUBMIT text mode builds: bit 5 is TP-SRR
+        report_requested = bool(self.settings.csmp[0] & 0x20)
+        sms = SubmittedSms(to=destination, text=text, pdu=None, report_requested=report_requested)
+        return [f"+CMGS: {self._submit(sms)}"]
+
+    def _submit(self, sms: SubmittedSms) -> int:
+        """Hand an SMS-SUBMIT to the SMSC; returns the TP-MR the modem gave it (+CMGS: <mr>)."""
+        self._require_network()
+        refusal = self.device.take_send_error()
+        if refusal is not None:
+            raise CmsError(refusal)
+        sim = self.device.sim
+        assert sim is not None  # registered, so a SIM is there
+        sms.message_reference = self.device.next_message_reference()
+        self.device.smsc.record_submit(sms, smsc=sim.smsc_override or sim.identity.operator.smsc)
+        return sms.message_reference
 
     # ---- the network side -------------------------------------------------------------------
 
     def registration_stat(self) -> int:
         """<stat> of +CREG (TS 27.007 §7.2): 0 not searching, 1 home, 3 denied."""
-        if self.cfun != 1 or not self.device.sim.ready or self.cops_deregistered:
+        if self.cfun != 1 or not self.device.sim_ready or self.cops_deregistered:
             return 0
         if self.device.registration_denied:
             return 3
@@ -505,6 +525,8 @@ class AtInterpreter:
         """The network offers one SMS-DELIVER (SMSC field first); TS 27.005 §3.4.1 routes it."""
         if self.registration_stat() != 1:
             return Acceptance.UNREACHABLE
+        if len(pdu) > pdu[0] + 1 and pdu[pdu[0] + 1] & 0x03 == MTI_STATUS_REPORT:
+            return self._deliver_report(pdu)
         mode, mt = self.settings.cnmi[0], self.settings.cnmi[1]
         message_class = self._message_class(pdu)
         direct = mode != 0 and ((mt == 2 and message_class != 2) or (mt == 3 and message_class == 3))
@@ -520,9 +542,44 @@ class AtInterpreter:
         index = self.device.storages()[memory].store(pdu)
         if index is None:
             return Acceptance.MEMORY_FULL
-        if mode != 0 and mt in (1, 2, 3):
+        if mode != 0 and mt in (1, 2, 3) and not self.device.take_cmti_drop():
             self.queue_urc(f'+CMTI: "{memory}",{index}')
         return Acceptance.ACCEPTED
+
+    def _deliver_report(self, pdu: bytes) -> Acceptance:
+        """TS 27.005 §3.4.1 <ds>: 1 shows an SMS-STATUS-REPORT in +CDS (not stored), 2 stores it
+        where the personality keeps reports and says where in +CDSI. With <ds>=0 (or <mode>=0,
+        which would buffer the URC: this emulator does not) the report is stored unannounced, as an
+        SMS is under <mt>=0: nothing the network delivered is lost."""
+        mode, ds = self.settings.cnmi[0], self.settings.cnmi[3]
+        if ds == 1 and mode != 0:
+            try:
+                text_fields = self._report_fields(pdu) if self.settings.cmgf == 1 else None
+            except PduError:  # a malformed report injected as a raw PDU: shown as PDU mode would
+                text_fields = None
+            if text_fields is None:
+                self.queue_urc(f"+CDS: {len(pdu) - 1 - pdu[0]}\r\n{pdu.hex().upper()}")
+            else:
+                self.queue_urc(f"+CDS: {text_fields}")
+            return Acceptance.ACCEPTED
+        memory = self.person.report_memory
+        index = self.device.storages()[memory].store(pdu)
+        if index is None:
+            return Acceptance.MEMORY_FULL
+        if ds == 2 and mode != 0:
+            self.queue_urc(f'+CDSI: "{memory}",{index}')
+        return Acceptance.ACCEPTED
+
+    def _report_fields(self, pdu: bytes) -> str:
+        """Text mode's <fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st> of a status report (+CDS, +CMGR, +CMGL)."""
+        report = decode_mt_pdu(pdu)
+        assert isinstance(report, SmsStatusReport)
+        first_octet = pdu[pdu[0] + 1]
+        recipient = to_te(report.recipient, self.settings.cscs)
+        return (
+            f'{first_octet},{report.message_reference},"{recipient}",{report.recipient_toa},'
+            f'"{_scts(report.timestamp)}","{_scts(report.discharge_time)}",{report.status}'
+        )
 
     @staticmethod
     def _message_class(pdu: bytes) -> int | None:
@@ -562,23 +619,30 @@ class AtInterpreter:
     def _defaults(self) -> AtSettings:
         return AtSettings(cnmi=self.person.default_cnmi)
 
-    def _require_sim_cme(self) -> None:
+    def _inserted_sim(self) -> SimCard:
+        """The SIM, locked or not; +CME ERROR: 10 when the slot is empty or the SIM unseen."""
         sim = self.device.sim
-        if not sim.inserted:
+        if sim is None or not sim.inserted:
             raise CmeError(10)
+        return sim
+
+    def _require_sim_cme(self) -> SimCard:
+        sim = self._inserted_sim()
         if sim.cpin_state == "SIM PUK":
             raise CmeError(12)
         if sim.cpin_state == "SIM PIN":
             raise CmeError(11)
+        return sim
 
-    def _require_sim_cms(self) -> None:
+    def _require_sim_cms(self) -> SimCard:
         sim = self.device.sim
-        if not sim.inserted:
+        if sim is None or not sim.inserted:
             raise CmsError(310)
         if sim.cpin_state == "SIM PUK":
             raise CmsError(316)
         if sim.cpin_state == "SIM PIN":
             raise CmsError(311)
+        return sim
 
     def _require_network(self) -> None:
         if self.registration_stat() != 1:
@@ -588,9 +652,10 @@ class AtInterpreter:
         """mem1 (read, list, delete), mem2 (write, send) or mem3 (receive) of AT+CPMS."""
         return self.device.storages()[self.settings.cpms[which]]
 
-    def _text_view(self, message: StoredMessage) -> tuple[str, str]:
+    def _text_view(self, message: StoredMessage) -> tuple[str, str | None]:
         """Header fields (after "+CMGL: <index>," or "+CMGR: ") and body of a text-mode message;
-        addresses and text are in the AT+CSCS character set (TS 27.005 §3.1)."""
+        addresses and text are in the AT+CSCS character set (TS 27.005 §3.1). A status report is
+        one line (<stat>,<fo>,<mr>,<ra>,<tora>,<scts>,<dt>,<st>), no body."""
         stat = f'"{STAT_TEXT[message.stat]}"'
         charset = self.settings.cscs
         try:
@@ -602,7 +667,7 @@ class AtInterpreter:
         except PduError:
             return f'{stat},"",,', message.pdu.hex().upper()
         if not isinstance(decoded, SmsDeliver):  # a status report kept in storage
-            return f'{stat},"",,', message.pdu.hex().upper()
+            return f"{stat},{self._report_fields(message.pdu)}", None
         body = decoded.text if decoded.text is not None else decoded.data.hex().upper()
         sender = to_te(decoded.sender, charset)
         return f'{stat},"{sender}",,"{_scts(decoded.timestamp)}"', to_te(body, charset)
@@ -728,23 +793,19 @@ class AtInterpreter:
     def _cimi(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        self._require_sim_cme()
-        return [self.device.sim.identity.imsi]
+        return [self._require_sim_cme().identity.imsi]
 
     def _iccid(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        if not self.device.sim.inserted:
-            raise CmeError(10)
-        return [self.person.format_iccid(command.name, self.device.sim.identity.iccid)]
+        return [self.person.format_iccid(command.name, self._inserted_sim().identity.iccid)]
 
     def _crsm(self, command: Command) -> list[str]:
         """AT+CRSM=176,12258,0,0,10 reads EF_ICCID (2FE2), BCD with swapped nibbles (TS 51.011)."""
-        if not self.device.sim.inserted:
-            raise CmeError(10)
+        sim = self._inserted_sim()
         args = split_args(command.args)
         if len(args) >= 2 and args[0] == "176" and args[1] == "12258":
-            iccid = self.device.sim.identity.iccid
+            iccid = sim.identity.iccid
             padded = iccid + "F" * (20 - len(iccid))
             swapped = "".join(padded[i + 1] + padded[i] for i in range(0, 20, 2))
             return [f'+CRSM: 144,0,"{swapped}"']
@@ -753,9 +814,7 @@ class AtInterpreter:
     def _cpin(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        sim = self.device.sim
-        if not sim.inserted:
-            raise CmeError(10)
+        sim = self._inserted_sim()
         if command.form in ("read", "exec"):
             return [f"+CPIN: {sim.cpin_state}"]
         args = split_args(command.args)
@@ -775,9 +834,8 @@ class AtInterpreter:
         args = split_args(command.args)
         if len(args) < 2 or args[0].upper() != "SC":
             raise CmeError(4)
-        self._require_sim_cme()
+        lock = self._require_sim_cme().lock
         mode = _int(args[1], 0, 2)
-        lock = self.device.sim.lock
         if mode == 2:
             return [f"+CLCK: {int(lock.enabled)}"]
         if len(args) < 3 or args[2] != lock.pin:
@@ -788,17 +846,14 @@ class AtInterpreter:
     def _pin_counters(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        sim = self.device.sim
-        if not sim.inserted:
-            raise CmeError(10)
+        sim = self._inserted_sim()
         counters = PinCounters(pin=sim.lock.pin_attempts, puk=sim.lock.puk_attempts)
         return self.person.pin_counters_line(command.name, sim.cpin_state, counters)
 
     def _cnum(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        self._require_sim_cme()
-        return [f'+CNUM: "","{self.device.sim.identity.msisdn}",145']
+        return [f'+CNUM: "","{self._require_sim_cme().identity.msisdn}",145']
 
     # ---- radio ------------------------------------------------------------------------------------
 
@@ -821,7 +876,7 @@ class AtInterpreter:
         raise SyntaxFault(command.name)
 
     def _cops(self, command: Command) -> list[str] | None:
-        operator = self.device.sim.identity.operator
+        operator = self.device.operator
         act = self.person.network_act
         if command.form == "test":
             return [
@@ -849,10 +904,14 @@ class AtInterpreter:
 
     def _cfun(self, command: Command) -> list[str] | None:
         if command.form == "test":
-            return ["+CFUN: (0,1,4),(0,1)"]
+            funs = ",".join(str(fun) for fun in sorted({0, 1, 4} | self.person.reset_cfun))
+            return [f"+CFUN: ({funs}),(0,1)"]
         if command.form == "read":
             return [f"+CFUN: {self.cfun}"]
         args = split_args(command.args)
+        if args and args[0].isdigit() and int(args[0]) in self.person.reset_cfun:
+            self.reset_requested = True  # a vendor reset (Huawei AT+CFUN=16)
+            return None
         fun = _int(args[0] if args else "1", 0, 4)
         if fun not in (0, 1, 4):
             raise CmeError(4)
@@ -886,8 +945,7 @@ class AtInterpreter:
     def _csca(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        self._require_sim_cms()
-        sim = self.device.sim
+        sim = self._require_sim_cms()
         if command.form == "read":
             smsc = sim.smsc_override or sim.identity.operator.smsc
             return [f'+CSCA: "{smsc}",{145 if smsc.startswith("+") else 129}']
@@ -924,8 +982,10 @@ class AtInterpreter:
     def _cpms(self, command: Command) -> list[str]:
         names = list(self.device.storages())
         if command.form == "test":
-            listing = "(" + ",".join(f'"{name}"' for name in names) + ")"
-            return [f"+CPMS: {listing},{listing},{listing}"]
+            # TS 27.005 §3.2.2: "SR" (status reports) can be read and deleted, not written to
+            readable = "(" + ",".join(f'"{name}"' for name in names) + ")"
+            writable = "(" + ",".join(f'"{name}"' for name in names if name != "SR") + ")"
+            return [f"+CPMS: {readable},{writable},{writable}"]
         self._require_sim_cms()
         storages = self.device.storages()
         if command.form == "read":
@@ -937,6 +997,8 @@ class AtInterpreter:
             raise SyntaxFault("AT+CPMS")
         chosen = [arg.upper() for arg in split_args(command.args)]
         if not chosen or len(chosen) > 3 or any(name not in storages for name in chosen):
+            raise CmsError(302)
+        if "SR" in chosen[1:]:
             raise CmsError(302)
         self.settings.cpms = tuple(chosen + list(self.settings.cpms[len(chosen) :]))  # type: ignore[assignment]
         counts = [f"{len(storages[name])},{storages[name].capacity}" for name in self.settings.cpms]
@@ -980,7 +1042,7 @@ class AtInterpreter:
             return [f"{prefix}{message.stat},,{message.tpdu_length}", message.pdu.hex().upper()]
         header, body = self._text_view(message)
         prefix = f"{head}: {index}," if index is not None else f"{head}: "
-        return [f"{prefix}{header}", body]
+        return [f"{prefix}{header}"] + ([] if body is None else [body])
 
     def _cmgl(self, command: Command) -> list[str] | None:
         if command.form == "test":
@@ -1086,10 +1148,9 @@ class AtInterpreter:
             submitted = submitted_from_pdu(message.pdu)
         except PduError:
             raise CmsError(304) from None
-        self._require_network()
-        self.device.smsc.record_submit(submitted)
+        reference = self._submit(submitted)
         message.stat = 3
-        return [f"+CMSS: {self.device.next_message_reference()}"]
+        return [f"+CMSS: {reference}"]
 
 
 __all__ = [

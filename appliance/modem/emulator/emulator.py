@@ -3,6 +3,24 @@
 Each modem runs one thread that owns its pty and its interpreter: it reads the client's bytes,
 answers, delivers what the network queued, and writes URCs only between responses. Control calls
 from other threads (faults) are handed to that thread, so a pty is never closed under its reader.
+The thread sleeps until input, a control call or its next deadline (a timer, a status report, the
+end of a hang, a periodic URC), so an idle shelf of modems costs next to no CPU.
+
+Faults (`Emulator.fault(id, kind, **params)`, `POST /modems/{id}/fault`), beyond DESIGN §4.2:
+- `sim_back`, `pin_required` {attempts, pin}, `weak_signal` {rssi, seconds}, `registration_denied`
+  {seconds}, `clear` (every fault and setting back to normal).
+- `report_delay` {seconds}: how long the SMSC takes to send a requested status report (0.5 s).
+- `report_status` {status, count=1 | null}: the next `count` reports (null: all) carry TP-ST `status`
+  (e.g. 70 = 0x46, validity period expired) instead of 0 (delivered).
+- `send_error` {code=500, count=1 | null}: AT+CMGS/AT+CMSS answer +CMS ERROR: <code> that many times.
+- `network_busy` {seconds | null, code=42}: sends fail with +CMS ERROR: 42 (congestion) meanwhile.
+- `drop_cmti` {count | null}: that many received SMS (null: all) are stored without a +CMTI.
+- `usb_reset` {seconds=0.5}: what the appliance's USB reset does: the modem drops off the bus and
+  comes back on a new tty with its boot banner (a hang ends). AT+CFUN=1,1 (Huawei also AT+CFUN=16)
+  does the same after its OK.
+- `move_sim` {to, swap=false}: the SIM (identity, SM storage, PIN state, what the network holds for
+  it) goes into modem `to`, which comes back as after a replug; its own SIM is taken out, or put into
+  this modem with `swap`. A modem without a SIM answers +CME ERROR: 10 and lists no ICCID.
 """
 
 from __future__ import annotations
@@ -10,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import queue
 import random
@@ -24,14 +43,26 @@ from typing import Any
 
 from appliance.modem.emulator.at_interpreter import AtInterpreter
 from appliance.modem.emulator.device import WEAK_RSSI, ModemDevice, build_device
-from appliance.modem.emulator.network import Acceptance, PduError, sms_deliver_pdus
+from appliance.modem.emulator.network import (
+    DEFAULT_REPORT_DELAY,
+    Acceptance,
+    PduError,
+    SubscriberTraffic,
+    sms_deliver_pdus,
+)
 from appliance.modem.emulator.personalities import PERSONALITIES, periodic_urc, personality
 from appliance.modem.emulator.pty_link import PtyLink
+from appliance.modem.emulator.sim import SimCard
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.1  # timers, periodic URCs; input and queued SMS wake the thread at once
+# Longest sleep of a modem's thread: input, control calls and queued SMS wake it at once, deadlines
+# are computed; this only bounds how late it notices state changed behind its back (a test poking
+# the device directly).
+IDLE_SECONDS = 1.0
 TYPING_GRACE_SECONDS = 1.0  # a URC waits this long for a half-typed command line to end
+RESET_SECONDS = 0.5  # off the bus after a reset, before the modem re-enumerates
+RESET_GOODBYE_SECONDS = 0.1  # from the OK of AT+CFUN=1,1 to dropping off the bus
 FAULT_KINDS = (
     "unplug",
     "replug",
@@ -44,6 +75,13 @@ FAULT_KINDS = (
     "weak_signal",
     "registration_denied",
     "clear",
+    "report_delay",
+    "report_status",
+    "send_error",
+    "network_busy",
+    "drop_cmti",
+    "usb_reset",
+    "move_sim",
 )
 DEFAULT_PERSONALITY_CYCLE = ("huawei", "simcom", "quectel")
 
@@ -129,15 +167,16 @@ class EmulatedModem:
 
     def info(self) -> dict[str, Any]:
         device = self.device
-        identity = device.sim.identity
+        identity = device.sim.identity if device.sim is not None else None
         return {
             "id": device.id,
             "port": self.port,
             "imei": device.imei,
-            "iccid": identity.iccid,
-            "imsi": identity.imsi,
-            "msisdn": identity.msisdn,
-            "operator": identity.operator.name,
+            "iccid": identity.iccid if identity else None,
+            "imsi": identity.imsi if identity else None,
+            "msisdn": identity.msisdn if identity else None,
+            "operator": identity.operator.name if identity else None,
+            "sim": device.sim_present,
             "signal": device.rssi,
             "personality": device.personality.name,
             "plugged": self.plugged,
@@ -162,10 +201,31 @@ class EmulatedModem:
     def _fault_replug(self) -> dict[str, Any]:
         old = self.port
         self._fault_unplug()
-        self.device.sim.inserted = True
-        self._plug(avoid=frozenset({old}) if old else frozenset())
-        self._on_port_change()
+        self._replug_now(old)
         return {"plugged": True, "port": self.port}
+
+    def _replug_now(self, old_port: str | None) -> None:
+        """Power on on a new tty path (a re-enumerated USB device); a hidden SIM is found again."""
+        if self.device.sim is not None:
+            self.device.sim.inserted = True
+        self._plug(avoid=frozenset({old_port}) if old_port else frozenset())
+        self._on_port_change()
+
+    def _fault_usb_reset(self, seconds: float = RESET_SECONDS) -> dict[str, Any]:
+        seconds = _non_negative(seconds, "seconds")
+        self._reenumerate(seconds)
+        return {"plugged": False, "back_in": seconds}
+
+    def _reenumerate(self, seconds: float) -> None:
+        """Reset: off the bus now, back on a new tty `seconds` later (unless a replug came first)."""
+        old = self.port
+        self._fault_unplug()
+
+        def back() -> None:
+            if self._link is None:
+                self._replug_now(old)
+
+        self._after(seconds, back)
 
     def _fault_garbage(self, length: int = 64, seed: int | None = None) -> dict[str, Any]:
         rng = random.Random(seed)
@@ -200,13 +260,16 @@ class EmulatedModem:
         return {name: storage.capacity for name, storage in self.device.storages().items()}
 
     def _fault_no_sim(self) -> dict[str, Any]:
-        self.device.sim.inserted = False
+        if self.device.sim is not None:
+            self.device.sim.inserted = False
         for line in self.device.personality.sim_removed_urcs:
             self._interpreter.queue_urc(line)
         return {"sim": False}
 
     def _fault_sim_back(self) -> dict[str, Any]:
         sim = self.device.sim
+        if sim is None:
+            raise BadRequest(f"modem {self.id} has no SIM card to bring back; move one in with move_sim")
         if not sim.inserted:
             sim.inserted = True
             sim.power_on()
@@ -214,6 +277,8 @@ class EmulatedModem:
         return {"sim": True}
 
     def _fault_pin_required(self, attempts: int = 3, pin: str = "1234") -> dict[str, Any]:
+        if self.device.sim is None:
+            raise BadRequest(f"modem {self.id} has no SIM card")
         self.device.sim.require_pin(attempts=int(attempts), pin=str(pin))
         self._announce_sim()
         return {"pin": "required", "attempts": int(attempts)}
@@ -234,18 +299,52 @@ class EmulatedModem:
 
     def _fault_clear(self) -> dict[str, Any]:
         device = self.device
-        device.restore_capacities()
-        device.weak_rssi = None
-        device.registration_denied = False
-        device.sim.lock.enabled = device.sim.lock.locked = device.sim.lock.puk_required = False
+        device.clear_faults()
+        device.smsc.report_delay = DEFAULT_REPORT_DELAY
         self._hang_until = 0.0
-        if not device.sim.inserted:
-            self._fault_sim_back()
+        if device.sim is not None:
+            device.sim.lock.enabled = device.sim.lock.locked = device.sim.lock.puk_required = False
+            if not device.sim.inserted:
+                self._fault_sim_back()
         return {"cleared": True}
+
+    def _fault_report_delay(self, seconds: float) -> dict[str, Any]:
+        self.device.smsc.report_delay = _non_negative(seconds, "seconds")
+        return {"report_delay": self.device.smsc.report_delay}
+
+    def _fault_report_status(self, status: int, count: int | None = 1) -> dict[str, Any]:
+        if not isinstance(status, int) or not 0 <= status <= 255:
+            raise BadRequest(f"status {status!r} is not a TP-ST value 0..255 (TS 23.040 §9.2.3.15)")
+        self.device.smsc.fail_reports(status, None if count is None else int(_count(count, "count")))
+        return {"status": status, "count": count}
+
+    def _fault_send_error(self, code: int = 500, count: int | None = 1) -> dict[str, Any]:
+        if not isinstance(code, int) or not 0 <= code <= 511:
+            raise BadRequest(f"code {code!r} is not a +CMS ERROR code 0..511 (TS 27.005 §3.2.5)")
+        self.device.send_error_code = code
+        self.device.send_errors_left = _count(count, "count")
+        return {"code": code, "count": count}
+
+    def _fault_network_busy(self, seconds: float | None = None, code: int = 42) -> dict[str, Any]:
+        if not isinstance(code, int) or not 0 <= code <= 511:
+            raise BadRequest(f"code {code!r} is not a +CMS ERROR code 0..511 (TS 27.005 §3.2.5)")
+        self.device.busy_code = code
+        if seconds is None:
+            self.device.busy_until = math.inf
+        else:
+            self.device.busy_until = time.monotonic() + _non_negative(seconds, "seconds")
+        return {"code": code, "seconds": seconds}
+
+    def _fault_drop_cmti(self, count: int | None = None) -> dict[str, Any]:
+        self.device.cmti_drops_left = _count(count, "count")
+        return {"count": count}
+
+    def _fault_move_sim(self, to: int, swap: bool = False) -> dict[str, Any]:
+        raise BadRequest("move_sim involves two modems: use Emulator.fault()")  # handled there
 
     def _announce_sim(self) -> None:
         person = self.device.personality
-        lines = person.sim_ready_urcs if self.device.sim.ready else person.pin_required_urcs
+        lines = person.sim_ready_urcs if self.device.sim_ready else person.pin_required_urcs
         for line in lines:
             self._interpreter.queue_urc(line)
 
@@ -266,8 +365,9 @@ class EmulatedModem:
         self._power_on()
 
     def _power_on(self) -> None:
-        """Power-on (plug, replug, AT+CFUN=1,1): fresh settings, the SIM asks for its PIN again."""
-        self.device.sim.power_on()
+        """Power-on (plug, replug, reset): fresh settings, the SIM asks for its PIN again."""
+        if self.device.sim is not None:
+            self.device.sim.power_on()
         self._interpreter = AtInterpreter(self.device)
         self._deferred.clear()
         self._hang_until = 0.0
@@ -285,7 +385,7 @@ class EmulatedModem:
             link = self._link
             watched = [self._wake_r] + ([link.master] if link is not None else [])
             try:
-                readable, _, _ = select.select(watched, [], [], TICK_SECONDS)
+                readable, _, _ = select.select(watched, [], [], self._sleep_seconds())
             except (OSError, ValueError):
                 readable = []
             if self._wake_r in readable:
@@ -298,6 +398,20 @@ class EmulatedModem:
                 self._tick()
             except Exception:  # a bug in one modem must not silence it for the rest of the run
                 log.exception("emulated modem %d", self.id)
+
+    def _sleep_seconds(self) -> float:
+        """Until the next thing the thread must do unprompted."""
+        now = time.monotonic()
+        deadlines = [now + IDLE_SECONDS, self._next_periodic]
+        deadlines += [due for due, _ in self._timers]
+        if self._hang_until > now:
+            deadlines.append(self._hang_until)
+        if self._deferred and self._typing_since is not None:
+            deadlines.append(self._typing_since + TYPING_GRACE_SECONDS)
+        report_due = self.device.smsc.next_report_due()
+        if report_due is not None:
+            deadlines.append(report_due)
+        return max(0.0, min(deadlines) - now)
 
     def _run_calls(self) -> None:
         while True:
@@ -337,11 +451,16 @@ class EmulatedModem:
         for due, fn in [timer for timer in self._timers if timer[0] <= now]:
             self._timers.remove((due, fn))
             fn()
+        self.device.smsc.release_due_reports(now)  # the network sends them, plugged in or not
         if self._link is None or now < self._hang_until:
             return
         interpreter = self._interpreter
         if interpreter.reset_requested:
-            self._power_on()
+            # The OK is on its way; the modem goes deaf, then drops off the bus a moment later, so
+            # the client reads the OK before its port hangs up.
+            interpreter.reset_requested = False
+            self._hang_until = now + RESET_GOODBYE_SECONDS
+            self._after(RESET_GOODBYE_SECONDS, lambda: self._reenumerate(RESET_SECONDS))
             return
         interpreter.poll()
         if not interpreter.in_prompt:
@@ -375,6 +494,37 @@ class EmulatedModem:
         if self._link is None or time.monotonic() < self._hang_until:
             return Acceptance.UNREACHABLE
         return self._interpreter.deliver(pdu)
+
+    # ---- SIM moves (run in the modem's thread) -----------------------------------------------
+
+    def take_sim(self) -> tuple[SimCard, SubscriberTraffic]:
+        """The SIM leaves the slot, with what the network holds for its subscriber."""
+        card = self.device.sim
+        if card is None:
+            raise BadRequest(f"modem {self.id} has no SIM card to move")
+        traffic = self.device.smsc.take_subscriber_traffic()
+        self.device.sim = None
+        for line in self.device.personality.sim_removed_urcs:
+            self._interpreter.queue_urc(line)
+        self._on_port_change()
+        return card, traffic
+
+    def insert_sim(
+        self, card: SimCard, traffic: SubscriberTraffic
+    ) -> tuple[SimCard, SubscriberTraffic] | None:
+        """Unplug, swap the card in, replug on a new tty: USB sticks take no SIM while powered.
+        Returns the card that was in the slot, with its subscriber's traffic."""
+        device = self.device
+        displaced = None
+        if device.sim is not None:
+            displaced = (device.sim, device.smsc.take_subscriber_traffic())
+        old = self.port
+        self._fault_unplug()
+        card.storage.renumber(device.personality.first_index)
+        device.sim = card
+        device.smsc.add_subscriber_traffic(traffic)
+        self._replug_now(old)
+        return displaced
 
     # ---- inspection (run in the modem's thread) ----------------------------------------------
 
@@ -502,6 +652,8 @@ class Emulator:
             raise BadRequest('"text" must be a string')
         timestamp = _parse_time(smsc_time)
         device = modem.device
+        if device.sim is None:
+            raise BadRequest(f"modem {modem_id} has no SIM card: no number to send to")
         try:
             pdus = sms_deliver_pdus(
                 sender,
@@ -527,19 +679,61 @@ class Emulator:
             pdu = b"\x00" + pdu  # an empty SMSC address field, as +CMGL shows it
         if len(pdu) < 2 or pdu[0] >= len(pdu) - 1:
             raise BadRequest("pdu is too short for its SMSC field and a TPDU")
+        if modem.device.sim is None:
+            raise BadRequest(f"modem {modem_id} has no SIM card: no number to send to")
         modem.device.smsc.enqueue([pdu])
         modem.wake()
         return 1
 
-    def sent(self, modem_id: int) -> list[dict[str, str | None]]:
+    def sent(self, modem_id: int) -> list[dict[str, str | int | None]]:
+        """What the modem submitted, with the TP-MR it answered and the report's TP-ST (or None)."""
         return [sms.as_json() for sms in self.modem(modem_id).device.smsc.submitted_list()]
 
     def fault(self, modem_id: int, kind: str, **params: Any) -> dict[str, Any]:
         modem = self.modem(modem_id)
         try:
+            if kind == "move_sim":
+                return self._move_sim(modem, **params)
             return modem.apply_fault(kind, params)
         except TypeError as error:
             raise BadRequest(f"bad parameters for fault {kind!r}: {error}") from None
+
+    def _move_sim(self, source: EmulatedModem, to: int, swap: bool = False) -> dict[str, Any]:
+        if not isinstance(to, int) or isinstance(to, bool):
+            raise BadRequest('"to" must be a modem id')
+        try:
+            target = self.modem(to)
+        except UnknownModem as error:
+            raise BadRequest(str(error)) from None
+        if target is source:
+            raise BadRequest("the SIM is already in that modem")
+        card, traffic = source.call(source.take_sim)
+        displaced = target.call(lambda: target.insert_sim(card, traffic))
+        result: dict[str, Any] = {"to": target.id, "iccid": card.identity.iccid, "port": target.port}
+        if displaced is not None:
+            if swap:
+                source.call(lambda: source.insert_sim(*displaced))
+                result["swapped"] = displaced[0].identity.iccid
+            else:
+                # out of every modem: what the network holds for it waits on, out of our sight
+                result["removed"] = displaced[0].identity.iccid
+        self.write_modems_json()
+        return result
+
+
+def _non_negative(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise BadRequest(f"{name} {value!r} is not a number of seconds >= 0")
+    return float(value)
+
+
+def _count(value: Any, name: str) -> float:
+    """A fault's repeat count: a number >= 0, or None for "until cleared" (math.inf)."""
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"{name} {value!r} is not a count >= 0 or null")
+    return float(value)
 
 
 def _parse_time(value: datetime | str | None) -> datetime:

@@ -44,6 +44,11 @@ class Personality:
     memory_full_urc: str | None = None  # sent once when a message arrives to a full storage; {mem}
     network_act: int = 7  # <AcT> of +COPS: 7 E-UTRAN, 0 GSM
     charsets: tuple[str, ...] = ("IRA", "GSM", "UCS2")  # AT+CSCS=? (gammu picks HEX when offered)
+    # Where AT+CNMI <ds>=2 keeps an SMS-STATUS-REPORT and names it in +CDSI: "SM" (with the received
+    # SMS) or "SR" (a storage of its own, which AT+CPMS offers as <mem1> only)
+    report_memory: str = "SM"
+    sr_capacity: int = 0  # slots of the "SR" storage, when report_memory is "SR"
+    reset_cfun: frozenset[int] = frozenset()  # vendor AT+CFUN=<fun> values that reset (Huawei: 16)
 
     def format_iccid(self, command: str, iccid: str) -> str:
         """The information line answering an ICCID query; `command` is e.g. "+CCID" or "^ICCID"."""
@@ -92,6 +97,10 @@ HUAWEI_E3372 = Personality(
     pin_counter_command="^CPIN",
     sim_removed_urcs=("^SIMST: 255",),
     memory_full_urc='^SMMEMFULL: "{mem}"',
+    # Huawei's manuals name "SR" for +CDSI but say it is not supported; the E3372 keeps reports on
+    # the SIM with the received SMS. AT+CFUN=16 is the reset ModemManager's Huawei plugin sends.
+    report_memory="SM",
+    reset_cfun=frozenset({16}),
 )
 
 SIMCOM_SIM800 = Personality(
@@ -113,6 +122,9 @@ SIMCOM_SIM800 = Personality(
     sim_removed_urcs=("+CPIN: NOT READY",),
     pin_required_urcs=("+CPIN: SIM PIN",),
     network_act=0,
+    # The SIM800 manual lists <ds> 0-1 only and no "SR" storage; the emulated one also takes <ds>=2
+    # (the appliance asks for it first) and then keeps reports in "SM", as Telit modules do.
+    report_memory="SM",
 )
 
 QUECTEL_EC25 = Personality(
@@ -134,6 +146,9 @@ QUECTEL_EC25 = Personality(
     sim_removed_urcs=("+CPIN: NOT READY", "+QUSIM: 0"),
     pin_required_urcs=("+CPIN: SIM PIN",),
     memory_full_urc='+QIND: "smsfull","{mem}"',
+    # Qualcomm-based firmwares (ZTE sticks: '+CDSI: "SR",50') keep reports in a storage of their own
+    report_memory="SR",
+    sr_capacity=50,
 )
 
 PERSONALITIES: dict[str, Personality] = {p.name: p for p in (HUAWEI_E3372, SIMCOM_SIM800, QUECTEL_EC25)}

@@ -1,4 +1,7 @@
-"""The SIM side of an emulated modem: identity (ICCID, IMSI, MSISDN), PIN lock, message storage."""
+"""The SIM side of an emulated modem: identity (ICCID, IMSI, MSISDN), PIN lock, message storage.
+
+A SimCard is a movable object: the move_sim fault takes it, with its storage and PIN state, out of
+one modem and puts it into another."""
 
 from __future__ import annotations
 
@@ -116,6 +119,13 @@ class MessageStorage:
                 self._slots[index] = StoredMessage(pdu, stat)
                 return index
         return None
+
+    def renumber(self, first_index: int) -> None:
+        """The SIM went into a modem that counts its records from `first_index` (0 on Huawei and
+        Quectel, 1 on SIMCom): record n keeps its place and gets that modem's number for it."""
+        shift = first_index - self.first_index
+        self._slots = {index + shift: message for index, message in self._slots.items()}
+        self.first_index = first_index
 
     def get(self, index: int) -> StoredMessage | None:
         return self._slots.get(index)
