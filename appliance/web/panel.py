@@ -22,7 +22,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from appliance.db.models import Message, Modem
+from appliance.db.models import AccessNumber, Message, Modem
 from appliance.representation import message_json, modem_json, msisdns_by_iccid
 from appliance.web import db_session
 
@@ -89,11 +89,14 @@ def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
 
 
 def _modem_views() -> list[dict[str, Any]]:
+    session = db_session()
+    bound = {a.iccid: a for a in session.scalars(select(AccessNumber))}
     views = []
-    for modem in db_session().scalars(select(Modem).order_by(Modem.id)):
-        view = modem_json(modem)
+    for modem in session.scalars(select(Modem).order_by(Modem.id)):
+        view = modem_json(modem, bound.get(modem.iccid))
         view["tone"] = state_tone(modem.state)
         view["signal_text"] = signal_text(modem.signal_dbm)
+        view["registration_text"] = REGISTRATION_TEXT.get(modem.registration or "", "")
         views.append(view)
     return views
 
@@ -104,7 +107,15 @@ def _utc_text(moment: datetime) -> str:
 
 
 _GOOD_STATES = {"registered", "connected", "enabled", "ready"}
-_BAD_STATES = {"failed", "locked", "disabled", "unplugged", "gone", "error", "no_sim"}
+_BAD_STATES = {"failed", "locked", "sim_locked", "disabled", "disconnected", "unplugged", "gone", "error", "no_sim"}
+# What the network registration means for the owner; home registration needs no words.
+REGISTRATION_TEXT = {
+    "roaming": "roaming",
+    "searching": "searching for the network",
+    "denied": "network refused the SIM (check it is active)",
+    "not_registered": "not registered",
+    "unknown": "registration unknown",
+}
 
 
 def state_tone(state: str | None) -> str:

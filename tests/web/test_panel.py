@@ -172,3 +172,18 @@ def test_a_missing_panel_page_gets_an_ordinary_html_404(client):
 
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+
+
+def test_an_unassigned_sim_is_shown_with_its_identity_and_a_bound_one_with_its_number(client, store,
+                                                                                      session_factory):
+    from appliance.db.models import AccessNumber
+
+    store.modem(iccid="8948000000000000011", msisdn=None, imsi="260060000000011", state="ready",
+                registration="denied")
+    store.modem(iccid="8948000000000000012", state="ready")
+    with session_factory.begin() as session:
+        session.add(AccessNumber(number="+48500100012", iccid="8948000000000000012"))
+    page = client.get("/").get_data(as_text=True)
+    assert "unassigned" in page and "ICCID 8948000000000000011" in page and "IMSI 260060000000011" in page
+    assert "network refused the SIM" in page
+    assert "+48500100012" in page
