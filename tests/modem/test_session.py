@@ -246,3 +246,11 @@ def test_a_modem_that_keeps_hanging_gets_its_usb_device_reset(rig: Rig) -> None:
     rig.emulator.deliver_sms(1, "+48600100200", "po resecie")
     wait_for(lambda: rig.texts() == ["po resecie"], timeout=30, what="the message after the reset")
     assert session.status.state is ModemState.READY
+
+
+def test_a_modem_that_drops_cmti_is_still_read_by_the_storage_poll(rig: Rig) -> None:
+    rig.emulator.add_modem("simcom")
+    rig.session(1, poll_seconds=1.0)
+    rig.emulator.fault(1, "drop_cmti")
+    rig.emulator.deliver_sms(1, "+48600100200", "bez powiadomienia")
+    wait_for(lambda: rig.texts() == ["bez powiadomienia"], timeout=10, what="the unannounced message")
