@@ -204,7 +204,9 @@ def test_a_reset_with_cfun_re_enumerates_on_a_new_port_with_the_banner_and_defau
     assert modems_json(emulator)[0]["plugged"] is False
     wait_for(lambda: emulator.modem(modem.id).plugged, what="the modem to re-enumerate")
     new_port = emulator.port(modem.id)
-    assert new_port != old_port and modems_json(emulator)[0]["port"] == new_port
+    assert new_port != old_port
+    # modems.json is rewritten just after the new port comes up.
+    wait_for(lambda: modems_json(emulator)[0]["port"] == new_port, what="modems.json to name the new port")
     assert BANNER_MARK[modem.personality] in read_banner(new_port, BANNER_MARK[modem.personality])
     at = modem.reopen()
     at.write(b"AT+CMGF?\r")
