@@ -1,8 +1,8 @@
-"""All modem sessions of the appliance, one per serial port found.
+"""All modem sessions of the appliance, one per serial port in use.
 
-Ports come from the ``modems`` setting (paths and globs; the emulator's ptys are found this way) and
-are rescanned every few seconds, so a port that appears later gets a session and one that vanished
-loses its own. udev hotplug, port probing and USB resets build on this (modem pool issue).
+Ports come from two places: the ``modems`` setting (paths and globs, rescanned every few seconds;
+the emulator's ptys are found this way) and udev discovery, which attaches the AT port it probed on
+each USB modem and detaches it on unplug. A port that vanished loses its session.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class ModemPool:
                                  "refused_pins": set(), "outbound": outbound, "send_interval": send_interval}
         self._rescan_seconds = rescan_seconds
         self._sessions: dict[str, ModemSession] = {}
+        self._attached: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._scan_loop, name="modem-pool", daemon=True)
@@ -75,8 +76,21 @@ class ModemPool:
         for session in sessions:
             session.wake()
 
+    def attach(self, port: str) -> None:
+        """A port discovery found and probed: serve it from now on (until it vanishes or is detached)."""
+        with self._lock:
+            self._attached.add(port)
+        self.rescan()
+
+    def detach(self, port: str) -> None:
+        with self._lock:
+            self._attached.discard(port)
+        self.rescan()
+
     def rescan(self) -> None:
-        present = set(expand_ports(self._patterns))
+        with self._lock:
+            attached = {port for port in self._attached if os.path.exists(port)}
+        present = set(expand_ports(self._patterns)) | attached
         with self._lock:
             for port in sorted(present - self._sessions.keys()):
                 log.info("modem port %s found", port)
