@@ -109,6 +109,40 @@ def db_upgrade(config_file: str | None) -> None:
     click.echo("database is at the newest schema")
 
 
+def _shipped_udev_rules() -> list[Path]:
+    """The project's udev/*.rules: beside the package in a checkout, /usr/share/appliance/udev in the image."""
+    for directory in (Path(__file__).resolve().parents[1] / "udev", Path("/usr/share/appliance/udev")):
+        rules = sorted(directory.glob("*.rules"))
+        if rules:
+            return rules
+    raise click.ClickException("no udev rules found (looked beside the package and in /usr/share/appliance/udev)")
+
+
+@main.command("install-udev")
+@click.option("--target", default="/etc/udev/rules.d", show_default=True, type=click.Path(file_okay=False))
+@click.option("--reload/--no-reload", default=True, show_default=True,
+              help="Tell udev (udevadm control --reload) and re-apply the rules to present ttys.")
+def install_udev(target: str, reload: bool) -> None:
+    """Install the udev rules for USB modems: ModemManager keeps off, dialout group, /dev/gsm/ names."""
+    import shutil
+    import subprocess
+
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for rules in _shipped_udev_rules():
+        shutil.copyfile(rules, Path(target) / rules.name)
+        click.echo(f"installed {Path(target) / rules.name}")
+    if not reload:
+        return
+    if not (shutil.which("udevadm") and Path("/run/udev/control").exists()):
+        click.echo("udev is not running here (image build?): the rules apply from the next boot")
+        return
+    for command in (["udevadm", "control", "--reload"],
+                    ["udevadm", "trigger", "--action=change", "--subsystem-match=tty"]):
+        if subprocess.run(command, check=False).returncode != 0:
+            raise click.ClickException(f"`{' '.join(command)}` failed; replug the modems instead")
+    click.echo("udev reloaded; replug modems that ModemManager already holds")
+
+
 @main.group()
 def token() -> None:
     """REST API tokens."""
