@@ -26,6 +26,8 @@ class Settings:
     http_port: int = 8080
     # Serial ports or globs, in addition to udev discovery (the emulator's ptys are found this way).
     modems: list[str] = field(default_factory=list)
+    # USB modems found by udev: their ttys are probed and the AT port gets a session.
+    udev_discovery: bool = True
     # SIM PINs by ICCID; a SIM whose PIN is not here is never unlocked by guessing.
     sim_pins: dict[str, str] = field(default_factory=dict)
     secret_key: str = ""
@@ -59,6 +61,13 @@ def _coerce(key: str, value: object, source: str) -> object:
     """Convert a TOML value or an environment string to the type of the field's default."""
     default = getattr(_DEFAULTS, key)
     try:
+        if isinstance(default, bool):  # before int: a bool is an int
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
+            return text in ("1", "true", "yes", "on")
         if isinstance(default, int):
             return int(value)  # type: ignore[arg-type]
         if isinstance(default, float):

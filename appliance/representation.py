@@ -128,3 +128,9 @@ def outbound_json(outbound: OutboundSms, access_number: str | None = None) -> di
         "parts": [{"sequence": p.sequence, "status": p.status, "message_reference": p.message_reference,
                    "report_status": p.report_status} for p in outbound.parts],
     }
+
+
+def device_issue_json(issue: Any) -> dict[str, Any]:
+    """A plugged USB device that is no working modem yet, and what the installer should do."""
+    return {"kind": issue.kind.value, "usb_port": issue.usb_port, "usb_id": f"{issue.vendor_id}:{issue.product_id}",
+            "what": issue.what, "remedy": issue.remedy}

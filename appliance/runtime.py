@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -13,8 +14,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
 from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
+from appliance.modem.probe import PortChoiceCache, PortProber
 from appliance.modem.registry import ModemRegistry
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
@@ -23,6 +26,60 @@ from appliance.web import create_app
 log = logging.getLogger(__name__)
 # One line per panel poll drowns what matters in the journal.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class UsbModems:
+    """udev discovery feeding the pool: each USB modem's ttys are probed off the discovery thread and
+    the AT port attached; an unplug detaches it. Devices that are no usable modem are kept as issues
+    for the panel (mass storage, HiLink, ModemManager holding a port)."""
+
+    def __init__(self, data_dir: Path, pool: ModemPool) -> None:
+        self._pool = pool
+        self._prober = PortProber(PortChoiceCache(data_dir / "modem-ports.json"), timeout=2.0)
+        self._discovery: UdevDiscovery | None = None
+        self._ports: dict[str, str] = {}  # usb_path → the AT port in use
+        self._probe_issues: dict[str, list[DeviceIssue]] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        try:
+            self._discovery = UdevDiscovery(settle_seconds=1.0)
+            self._discovery.start(on_added=self._plugged, on_removed=self._unplugged)
+        except Exception as exc:  # noqa: BLE001 - no udev (a container): configured ports still work
+            log.warning("udev discovery unavailable (%s); only the ports in the modems setting are used", exc)
+            self._discovery = None
+
+    def stop(self) -> None:
+        if self._discovery is not None:
+            self._discovery.stop()
+
+    def issues(self) -> list[DeviceIssue]:
+        found = list(self._discovery.issues()) if self._discovery is not None else []
+        with self._lock:
+            return found + [issue for issues in self._probe_issues.values() for issue in issues]
+
+    def _plugged(self, candidate: SerialCandidate) -> None:
+        with self._lock:
+            if candidate.usb_path in self._ports:
+                return  # its session owns the AT port; probing would open it under the session
+        threading.Thread(target=self._probe, args=(candidate,), name=f"probe {candidate.usb_path}",
+                         daemon=True).start()
+
+    def _probe(self, candidate: SerialCandidate) -> None:
+        result = self._prober.probe(candidate)
+        with self._lock:
+            self._probe_issues[candidate.usb_path] = list(result.issues)
+            if result.at_port is not None:
+                self._ports[candidate.usb_path] = result.at_port.devnode
+        if result.at_port is not None:
+            self._pool.attach(result.at_port.devnode)
+
+    def _unplugged(self, usb_path: str) -> None:
+        with self._lock:
+            port = self._ports.pop(usb_path, None)
+            self._probe_issues.pop(usb_path, None)
+        if port is not None:
+            self._pool.detach(port)
 
 
 class Appliance:
@@ -45,9 +102,11 @@ class Appliance:
                                max_instances=1, coalesce=True)
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
                                id="modem-health", max_instances=1, coalesce=True)
+        self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None
         self._http: BaseWSGIServer | None = None
         if serve_http:
-            app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim)
+            app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
+                             device_issues=self.usb_modems.issues if self.usb_modems else None)
             self._http = make_server(settings.http_host, settings.http_port, app, threaded=True)
         self._stopped = threading.Event()
 
@@ -57,6 +116,8 @@ class Appliance:
             log.warning("%d outbound SMS were being sent when the appliance stopped; queued again", interrupted)
         self.ingest.start()
         self.pool.start()
+        if self.usb_modems is not None:
+            self.usb_modems.start()
         self.scheduler.start()
         if self._http is not None:
             threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
@@ -69,6 +130,8 @@ class Appliance:
         if self._http is not None:
             self._http.shutdown()
         self.scheduler.shutdown(wait=False)
+        if self.usb_modems is not None:
+            self.usb_modems.stop()
         self.pool.stop()
         self.ingest.stop()
         self.engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -22,11 +22,13 @@ SECRET_KEY_FILE = "secret_key"
 
 
 def create_app(settings: Settings, session_factory: sessionmaker[Session] | None = None,
-               wake_sim: Callable[[str], None] | None = None) -> Flask:
+               wake_sim: Callable[[str], None] | None = None,
+               device_issues: Callable[[], Sequence[object]] | None = None) -> Flask:
     """Build the Flask app; without ``session_factory`` it opens ``settings.effective_database_url``.
 
     ``wake_sim(iccid)`` tells the modem pool a text was queued for that SIM (sent within seconds
-    without it). The schema is not migrated here: ``appliance run`` upgrades it before serving.
+    without it). ``device_issues()`` lists plugged USB devices that are no working modem yet, each
+    with ``kind``, ``what`` and ``remedy`` (udev discovery). The schema is not migrated here: ``appliance run`` upgrades it before serving.
     """
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or _stored_secret_key(settings.data_dir)
@@ -36,6 +38,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         session_factory = make_session_factory(make_engine(settings.effective_database_url))
     app.extensions["appliance.sessions"] = session_factory
     app.extensions["appliance.wake_sim"] = wake_sim
+    app.extensions["appliance.device_issues"] = device_issues or (lambda: [])
     app.teardown_appcontext(_close_session)
 
     from appliance.web import api, panel

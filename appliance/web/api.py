@@ -16,7 +16,13 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.db.models import AccessNumber, Message, Modem, OutboundSms
 from appliance.modem.outbound import OutboundError, enqueue_sms
-from appliance.representation import message_json, modem_json, msisdns_by_iccid, outbound_json
+from appliance.representation import (
+    device_issue_json,
+    message_json,
+    modem_json,
+    msisdns_by_iccid,
+    outbound_json,
+)
 from appliance.web import db_session
 from appliance.web.tokens import find_token
 
@@ -131,6 +137,12 @@ def list_modems() -> Response:
     bound = {a.iccid: a for a in session.scalars(select(AccessNumber))}
     modems = session.scalars(select(Modem).order_by(Modem.id))
     return jsonify([modem_json(m, bound.get(m.iccid)) for m in modems])
+
+
+@bp.get("/modem-issues")
+def list_modem_issues() -> Response:
+    """USB devices that are plugged in but are no working modem (mass storage, HiLink, ModemManager)."""
+    return jsonify([device_issue_json(issue) for issue in current_app.extensions["appliance.device_issues"]()])
 
 
 @bp.post("/sms")

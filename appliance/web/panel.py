@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     get_template_attribute,
     jsonify,
     render_template,
@@ -23,7 +24,7 @@ from flask import (
 from sqlalchemy import select
 
 from appliance.db.models import AccessNumber, Message, Modem
-from appliance.representation import message_json, modem_json, msisdns_by_iccid
+from appliance.representation import device_issue_json, message_json, modem_json, msisdns_by_iccid
 from appliance.web import db_session
 
 bp = Blueprint("panel", __name__)
@@ -51,6 +52,7 @@ def messages() -> str:
         MESSAGES_TEMPLATE,
         messages=_message_views(rows),
         modems=_modem_views(),
+        issues=_issue_views(),
         live=before_id is None,
         # The newest id in the database, not only on this page, is where polling starts.
         last_id=rows[0].id if rows and before_id is None else 0,
@@ -74,7 +76,7 @@ def messages_since() -> Response:
     modem_strip = get_template_attribute(MESSAGES_TEMPLATE, "modem_strip")
     return jsonify({
         "items": [{"id": view["id"], "html": str(message_row(view))} for view in _message_views(rows)],
-        "modems_html": str(modem_strip(_modem_views())),
+        "modems_html": str(modem_strip(_modem_views(), _issue_views())),
     })
 
 
@@ -86,6 +88,10 @@ def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
         view["received_at_text"] = _utc_text(message.received_at)
         views.append(view)
     return views
+
+
+def _issue_views() -> list[dict[str, Any]]:
+    return [device_issue_json(issue) for issue in current_app.extensions["appliance.device_issues"]()]
 
 
 def _modem_views() -> list[dict[str, Any]]:

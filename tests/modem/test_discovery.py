@@ -46,9 +46,11 @@ class Hotplug:
         self._stderr = tmp_path / "child.stderr"
         self._stderr_file = self._stderr.open("w")
 
-    def start(self, *, settle: float = 0.3, timeout: float = 1.0, wait_ready: bool = True) -> None:
-        command = self.testbed.wrap([sys.executable, "-m", "tests.udev.discovery_child", "--cache", str(self.cache),
-                                     "--settle", str(settle), "--timeout", str(timeout)])
+    def start(self, *, settle: float = 0.3, timeout: float = 1.0, wait_ready: bool = True,
+              child: list[str] | None = None) -> None:
+        arguments = child or ["tests.udev.discovery_child", "--cache", str(self.cache), "--settle", str(settle),
+                              "--timeout", str(timeout)]
+        command = self.testbed.wrap([sys.executable, "-m", *arguments])
         self.child = subprocess.Popen(command, cwd=PROJECT, env=self.testbed.child_env(), stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._stderr_file, text=True)
         threading.Thread(target=self._read, daemon=True).start()
@@ -153,6 +155,25 @@ def test_plugging_the_recorded_huawei_stick_attaches_exactly_one_at_port_and_unp
     hotplug.testbed.unplug(E3372)
     assert hotplug.expect("removed")["usb_path"] == added["usb_path"]
     assert hotplug.quiet(0.8) == []  # one removal for the modem, not one per tty
+
+
+def test_the_appliance_runs_one_session_on_the_plugged_sticks_at_port_and_ends_it_on_unplug(
+        hotplug: Hotplug, two_huawei: Emulator, tmp_path: Path) -> None:
+    hotplug.start(child=["tests.udev.pool_child", "--data-dir", str(tmp_path / "data")])
+    assert hotplug.expect("sessions")["sessions"] == []
+    hotplug.testbed.plug(E3372, bridges={"/dev/ttyUSB0": two_huawei.port(1), "/dev/ttyUSB2": two_huawei.port(2)})
+    pcui_iccid = str(two_huawei.modems()[1]["iccid"])
+    deadline = time.monotonic() + 20
+    sessions: list[dict] = []
+    while time.monotonic() < deadline:
+        sessions = hotplug.expect("sessions", timeout=20)["sessions"]
+        if sessions and sessions[0]["state"] == "ready":
+            break
+    assert sessions == [{"port": "/dev/ttyUSB2", "state": "ready", "iccid": pcui_iccid}]
+    hotplug.testbed.unplug(E3372)
+    while sessions:
+        sessions = hotplug.expect("sessions", timeout=20)["sessions"]
+        assert all(s["port"] == "/dev/ttyUSB2" for s in sessions)
 
 
 def test_the_next_plug_of_the_same_stick_is_one_at_on_the_remembered_port(

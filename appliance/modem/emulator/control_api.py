@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1 << 20
+MAX_BODY = 8 << 20  # an MMS of a few MB, base64-encoded, in POST /modems/{id}/mms
 
 # handler(emulator, match, body) -> (status, json-able payload)
 RouteHandler = Callable[["Emulator", "re.Match[str]", Any], tuple[int, Any]]

@@ -21,6 +21,15 @@ Faults (`Emulator.fault(id, kind, **params)`, `POST /modems/{id}/fault`), beyond
 - `move_sim` {to, swap=false}: the SIM (identity, SM storage, PIN state, what the network holds for
   it) goes into modem `to`, which comes back as after a replug; its own SIM is taken out, or put into
   this modem with `swap`. A modem without a SIM answers +CME ERROR: 10 and lists no ICCID.
+- `mmsc_status`, `mmsc_timeout`, `mmsc_truncate`, `mms_expired`, `mms_redeliver`: the fake MMSC's
+  faults for this modem's messages (mmsc.py); `clear` resets them too.
+
+MMS (mmsc.py): `start_mmsc()` (run_emulator does it when given `mmsc_port`) runs the fake MMSC and
+MMS proxy on one port and writes `state_dir/mmsc.json` beside modems.json:
+`{"url": "http://127.0.0.1:<port>/mms", "proxy": "127.0.0.1:<port>", "operators": {mcc_mnc: url}}`.
+`deliver_mms()` / `POST /modems/{id}/mms` and `deliver_mms_raw()` / `POST /modems/{id}/mms-raw`
+store an m-retrieve-conf and send its WAP push notification; `mms_log()` /
+`GET /modems/{id}/mms-log` lists notifications, fetches and the client's notifyresp/acknowledge.
 """
 
 from __future__ import annotations
@@ -547,7 +556,8 @@ class Emulator:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.seed = seed
         self.urc_interval = urc_interval
-        self.mmsc_port: int | None = None
+        self.mmsc_port: int | None = None  # the fake MMSC's port once start_mmsc() ran
+        self._mmsc: Any = None
         self._modems: dict[int, EmulatedModem] = {}
         self._lock = threading.Lock()
         self._control: Any = None
@@ -571,10 +581,34 @@ class Emulator:
 
     def start_control_api(self, port: int = 0, host: str = "127.0.0.1") -> int:
         from appliance.modem.emulator.control_api import ControlApi
+        from appliance.modem.emulator.mmsc import add_mms_routes
 
         self._control = ControlApi(self, host=host, port=port)
+        add_mms_routes(self._control)
         self._control.start()
         return self._control.port
+
+    def start_mmsc(self, port: int = 0, host: str = "127.0.0.1") -> int:
+        """Run the fake MMSC and MMS proxy (port 0: a free one); writes state_dir/mmsc.json."""
+        from appliance.modem.emulator.mmsc import FakeMmsc, write_mmsc_json
+
+        if self._mmsc is not None:
+            raise EmulatorError(f"the fake MMSC already runs on port {self._mmsc.port}")
+        self._mmsc = FakeMmsc(self, host=host, port=port)
+        self._mmsc.start()
+        self.mmsc_port = self._mmsc.port
+        write_mmsc_json(self)
+        return self._mmsc.port
+
+    @property
+    def mmsc(self) -> Any:
+        """The running FakeMmsc, or None."""
+        return self._mmsc
+
+    @property
+    def mmsc_url(self) -> str | None:
+        """The MMSC URL reached directly (http://127.0.0.1:<port>/mms); the proxy is 127.0.0.1:<port>."""
+        return self._mmsc.url if self._mmsc is not None else None
 
     @property
     def control_port(self) -> int | None:
@@ -593,6 +627,9 @@ class Emulator:
         if self._control is not None:
             self._control.stop()
             self._control = None
+        if self._mmsc is not None:
+            self._mmsc.stop()
+            self._mmsc = None
         with self._lock:
             modems = list(self._modems.values())
         for modem in modems:
@@ -690,13 +727,59 @@ class Emulator:
         return [sms.as_json() for sms in self.modem(modem_id).device.smsc.submitted_list()]
 
     def fault(self, modem_id: int, kind: str, **params: Any) -> dict[str, Any]:
+        from appliance.modem.emulator.mmsc import MMSC_FAULT_KINDS
+
         modem = self.modem(modem_id)
+        if kind not in FAULT_KINDS and kind not in MMSC_FAULT_KINDS:
+            known = ", ".join(FAULT_KINDS + MMSC_FAULT_KINDS)
+            raise BadRequest(f"unknown fault kind {kind!r}; known: {known}")
         try:
             if kind == "move_sim":
                 return self._move_sim(modem, **params)
-            return modem.apply_fault(kind, params)
+            if kind in MMSC_FAULT_KINDS:
+                return self._running_mmsc().fault(modem.id, kind, **params)
+            result = modem.apply_fault(kind, params)
+            if kind == "clear" and self._mmsc is not None:
+                self._mmsc.clear_faults(modem.id)
+            return result
         except TypeError as error:
             raise BadRequest(f"bad parameters for fault {kind!r}: {error}") from None
+
+    # ---- MMS (the fake MMSC, mmsc.py) ----------------------------------------------------------
+
+    def _running_mmsc(self) -> Any:
+        if self._mmsc is None:
+            raise BadRequest(
+                "the emulator runs no fake MMSC: start it with --mmsc-port (Emulator.start_mmsc())"
+            )
+        return self._mmsc
+
+    def deliver_mms(
+        self,
+        modem_id: int,
+        sender: str,
+        parts: list[tuple[Any, ...]],
+        subject: str | None = None,
+        multipart: str = "related",
+    ) -> dict[str, Any]:
+        """An MMS from `sender` of `parts` [(content_type, name, data[, charset])] (text/* parts are
+        UTF-8 unless a charset is given; "related" adds a SMIL presentation when none is given,
+        "mixed" does not): the MMSC stores its m-retrieve-conf and the modem gets the WAP push.
+        Returns {"transaction_id", "content_location", "parts", "smil_added", "size", "sms", …}."""
+        self.modem(modem_id)
+        return self._running_mmsc().deliver_mms(int(modem_id), sender, parts, subject, multipart)
+
+    def deliver_mms_raw(
+        self, modem_id: int, retrieve_conf: bytes, sender: str, subject: str | None = None
+    ) -> dict[str, Any]:
+        """Like deliver_mms with the m-retrieve-conf bytes given (garbage and truncated ones served as is)."""
+        self.modem(modem_id)
+        return self._running_mmsc().deliver_raw(int(modem_id), retrieve_conf, sender, subject)
+
+    def mms_log(self, modem_id: int) -> list[dict[str, Any]]:
+        """The MMSC's log for a modem's messages: [{transaction_id, type, status, at, modem, …}]."""
+        self.modem(modem_id)
+        return self._running_mmsc().log_entries(int(modem_id))
 
     def _move_sim(self, source: EmulatedModem, to: int, swap: bool = False) -> dict[str, Any]:
         if not isinstance(to, int) or isinstance(to, bool):
@@ -763,6 +846,8 @@ def run_emulator(
 ) -> Emulator:
     """Start `modems` emulated modems and the control API; `state_dir/modems.json` lists them.
 
+    With `mmsc_port` (0: a free port) the fake MMSC and MMS proxy run too, listed in `state_dir/mmsc.json`.
+
     Personalities cycle huawei, simcom, quectel unless given (one name per modem, or fewer to cycle)."""
     if modems < 1:
         raise ValueError("at least one modem")
@@ -771,10 +856,11 @@ def run_emulator(
         if name not in PERSONALITIES:
             personality(name)  # raises with the list of known names
     emulator = Emulator(Path(state_dir), seed=seed, urc_interval=urc_interval)
-    emulator.mmsc_port = mmsc_port  # served by the MMS part when it lands
     try:
         for index in range(modems):
             emulator.add_modem(names[index % len(names)])
+        if mmsc_port is not None:
+            emulator.start_mmsc(mmsc_port)
         emulator.start_control_api(control_port)
     except BaseException:
         emulator.stop()
