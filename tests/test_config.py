@@ -59,3 +59,14 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="APPLIANCE_HTTP_PORT"):
         load_settings(environ={"APPLIANCE_HTTP_PORT": "x"})
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", False), ("false", False), ("no", False), ("1", True),
+                                             ("On", True)])
+def test_a_switch_reads_the_usual_words(text: str, value: bool) -> None:
+    assert load_settings(environ={"APPLIANCE_UDEV_DISCOVERY": text}).udev_discovery is value
+
+
+def test_a_switch_refuses_anything_else() -> None:
+    with pytest.raises(ConfigError, match="APPLIANCE_UDEV_DISCOVERY"):
+        load_settings(environ={"APPLIANCE_UDEV_DISCOVERY": "maybe"})
