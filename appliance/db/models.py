@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 
@@ -112,6 +113,7 @@ class Message(Base):
     _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
     parts: Mapped[list[SmsPart]] = relationship(back_populates="message", order_by="SmsPart.sequence")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.sequence")
 
 
 class SmsPart(Base):
@@ -196,6 +198,13 @@ class AccessNumber(Base):
     kind: Mapped[str] = mapped_column(String(16), default="dedicated")  # shared (ND) | dedicated (NDI)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     mms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where this SIM's MMS are fetched: the operator's MMSC URL and its WAP/HTTP proxy (host:port),
+    # over the APN (with user/password) the data bearer is brought up with.
+    mmsc_url: Mapped[str | None] = mapped_column(String(500))
+    mms_proxy: Mapped[str | None] = mapped_column(String(200))
+    mms_apn: Mapped[str | None] = mapped_column(String(100))
+    mms_apn_user: Mapped[str | None] = mapped_column(String(100))
+    mms_apn_password: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -240,3 +249,52 @@ class OutboundPart(Base):
     outbound: Mapped[OutboundSms] = relationship(back_populates="parts")
 
     __table_args__ = (Index("ix_outbound_parts_reference", "message_reference", "status"),)
+
+
+class MmsTransfer(Base):
+    """An MMS announced by a WAP push notification, fetched from the MMSC by the appliance.
+
+    One row per (SIM, transaction id): an MMSC that repeats the notification (no NotifyResp reached
+    it) finds the row and nothing is stored twice.
+    """
+
+    __tablename__ = "mms_transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    iccid: Mapped[str] = mapped_column(String(32))
+    transaction_id: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    content_location: Mapped[str] = mapped_column(Text)
+    mms_version: Mapped[str | None] = mapped_column(String(8))
+    size: Mapped[int | None] = mapped_column(Integer)
+    expiry: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    notification_hex: Mapped[str] = mapped_column(Text)
+    # pending → retrieved | expired | failed (the MMSC said no for good) | undecodable (bytes kept)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    notified: Mapped[int] = mapped_column(Integer, default=1)  # how often the MMSC announced it
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))  # the fetched bytes, kept as a file
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("iccid", "transaction_id"),)
+
+
+class Attachment(Base):
+    """One part of an MMS. The bytes live in a file named by their SHA-256 under the data directory."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    charset: Mapped[str | None] = mapped_column(String(40))
+    content_id: Mapped[str | None] = mapped_column(String(255))
+    content_location: Mapped[str | None] = mapped_column(String(255))
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64))
