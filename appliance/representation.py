@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from appliance.db.models import AccessNumber, Message, Modem, OutboundSms
+from appliance.db.models import AccessNumber, Attachment, Message, Modem, OutboundSms
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -52,12 +52,16 @@ def msisdns_by_iccid(session: Session, iccids: Iterable[str]) -> dict[str, str |
     return numbers
 
 
-def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None = None,
+                 base_url: str | None = None) -> dict[str, Any]:
     """The message object of DESIGN §4.3, plus fields integrators find useful.
 
     ``access_number`` is, until access numbers exist, the number of the SIM the message came in on
     (``Modem.msisdn`` by ICCID). Pass ``msisdns`` (from :func:`msisdns_by_iccid`) when rendering many
     messages; without it the number is looked up in the message's own session, if it has one.
+
+    ``base_url`` (``http://appliance.local:8080/``; the API passes ``request.host_url``) makes the
+    attachment URLs absolute, as the contract wants them; without it they are paths.
     """
     if msisdns is None:
         session = object_session(message)
@@ -72,7 +76,7 @@ def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None =
         "subject": message.subject,
         "keyword": None,  # the matched keyword's text, once keyword routing exists
         "account": None,  # the account id, once accounts exist
-        "attachments": [],  # MMS attachments are not stored yet; an SMS never has any
+        "attachments": [attachment_json(a, base_url=base_url) for a in message.attachments],
         "status": message.status,
         # Additions to the contract.
         "error": message.error,
@@ -80,6 +84,24 @@ def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None =
         "parts_received": message.parts_received,
         "smsc_time": smsc_time_iso(message),
         "iccid": message.iccid,
+    }
+
+
+def attachment_json(attachment: Attachment, *, base_url: str | None = None) -> dict[str, Any]:
+    """An MMS part as a message lists it; ``url`` downloads the bytes (``GET /api/v1/attachments/{id}``).
+
+    ``thumbnail_url`` (an addition) is there only for images that got a JPEG thumbnail.
+    """
+    url = f"{(base_url or '').rstrip('/')}/api/v1/attachments/{attachment.id}"
+    return {
+        "id": attachment.id,
+        "content_type": attachment.content_type,
+        "name": attachment.name,
+        "size": attachment.size,
+        "url": url,
+        # Additions to the contract.
+        "thumbnail_url": f"{url}/thumbnail" if attachment.thumbnail_sha256 else None,
+        "sha256": attachment.sha256,
     }
 
 

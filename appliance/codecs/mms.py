@@ -183,6 +183,9 @@ _ADDRESS_PRESENT = 0x80
 _INSERT_ADDRESS = 0x81
 _ABSOLUTE = 0x80
 _RETRIEVE_OK = 0x80
+_MAX_RELATIVE_SECONDS = int(
+    (datetime(9999, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+)
 _RELATIVE = 0x81
 _TYPE_SUFFIX = re.compile(r"/TYPE=[^/]*$", re.IGNORECASE)
 _PHONE_NUMBER = re.compile(r"\+?[0-9*#]+")
@@ -203,7 +206,10 @@ class MmsTimeValue:
     def resolve(self, now: datetime) -> datetime:
         if self.absolute is not None:
             return self.absolute
-        return now + timedelta(seconds=self.relative_seconds or 0)
+        try:
+            return now + timedelta(seconds=self.relative_seconds or 0)
+        except OverflowError:
+            raise MmsError(f"relative time of {self.relative_seconds} seconds is past any date") from None
 
 
 @dataclass(frozen=True)
@@ -386,8 +392,13 @@ def _time_value(reader: WspReader, what: str) -> MmsTimeValue:
     if token == _ABSOLUTE:
         return MmsTimeValue(absolute=inner.date_value(what))
     if token == _RELATIVE:
-        # Delta-seconds-value is a Long-integer in MMS 1.0-1.2 and an Integer-value in WSP; both read.
-        return MmsTimeValue(relative_seconds=inner.integer_value(what))
+        # MMS writes Delta-seconds-value as a Long-integer (so does TS 31.102 Annex J); WSP §8.4.2.3
+        # makes it an Integer-value. Both read.
+        seconds_offset = inner.pos
+        seconds = inner.integer_value(what)
+        if seconds > _MAX_RELATIVE_SECONDS:
+            raise MmsError(f"{what} at offset {seconds_offset}: {seconds} seconds from now is past year 9999")
+        return MmsTimeValue(relative_seconds=seconds)
     raise MmsError(
         f"{what} at offset {token_offset}: 0x{token:02X} is neither Absolute (0x80) nor Relative (0x81)"
     )

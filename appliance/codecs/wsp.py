@@ -848,11 +848,17 @@ def _known_application_header(reader: WspReader, name: str) -> object:
     return reader.text_string(f"{name} header")
 
 
+def _span(data: object, offset: int, end: int | None) -> WspReader:
+    data = _as_bytes(data)
+    if not 0 <= offset <= len(data):
+        raise MmsError(f"offset {offset} is outside the {len(data)} octets given")
+    return WspReader(data, offset, len(data) if end is None else max(offset, min(end, len(data))))
+
+
 def decode_headers(data: bytes, offset: int = 0, end: int | None = None) -> dict[str, object]:
     """Headers from *offset* to *end*: well-known ones named as in Table 39, application ones by
     their token. A repeated header keeps its first value."""
-    data = _as_bytes(data)
-    return _headers(WspReader(data, offset, len(data) if end is None else min(end, len(data))))
+    return _headers(_span(data, offset, end))
 
 
 # --------------------------------------------------------------------------------------------
@@ -884,8 +890,7 @@ def _multipart(reader: WspReader) -> list[WspPart]:
 def decode_multipart(data: bytes, offset: int = 0, end: int | None = None) -> list[WspPart]:
     """A multipart entity: nEntries (uintvar), then per entry HeadersLen, DataLen (uintvars),
     ContentType, Headers and Data. Octets after the last entry are ignored."""
-    data = _as_bytes(data)
-    return _multipart(WspReader(data, offset, len(data) if end is None else min(end, len(data))))
+    return _multipart(_span(data, offset, end))
 
 
 def decode_push(data: bytes) -> PushPdu:

@@ -6,15 +6,20 @@ errors (unknown path, wrong method) anywhere under ``/api/``.
 
 from __future__ import annotations
 
+import logging
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import false, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import HTTPException
 
-from appliance.db.models import AccessNumber, Message, Modem, OutboundSms
+from appliance.attachments import AttachmentStore
+from appliance.codecs.media_types import OCTET_STREAM, is_active_content
+from appliance.db.models import AccessNumber, Attachment, Message, Modem, OutboundSms
 from appliance.modem.outbound import OutboundError, enqueue_sms
 from appliance.representation import (
     device_issue_json,
@@ -25,6 +30,8 @@ from appliance.representation import (
 )
 from appliance.web import db_session
 from appliance.web.tokens import find_token
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -101,7 +108,8 @@ def list_messages() -> Response:
     """Messages in id order after the cursor ``after_id``; ``next_after_id`` is null on the last page."""
     after_id = _int_param("after_id", default=0, minimum=0)
     limit = _int_param("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    query = select(Message).where(Message.id > after_id).order_by(Message.id).limit(limit + 1)
+    query = (select(Message).where(Message.id > after_id).order_by(Message.id).limit(limit + 1)
+             .options(selectinload(Message.attachments)))
     access_number = _number_param("access_number")
     if access_number is not None:
         # The SIM an access number is bound to; a SIM not bound yet answers to its own number.
@@ -117,7 +125,7 @@ def list_messages() -> Response:
     messages = messages[:limit]
     msisdns = msisdns_by_iccid(session, (m.iccid for m in messages))
     return jsonify({
-        "items": [message_json(m, msisdns=msisdns) for m in messages],
+        "items": [message_json(m, msisdns=msisdns, base_url=request.host_url) for m in messages],
         "next_after_id": messages[-1].id if has_more else None,
     })
 
@@ -127,7 +135,7 @@ def get_message(message_id: int) -> Response:
     message = db_session().get(Message, message_id)
     if message is None:
         raise ApiError(404, "not_found", f"no message with id {message_id}")
-    return jsonify(message_json(message))
+    return jsonify(message_json(message, base_url=request.host_url))
 
 
 @bp.get("/modems")
@@ -171,6 +179,108 @@ def get_sms(sms_id: int) -> Response:
     if outbound is None:
         raise ApiError(404, "not_found", f"no outbound SMS with id {sms_id}")
     return jsonify(outbound_json(outbound, msisdns_by_iccid(session, [outbound.iccid]).get(outbound.iccid)))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+def get_attachment(attachment_id: int) -> Response:
+    """The bytes of one MMS part, always as a download (never rendered by the browser)."""
+    attachment = db_session().get(Attachment, attachment_id)
+    if attachment is None:
+        raise ApiError(404, "not_found", f"no attachment with id {attachment_id}")
+    return attachment_response(attachment)
+
+
+@bp.get("/attachments/<int:attachment_id>/thumbnail")
+def get_attachment_thumbnail(attachment_id: int) -> Response:
+    """A JPEG of at most 320 px a side, for images that decoded; 404 for everything else."""
+    attachment = db_session().get(Attachment, attachment_id)
+    if attachment is None:
+        raise ApiError(404, "not_found", f"no attachment with id {attachment_id}")
+    if attachment.thumbnail_sha256 is None:
+        raise ApiError(404, "not_found", f"attachment {attachment_id} ({attachment.content_type}) has no thumbnail")
+    return thumbnail_response(attachment)
+
+
+def attachment_store() -> AttachmentStore:
+    """The app's attachment store (``app.extensions["appliance.attachments"]``), made on first use."""
+    store = current_app.extensions.get("appliance.attachments")
+    if store is None:
+        store = AttachmentStore(current_app.config["APPLIANCE_SETTINGS"].data_dir)
+        current_app.extensions["appliance.attachments"] = store
+    return store
+
+
+class AttachmentFileMissing(ApiError):
+    def __init__(self, attachment: Attachment, sha256: str):
+        super().__init__(500, "attachment_file_missing",
+                         f"attachment {attachment.id}: its file (sha256 {sha256}) is missing from the "
+                         "data directory; restore the data directory's attachments folder from a backup")
+
+
+def attachment_response(attachment: Attachment) -> Response:
+    """The download of an attachment, shared by the API and the panel.
+
+    Issue 4: active content (SVG, HTML, XML, script …) is never served inline. Every attachment is
+    ``Content-Disposition: attachment``; anything not known to be passive is also sent as
+    application/octet-stream, with ``nosniff`` so no browser guesses it back into HTML, and a CSP
+    sandbox in case one renders it anyway.
+    """
+    data = _read_stored(attachment, attachment.sha256)
+    if is_active_content(attachment.content_type):
+        mimetype = OCTET_STREAM
+    elif attachment.content_type.startswith("text/") and attachment.charset:
+        mimetype = f"{attachment.content_type}; charset={_token(attachment.charset)}"
+    else:
+        mimetype = attachment.content_type
+    response = _immutable_response(data, mimetype, attachment.sha256)
+    response.headers["Content-Disposition"] = content_disposition(attachment.name)
+    return response
+
+
+def thumbnail_response(attachment: Attachment) -> Response:
+    """Our own JPEG thumbnail of an image attachment (the caller checks there is one)."""
+    assert attachment.thumbnail_sha256 is not None
+    data = _read_stored(attachment, attachment.thumbnail_sha256)
+    return _immutable_response(data, "image/jpeg", attachment.thumbnail_sha256)
+
+
+def content_disposition(name: str) -> str:
+    """``attachment; filename="…"; filename*=UTF-8''…`` (RFC 6266 §4.3, RFC 5987 §3.2).
+
+    ``filename`` is an ASCII stand-in for old clients ("Zdjęcie.jpg" → "Zdjecie.jpg"); ``filename*``
+    carries the real name, percent-encoded as UTF-8.
+    """
+    decomposed = unicodedata.normalize("NFKD", name)
+    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\%' else "_"
+                       for ch in decomposed if unicodedata.category(ch) != "Mn")  # "ę" → "e", "ł" → "_"
+    fallback = fallback.strip() or "attachment"
+    # RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+    encoded = quote(name, safe="!#$&+-.^_`|~")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+def _read_stored(attachment: Attachment, sha256: str) -> bytes:
+    try:
+        return attachment_store().read(sha256)
+    except FileNotFoundError:
+        log.error("attachment %s of message %s: file %s is missing", attachment.id, attachment.message_id,
+                  attachment_store().path(sha256))
+        raise AttachmentFileMissing(attachment, sha256) from None
+
+
+def _immutable_response(data: bytes, mimetype: str, sha256: str) -> Response:
+    # MMS parts are at most a few hundred KB (MMSC limits): read whole rather than streamed, so no
+    # file stays open after the response.
+    response = Response(data, content_type=mimetype)  # as given: no charset added
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.set_etag(sha256)  # the bytes behind an id never change
+    return response.make_conditional(request)
+
+
+def _token(value: str) -> str:
+    return "".join(ch for ch in value if ch.isascii() and (ch.isalnum() or ch in "-_.:")) or "utf-8"
 
 
 def _require_admin() -> None:

@@ -7,6 +7,7 @@ autoescape). Server-sent events replace the polling later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,10 +23,12 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from appliance.db.models import AccessNumber, Message, Modem
+from appliance.db.models import AccessNumber, Attachment, Message, Modem
 from appliance.representation import device_issue_json, message_json, modem_json, msisdns_by_iccid
 from appliance.web import db_session
+from appliance.web.api import ApiError, attachment_response, thumbnail_response
 
 bp = Blueprint("panel", __name__)
 
@@ -42,7 +45,8 @@ def messages() -> str:
     """Newest first, ``PAGE_SIZE`` a page; ``?before_id=`` shows older ones (and stops the live updates)."""
     before_id = request.args.get("before_id", type=int)
     session = db_session()
-    query = select(Message).order_by(Message.id.desc()).limit(PAGE_SIZE + 1)
+    query = (select(Message).order_by(Message.id.desc()).limit(PAGE_SIZE + 1)
+             .options(selectinload(Message.attachments)))
     if before_id is not None:
         query = query.where(Message.id < before_id)
     rows = list(session.scalars(query))
@@ -71,7 +75,8 @@ def messages_since() -> Response:
         abort(400)
     session = db_session()
     rows = list(session.scalars(
-        select(Message).where(Message.id > after_id).order_by(Message.id).limit(POLL_BATCH)))
+        select(Message).where(Message.id > after_id).order_by(Message.id).limit(POLL_BATCH)
+        .options(selectinload(Message.attachments))))
     message_row = get_template_attribute(MESSAGES_TEMPLATE, "message_row")
     modem_strip = get_template_attribute(MESSAGES_TEMPLATE, "modem_strip")
     return jsonify({
@@ -80,12 +85,39 @@ def messages_since() -> Response:
     })
 
 
+@bp.get("/panel/attachments/<int:attachment_id>")
+def attachment(attachment_id: int) -> Response:
+    """An MMS part as a download, with the API's headers (never inline: issue 4)."""
+    return _served(attachment_id, attachment_response)
+
+
+@bp.get("/panel/attachments/<int:attachment_id>/thumbnail")
+def attachment_thumbnail(attachment_id: int) -> Response:
+    """The JPEG thumbnail the appliance made of an image part: the only picture the page shows inline."""
+    return _served(attachment_id, thumbnail_response, thumbnail=True)
+
+
+def _served(attachment_id: int, respond: Callable[[Attachment], Response], *, thumbnail: bool = False) -> Response:
+    row = db_session().get(Attachment, attachment_id)
+    if row is None or (thumbnail and row.thumbnail_sha256 is None):
+        abort(404)
+    try:
+        return respond(row)
+    except ApiError as exc:  # the file is missing from the data directory
+        abort(exc.status, exc.message)
+
+
 def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
     msisdns = msisdns_by_iccid(db_session(), (m.iccid for m in rows))
     views = []
     for message in rows:
         view = message_json(message, msisdns=msisdns)
         view["received_at_text"] = _utc_text(message.received_at)
+        for part in view["attachments"]:
+            # The panel's own routes: no API token in the browser.
+            part["download_url"] = url_for("panel.attachment", attachment_id=part["id"])
+            part["thumbnail_src"] = (url_for("panel.attachment_thumbnail", attachment_id=part["id"])
+                                     if part["thumbnail_url"] else None)
         views.append(view)
     return views
 

@@ -1,34 +1,48 @@
 """The fake MMSC: the operator's MMS centre and its WAP/HTTP proxy, on one port of 127.0.0.1.
 
 How an MMS reaches an emulated modem (OMA-TS-MMS_CTR, WAP-251 Push):
-1. `POST /modems/{id}/mms` (or `/mms-raw`) stores an m-retrieve-conf under a new transaction id and
-   a content location `http://<operator host>/mms/<token>`; the host is a fake operator name
-   (`mmsc.orange.pl`, `mmsc.play.pl`, `mmsc.plus.pl`, `mmsc.t-mobile.pl`, else `mmsc.example`) that
+1. `POST /modems/{id}/mms` `{"from", "subject"?, "parts": [{"content_type", "name", "data_b64",
+   "charset"?}], "multipart"?: "related"|"mixed"}` (`Emulator.deliver_mms()`) encodes an
+   m-retrieve-conf to the modem's MSISDN: text/* parts get charset UTF-8 unless given; "related"
+   (the default, what phones send) puts a SMIL presentation first unless a part is one, "mixed"
+   carries the parts alone. `POST /modems/{id}/mms-raw` `{"retrieve_conf_b64", "from",
+   "subject"?}` (`deliver_mms_raw()`) takes the bytes as they are, garbage and truncated ones too.
+   Both answer `{"modem", "transaction_id", "content_location", "parts", "size", "sms", "expired"}`
+   (`parts` null for raw bytes; `smil_added` for /mms).
+2. The MMSC keeps the bytes under a new transaction id and a content location
+   `http://<operator host>/mms/<token>`; the host is a fake operator name (`mmsc.orange.pl`,
+   `mmsc.play.pl`, `mmsc.plus.pl`, `mmsc.t-mobile.pl` by the SIM's MCC+MNC, else `mmsc.example`) that
    nothing but this proxy resolves, as on a real network.
-2. The m-notification-ind (from, subject, class personal, size, expiry 7 days relative, content
-   location) goes out as a connectionless WSP push (X-Wap-Application-Id mms.ua) in 8-bit SMS-DELIVER
-   PDUs to port 2948 from port 9200 (16-bit application port addressing), a concatenated set when
-   it does not fit one SMS. The SMS come from the operator's SMSC number: the MMS sender is the
-   notification's From, never the SMS originator.
-3. The appliance fetches the content location with `GET`, either through the proxy
+3. The m-notification-ind (version 1.3, from, subject, class personal, size, expiry 7 days relative,
+   content location) goes out as a connectionless WSP push (X-Wap-Application-Id mms.ua) in 8-bit
+   SMS-DELIVER PDUs to port 2948 from port 9200 (16-bit application port addressing), a
+   concatenated set when it does not fit one SMS. The SMS come from the operator's SMSC number: the
+   MMS sender is the notification's From, never the SMS originator.
+4. The appliance fetches the content location with `GET`, through the proxy
    (`GET http://mmsc.orange.pl/mms/<token> HTTP/1.1` sent to 127.0.0.1:<port>, what
    `requests.get(url, proxies={"http": "http://127.0.0.1:<port>"})` does) or directly
    (`GET http://127.0.0.1:<port>/mms/<token>`). The answer is the stored bytes as they are, with
    `Content-Type: application/vnd.wap.mms-message`. The proxy answers 502 for a host that is not
-   an MMSC; an expired message is gone (404).
-4. It then `POST`s m-notifyresp-ind and/or m-acknowledge-ind (Content-Type
+   an MMSC; an unknown or expired message is 404.
+5. It `POST`s m-notifyresp-ind and/or m-acknowledge-ind (Content-Type
    application/vnd.wap.mms-message) to the MMSC URL: any path of an MMSC host through the proxy
    (`http://mmsc.orange.pl/mms`), or `http://127.0.0.1:<port>/mms` (or `/`) directly. Each is decoded
-   and logged; the answer is 200 with an empty body (400 with a reason when it does not decode).
+   and logged; the answer is 200 with an empty body (400 with a reason when it does not decode, or is
+   another PDU type). The MMSC keeps serving a message after its NotifyResp.
 
-The log (`GET /modems/{id}/mms-log`, every modem's and unmatched POSTs: `GET /mms-log`) lists
-`{"transaction_id", "type", "status", "at", "modem"}` in order, `at` in ISO 8601 UTC:
+`state_dir/mmsc.json` (and `GET /mmsc`): `{"url": "http://127.0.0.1:<port>/mms", "proxy":
+"127.0.0.1:<port>", "operators": {mcc_mnc: "http://<operator host>/mms"}}`.
+
+The log (`GET /modems/{id}/mms-log`, `Emulator.mms_log(id)`; every modem's entries and unmatched
+POSTs: `GET /mms-log`) lists `{"transaction_id", "type", "status", "at", "modem"}` in order, `at` in
+ISO 8601 UTC with milliseconds, an entry written before the answer it records goes out:
 - `m-notification-ind`: status `sent`, or `resent` for a redelivery; `sms` is the number of PDUs.
 - `fetch`: status the HTTP status served (`"200"`, `"404"`, `"500"`), `timeout` or `truncated`;
-  `bytes` is what was written of the body.
-- `m-notifyresp-ind`: status the X-Mms-Status (`Retrieved`, `Deferred`, `Rejected` …).
+  `bytes` is what is written of the body; `expired` true for an expired message.
+- `m-notifyresp-ind`: status the X-Mms-Status as the codec names it (`retrieved`, `deferred`,
+  `rejected` …); a NotifyResp for a transaction the MMSC never notified has modem null.
 - `m-acknowledge-ind`: status null; `report_allowed` true, false or null.
-- `undecodable`: a POST the MMS codec refused, status the codec's message.
+- `undecodable`: a POST the MMS codec refused (modem null), status the codec's message.
 
 Faults, per modem (`POST /modems/{id}/fault`; `clear` resets them; `count` null means until cleared):
 - `mmsc_status` {status=500 (400..599), count=1}: the next fetches answer that status.
@@ -40,8 +54,10 @@ Faults, per modem (`POST /modems/{id}/fault`; `clear` resets them; `count` null 
 - `mms_expired` {count=1}: the next notifications carry an absolute expiry an hour past; fetching
   such a message answers 404, as the MMSC has deleted it.
 - `mms_redeliver` {seconds, count=1}: for MMS notified from now on, when no m-notifyresp-ind arrives
-  within `seconds` the same notification (same transaction id and content location) is sent again,
-  at most `count` times per message.
+  within `seconds` the same notification (same transaction id and content location, a new SMS
+  concatenation reference) is sent again, at most `count` times per message.
+A fetch meets the faults in this order, each spending one of its count: timeout, status, then (an
+expired message: 404) truncate.
 """
 
 from __future__ import annotations
@@ -608,8 +624,9 @@ def _handler_class(mmsc: FakeMmsc) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             content_type = MMS_CONTENT_TYPE if fetch.status == 200 else "text/plain"
-            written = self._answer(fetch.status, fetch.body, content_type, truncate=fetch.truncate)
-            mmsc.record_fetch(fetch, written)
+            # logged before the answer goes out: a client that has its answer finds it in the log
+            mmsc.record_fetch(fetch, len(fetch.body[: fetch.truncate]))
+            self._answer(fetch.status, fetch.body, content_type, truncate=fetch.truncate)
 
         def do_POST(self) -> None:  # noqa: N802
             if self._target() is None:
