@@ -11,9 +11,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from appliance.attachments import AttachmentStore
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
 from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
@@ -90,7 +92,10 @@ class Appliance:
         self.engine: Engine = make_engine(settings.effective_database_url)
         self.sessions = make_session_factory(self.engine)
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
-        self.ingest = IngestWriter(self.store)
+        self.attachments = AttachmentStore(settings.data_dir)
+        self.mms = MmsFetcher(self.sessions, self.attachments, HttpTransport())
+        # Any stored message may be an MMS notification: let the fetcher look at once.
+        self.ingest = IngestWriter(self.store, on_stored=lambda _ids: self.mms.wake())
         self.registry = ModemRegistry(self.sessions)
         self.outbound = OutboundQueue(self.sessions)
         self.pool = ModemPool(settings.modems, self.ingest, self.registry.record,
@@ -107,6 +112,7 @@ class Appliance:
         if serve_http:
             app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
                              device_issues=self.usb_modems.issues if self.usb_modems else None)
+            app.extensions["appliance.attachments"] = self.attachments
             self._http = make_server(settings.http_host, settings.http_port, app, threaded=True)
         self._stopped = threading.Event()
 
@@ -115,6 +121,7 @@ class Appliance:
         if interrupted:
             log.warning("%d outbound SMS were being sent when the appliance stopped; queued again", interrupted)
         self.ingest.start()
+        self.mms.start()
         self.pool.start()
         if self.usb_modems is not None:
             self.usb_modems.start()
@@ -134,6 +141,7 @@ class Appliance:
             self.usb_modems.stop()
         self.pool.stop()
         self.ingest.stop()
+        self.mms.stop()
         self.engine.dispose()
 
     def wait(self) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.codecs.sms_pdu import PduError, SmsDeliver, SmsStatusReport, decode_mt_pdu
 from appliance.db.models import Message, SmsPart, StatusReport, utcnow
+from appliance.mms.notifications import WAP_PUSH_PORTS, accept_push
 from appliance.modem.outbound import apply_status_reports
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,9 @@ class _Batch:
     set_parts: list[tuple[int, dict[str, Any], SmsDeliver]] = field(default_factory=list)
     # Set messages waiting for one bulk insert: (row, member parts).
     set_messages: list[tuple[dict[str, Any], list[_Part]]] = field(default_factory=list)
+    # WAP pushes (MMS notifications) complete in this batch: a single PDU's part row, or a set's parts.
+    single_pushes: list[tuple[int, dict[str, Any], SmsDeliver]] = field(default_factory=list)
+    set_pushes: list[list[_Part]] = field(default_factory=list)
 
 
 class MessageStore:
@@ -151,6 +155,8 @@ class MessageStore:
                 apply_status_reports(session, reports)
             if batch.set_parts:
                 self._write_set_parts(batch)
+            if batch.single_pushes:
+                self._write_single_pushes(batch)
         return [result or StoreResult(Outcome.STORED, ()) for result in batch.results]
 
     def _classify(self, batch: _Batch, position: int, item: ReceivedPdu, key: str) -> None:
@@ -176,6 +182,9 @@ class MessageStore:
             batch.results[position] = StoreResult(Outcome.STATUS_REPORT, ())
             return
         part.update(sender=decoded.sender, text=decoded.text, concat_key=concat_key(item.iccid, decoded))
+        if part["concat_key"] is None and _is_wap_push(decoded):
+            batch.single_pushes.append((position, part, decoded))
+            return
         if part["concat_key"] is None:
             message = _message_row(item.iccid, decoded, batch.now, status="unmatched")
             message["text"] = decoded.text
@@ -221,10 +230,34 @@ class MessageStore:
                     joined = self._join_released(batch, part, released.get(key, []))
                     if joined is not None:
                         batch.results[new_by_id[part.id][0]] = StoreResult(Outcome.STORED, (joined,))
-        for message_id, members in self._flush_set_messages(batch):
+        done = self._flush_set_messages(batch) + self._flush_set_pushes(batch)
+        for message_id, members in done:
             for member in members:
                 if member.new:
                     batch.results[new_by_id[member.id][0]] = StoreResult(Outcome.STORED, (message_id,))
+
+    @staticmethod
+    def _write_single_pushes(batch: _Batch) -> None:
+        ids = _insert_returning_ids(batch.session, SmsPart, [{**row, "message_id": None}
+                                                           for _, row, _ in batch.single_pushes])
+        for (position, row, sms), part_id in zip(batch.single_pushes, ids, strict=True):
+            outcome = accept_push(batch.session, row["iccid"], sms.data, sms.sender, batch.now)
+            batch.session.execute(update(SmsPart).where(SmsPart.id == part_id)
+                                  .values(message_id=outcome.message.id))
+            batch.results[position] = StoreResult(Outcome.STORED, (outcome.message.id,))
+
+    @staticmethod
+    def _flush_set_pushes(batch: _Batch) -> list[tuple[int, list[_Part]]]:
+        done = []
+        for parts in batch.set_pushes:
+            ordered = sorted(parts, key=lambda p: p.sequence)
+            data = b"".join(p.sms().data for p in ordered)
+            outcome = accept_push(batch.session, ordered[0].iccid, data, ordered[0].sms().sender, batch.now)
+            batch.session.execute(update(SmsPart).where(SmsPart.id.in_([p.id for p in parts]))
+                                  .values(message_id=outcome.message.id))
+            done.append((outcome.message.id, parts))
+        batch.set_pushes.clear()
+        return done
 
     def _assemble(self, batch: _Batch, parts: list[_Part]) -> bool:
         """Split an open set where a sequence number repeats, release older sets, complete the last.
@@ -245,7 +278,10 @@ class MessageStore:
             self._queue_set_message(batch, older, status="partial")
         current = segments[-1]
         if len({p.sequence for p in current}) >= current[0].total:
-            self._queue_set_message(batch, current, status="unmatched")
+            if _is_wap_push(current[0].sms()):
+                batch.set_pushes.append(current)
+            else:
+                self._queue_set_message(batch, current, status="unmatched")
             return True
         return not all(p.new for p in current)
 
@@ -328,6 +364,10 @@ class MessageStore:
                             key, self.partial_timeout, len(parts), parts[0].total)
             created = [message_id for message_id, _ in self._flush_set_messages(batch)]
         return created
+
+
+def _is_wap_push(sms: SmsDeliver) -> bool:
+    return sms.ports is not None and sms.ports.destination in WAP_PUSH_PORTS
 
 
 def _message_row(iccid: str, sms: SmsDeliver | None, now: datetime, status: str) -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""MMS end to end through the emulator: WAP push by SMS, fetch through the operator's proxy, parts kept."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from appliance.attachments import AttachmentStore
+from appliance.codecs.mms import encode_retrieve_conf
+from appliance.config import Settings
+from appliance.db.models import AccessNumber, Attachment, Message, MmsTransfer
+from appliance.mms.fetch import HttpTransport, MmsFetcher
+from appliance.web import create_app
+from appliance.web.tokens import create_token
+from tests.modem.test_session import Rig, wait_for
+
+SUBJECT = "Zdjęcie z ogrodu 🌻 żółć"
+TEXT = "Zamawiam róże 🌹 i tulipany, dostawa jutro"
+VCARD = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Jan Kowalski\r\nTEL;TYPE=CELL:+48600100200\r\nEND:VCARD\r\n"
+
+
+def jpeg_of_about(size: int) -> bytes:
+    """A real JPEG (noise compresses badly) of roughly ``size`` bytes."""
+    rng = random.Random(1)
+    side = 360
+    while True:
+        image = Image.frombytes("RGB", (side, side), bytes(rng.getrandbits(8) for _ in range(side * side * 3)))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90)
+        if out.tell() >= size:
+            return out.getvalue()
+        side += 60
+
+
+AMR = b"#!AMR\n" + bytes(random.Random(2).getrandbits(8) for _ in range(4000))
+
+
+class MmsRig(Rig):
+    def __init__(self, tmp_path: Path, session_factory: sessionmaker[Session], *, notify: bool = True) -> None:
+        super().__init__(tmp_path, session_factory)
+        self.emulator.start_mmsc()
+        self.modem = self.emulator.add_modem("huawei")
+        described = self.emulator.mmsc.describe()
+        self.iccid = str(self.modem.info()["iccid"])
+        with session_factory.begin() as session:
+            session.add(AccessNumber(number="+48500100100", iccid=self.iccid, kind="dedicated", mms_enabled=True,
+                                     mms_proxy=described["proxy"],
+                                     mmsc_url=described["operators"]["26003"] if notify else None))
+        self.store = AttachmentStore(tmp_path / "data")
+        self.fetcher = MmsFetcher(session_factory, self.store, HttpTransport(timeout=1.5),
+                                  first_retry=timedelta(seconds=0.3), check_seconds=0.2)
+        self.fetcher.start()
+        self.session(1)
+
+    def mms(self) -> list[Message]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Message).where(Message.kind == "mms").order_by(Message.id)))
+
+    def transfer(self) -> MmsTransfer | None:
+        with self.sessions() as session:
+            return session.scalar(select(MmsTransfer))
+
+    def settled(self, status: str, timeout: float = 20) -> Message:
+        wait_for(lambda: [m.status for m in self.mms()] == [status], timeout=timeout, what=f"one MMS {status}")
+        return self.mms()[0]
+
+    def stop(self) -> None:
+        self.fetcher.stop()
+        super().stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, session_factory: sessionmaker[Session]) -> Iterator[MmsRig]:
+    rig = MmsRig(tmp_path, session_factory)
+    yield rig
+    rig.stop()
+
+
+def test_an_mms_arrives_with_every_part_byte_identical(rig: MmsRig, database_url: str, tmp_path: Path) -> None:
+    photo = jpeg_of_about(300_000)
+    posted = [("image/jpeg", "ogrod.jpg", photo), ("text/plain", "tekst.txt", TEXT.encode(), "utf-8"),
+              ("text/x-vcard", "jan.vcf", VCARD), ("audio/amr", "glos.amr", AMR)]
+    rig.emulator.deliver_mms(1, "+48600100200", posted, subject=SUBJECT)
+    message = rig.settled("unmatched")
+    assert (message.sender, message.subject, message.text) == ("+48600100200", SUBJECT, TEXT)
+    with rig.sessions() as session:
+        attachments = list(session.scalars(select(Attachment).where(Attachment.message_id == message.id)))
+    stored = {a.name: rig.store.read(a.sha256) for a in attachments}
+    for _, name, data, *_ in posted:
+        assert stored[name] == data, f"{name} differs"
+    assert next(a for a in attachments if a.name == "ogrod.jpg").thumbnail_sha256
+    wait_for(lambda: ("m-notifyresp-ind", "retrieved") in [(e["type"], e["status"]) for e in rig.emulator.mms_log(1)],
+             what="the MMSC to hear the NotifyResp")
+
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="x"), rig.sessions)
+    app.extensions["appliance.attachments"] = rig.store
+    with rig.sessions.begin() as session:
+        token = create_token(session, "t")
+    client = app.test_client()
+    body = client.get(f"/api/v1/messages/{message.id}", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["kind"] == "mms" and body["subject"] == SUBJECT and body["access_number"] == "+48500100100"
+    photo_json = next(a for a in body["attachments"] if a["name"] == "ogrod.jpg")
+    assert photo_json["size"] == len(photo) and photo_json["url"].startswith("http://localhost/")
+    download = client.get(photo_json["url"], headers={"Authorization": f"Bearer {token}"})
+    assert download.data == photo and download.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_repeated_notification_stores_the_mms_once(tmp_path: Path, session_factory: sessionmaker[Session]) -> None:
+    rig = MmsRig(tmp_path, session_factory, notify=False)  # no NotifyResp reaches the MMSC
+    try:
+        # Over a second apart, so the SMSC timestamps differ and the SMS-level dedupe does not hide
+        # the repeats: the transaction id has to catch them.
+        rig.emulator.fault(1, "mms_redeliver", seconds=1.2, count=2)
+        rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"raz", "utf-8")])
+        wait_for(lambda: [e["status"] for e in rig.emulator.mms_log(1)].count("resent") == 2, timeout=20,
+                 what="two repeated notifications")
+        wait_for(lambda: (t := rig.transfer()) is not None and t.notified == 3, what="each repeat to be seen")
+        rig.settled("unmatched")
+        assert len(rig.mms()) == 1
+    finally:
+        rig.stop()
+
+
+def test_an_expired_notification_is_marked_expired(rig: MmsRig) -> None:
+    rig.emulator.fault(1, "mms_expired")
+    rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"za pozno", "utf-8")])
+    message = rig.settled("expired")
+    assert "expired" in (message.error or "")
+
+
+def test_an_mmsc_that_answers_404_fails_the_mms_with_the_reason(rig: MmsRig) -> None:
+    rig.emulator.fault(1, "mmsc_status", status=404, count=None)
+    rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"nie ma", "utf-8")])
+    message = rig.settled("failed")
+    transfer = rig.transfer()
+    assert "404" in (message.error or "") and transfer is not None and transfer.attempts == 1
+
+
+@pytest.mark.parametrize("fault", [{"kind": "mmsc_status", "status": 500, "count": 2},
+                                   {"kind": "mmsc_timeout", "seconds": 3, "count": 1},
+                                   {"kind": "mmsc_truncate", "bytes": 100, "count": 1}])
+def test_passing_mmsc_trouble_is_retried_until_the_mms_is_fetched(rig: MmsRig, fault: dict[str, object]) -> None:
+    rig.emulator.fault(1, **fault)
+    rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"w koncu", "utf-8")])
+    message = rig.settled("unmatched", timeout=30)
+    transfer = rig.transfer()
+    assert message.text == "w koncu" and transfer is not None and transfer.attempts >= 2
+
+
+@pytest.mark.parametrize("raw", [
+    b"\x00garbage that is no MMS at all" * 10,
+    encode_retrieve_conf("+48600100200", ["+48500100100"], "x", [("text/plain", "a.txt", b"abc" * 50, "utf-8")],
+                         datetime(2026, 11, 25, 12, 0, tzinfo=UTC), "id-1")[:60],
+])
+def test_mms_bytes_that_do_not_decode_are_kept_and_the_mms_marked_undecodable(rig: MmsRig, raw: bytes) -> None:
+    rig.emulator.deliver_mms_raw(1, raw, "+48600100200")
+    message = rig.settled("undecodable")
+    assert "does not decode" in (message.error or "")
+    transfer = rig.transfer()
+    assert transfer is not None and transfer.raw_sha256 and rig.store.read(transfer.raw_sha256) == raw
+    wait_for(lambda: ("m-notifyresp-ind", "unrecognised") in [(e["type"], e["status"])
+                                                              for e in rig.emulator.mms_log(1)],
+             what="the MMSC to hear the NotifyResp")
+
+
+def test_a_wap_push_that_is_not_an_mms_is_kept_not_shown_as_garbage(rig: MmsRig) -> None:
+    from appliance.codecs.sms_pdu import PortAddress, encode_sms_deliver_data
+    from appliance.codecs.wsp import encode_push
+
+    push = encode_push(7, "application/vnd.wap.sic", body=b"\x02\x05\x6a\x00")
+    for pdu in encode_sms_deliver_data("+48601000310", push, _now(), ports=PortAddress(2948, 9200, 16)):
+        rig.emulator.deliver_pdu(1, pdu.hex())
+    wait_for(lambda: rig.messages(), what="the push to be stored")
+    [message] = rig.messages()
+    assert message.text is None and "application/vnd.wap.sic" in (message.error or "")
+    time.sleep(0.3)
+    assert rig.mms() == []
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
