@@ -2,17 +2,23 @@
 
 What a newcomer sees after ``make run``: four modems of different vendors coming up in the panel,
 and messages arriving every few seconds, in Polish and English, some long (multipart), some with
-emoji, now and then a PDU that does not decode, as on a real line.
+emoji, now and then an MMS with a picture (fetched from the emulator's MMSC) and a PDU that does not
+decode, as on a real line. Each SIM is bound to a dedicated access number with MMS enabled.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import random
 import threading
 
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+
 from appliance.config import Settings
+from appliance.db.models import AccessNumber
 from appliance.modem.emulator.emulator import run_emulator
 from appliance.runtime import Appliance
 
@@ -37,15 +43,43 @@ TEXTS = [
 TRUNCATED_PDU = "07914806010013F0040B914806001002F0000062115241035040A0C8329BFD06"
 
 
+MMS_SUBJECTS = ["Zdjęcie z ogrodu 🌻", "Konkurs fotograficzny", "Reklamacja — zdjęcie paczki", "Photo"]
+
+
+def _picture(rng: random.Random) -> bytes:
+    """A small JPEG of coloured shapes, different every time."""
+    image = Image.new("RGB", (480, 360), tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(480), rng.randrange(360)
+        r = rng.randrange(10, 90)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randrange(256) for _ in range(3)))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 class Demo:
     def __init__(self, settings: Settings, modems: int = 4, interval: float = 3.0) -> None:
         state_dir = settings.data_dir / "emulator"
-        self.emulator = run_emulator(modems=modems, control_port=0, state_dir=state_dir)
+        self.emulator = run_emulator(modems=modems, control_port=0, state_dir=state_dir, mmsc_port=0)
         ports = [str(state_dir / f"ttyEMU{m['id']}") for m in self.emulator.modems()]
         self.appliance = Appliance(dataclasses.replace(settings, modems=[*settings.modems, *ports]))
+        self._bind_access_numbers()
         self._interval = interval
         self._stopping = threading.Event()
         self._traffic = threading.Thread(target=self._generate, name="demo-traffic", daemon=True)
+
+    def _bind_access_numbers(self) -> None:
+        mmsc = self.emulator.mmsc.describe()
+        with self.appliance.sessions.begin() as session:
+            bound = set(session.scalars(select(AccessNumber.iccid)))
+            for modem in self.emulator.modems():
+                if modem["iccid"] in bound:
+                    continue
+                operator_url = next(iter(mmsc["operators"].values()))
+                session.add(AccessNumber(number=modem["msisdn"], iccid=modem["iccid"], kind="dedicated",
+                                         mms_enabled=True, mms_proxy=mmsc["proxy"], mmsc_url=operator_url))
 
     def start(self) -> None:
         self.appliance.start()
@@ -67,6 +101,11 @@ class Demo:
             try:
                 if sent % 25 == 24:
                     self.emulator.deliver_pdu(modem_id, TRUNCATED_PDU)
+                elif sent % 7 == 3:
+                    self.emulator.deliver_mms(modem_id, rng.choice(SENDERS[:-1]), [
+                        ("image/jpeg", "zdjecie.jpg", _picture(rng)),
+                        ("text/plain", "tekst.txt", rng.choice(TEXTS).encode(), "utf-8")],
+                        subject=rng.choice(MMS_SUBJECTS))
                 else:
                     self.emulator.deliver_sms(modem_id, rng.choice(SENDERS), rng.choice(TEXTS))
                 sent += 1
