@@ -83,7 +83,6 @@ class AtChannel(SerialComms):
         self._on_closed = on_closed
         self._on_raw_line = on_raw_line
         self._pending_two_line: str | None = None
-        self.garbage_bytes = 0
         self.closed = threading.Event()
 
     def open(self) -> None:
@@ -190,7 +189,6 @@ class AtChannel(SerialComms):
         text = raw.decode("ascii", errors="replace")
         bad = text.count("\ufffd")
         if bad:
-            self.garbage_bytes += bad
             log.warning("%s: %d non-ASCII bytes on the line: %r", self.port, bad, raw[:80])
         return text
 

@@ -241,10 +241,9 @@ class MessageStore:
         ids = _insert_returning_ids(batch.session, SmsPart, [{**row, "message_id": None}
                                                            for _, row, _ in batch.single_pushes])
         for (position, row, sms), part_id in zip(batch.single_pushes, ids, strict=True):
-            outcome = accept_push(batch.session, row["iccid"], sms.data, sms.sender, batch.now)
-            batch.session.execute(update(SmsPart).where(SmsPart.id == part_id)
-                                  .values(message_id=outcome.message.id))
-            batch.results[position] = StoreResult(Outcome.STORED, (outcome.message.id,))
+            message = accept_push(batch.session, row["iccid"], sms.data, sms.sender, batch.now)
+            batch.session.execute(update(SmsPart).where(SmsPart.id == part_id).values(message_id=message.id))
+            batch.results[position] = StoreResult(Outcome.STORED, (message.id,))
 
     @staticmethod
     def _flush_set_pushes(batch: _Batch) -> list[tuple[int, list[_Part]]]:
@@ -252,10 +251,10 @@ class MessageStore:
         for parts in batch.set_pushes:
             ordered = sorted(parts, key=lambda p: p.sequence)
             data = b"".join(p.sms().data for p in ordered)
-            outcome = accept_push(batch.session, ordered[0].iccid, data, ordered[0].sms().sender, batch.now)
+            message = accept_push(batch.session, ordered[0].iccid, data, ordered[0].sms().sender, batch.now)
             batch.session.execute(update(SmsPart).where(SmsPart.id.in_([p.id for p in parts]))
-                                  .values(message_id=outcome.message.id))
-            done.append((outcome.message.id, parts))
+                                  .values(message_id=message.id))
+            done.append((message.id, parts))
         batch.set_pushes.clear()
         return done
 
