@@ -6,7 +6,6 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -28,17 +27,17 @@ def _settings(config_file: str | None) -> Settings:
     return settings
 
 
-def _wait_for_signal(stop: Callable[[], None]) -> None:
-    """Block until SIGTERM/SIGINT, then call ``stop`` once."""
-    done = threading.Event()
+def _shutdown_requested() -> threading.Event:
+    """An event set by SIGTERM/SIGINT. Installed before anything starts, so a stop request that comes
+    while the command is still starting is honoured, not answered by the default handler's kill."""
+    requested = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
-        done.set()
+        requested.set()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    done.wait()
-    stop()
+    return requested
 
 
 @click.group()
@@ -53,9 +52,11 @@ def run(config_file: str | None) -> None:
     """The appliance: modem pool, reception, panel and API."""
     from appliance.runtime import Appliance
 
+    stop = _shutdown_requested()
     appliance = Appliance(_settings(config_file))
     appliance.start()
-    _wait_for_signal(appliance.stop)
+    stop.wait()
+    appliance.stop()
 
 
 @main.command()
@@ -72,11 +73,13 @@ def emulate(config_file: str | None, modems: int, control_port: int, mmsc_port: 
     from appliance.modem.emulator.emulator import run_emulator
 
     _settings(config_file)
+    stop = _shutdown_requested()
     emulator = run_emulator(modems=modems, control_port=control_port, state_dir=Path(state_dir),
                             mmsc_port=mmsc_port, personalities=list(personalities) or None)
     click.echo(f"{modems} emulated modems; control API on http://127.0.0.1:{control_port}; "
                f"ports in {Path(state_dir) / 'modems.json'}", err=True)
-    _wait_for_signal(emulator.stop)
+    stop.wait()
+    emulator.stop()
 
 
 @main.command()
@@ -87,9 +90,11 @@ def demo(config_file: str | None, modems: int, interval: float) -> None:
     """Emulator + appliance + generated traffic in one process, for a first look."""
     from appliance.demo import Demo
 
+    stop = _shutdown_requested()
     demo_run = Demo(_settings(config_file), modems=modems, interval=interval)
     demo_run.start()
-    _wait_for_signal(demo_run.stop)
+    stop.wait()
+    demo_run.stop()
 
 
 @main.group()
