@@ -92,7 +92,11 @@ class ModemPool:
             attached = {port for port in self._attached if os.path.exists(port)}
         present = set(expand_ports(self._patterns)) | attached
         with self._lock:
+            in_use = {os.path.realpath(port) for port in self._sessions}
             for port in sorted(present - self._sessions.keys()):
+                if os.path.realpath(port) in in_use:
+                    continue  # the same tty under another name (a /dev/gsm link and its /dev/ttyUSB node)
+                in_use.add(os.path.realpath(port))
                 log.info("modem port %s found", port)
                 session = ModemSession(port, self._ingest, self._on_status, **self._session_options)
                 self._sessions[port] = session

@@ -254,3 +254,18 @@ def test_a_modem_that_drops_cmti_is_still_read_by_the_storage_poll(rig: Rig) -> 
     rig.emulator.fault(1, "drop_cmti")
     rig.emulator.deliver_sms(1, "+48600100200", "bez powiadomienia")
     wait_for(lambda: rig.texts() == ["bez powiadomienia"], timeout=10, what="the unannounced message")
+
+
+def test_one_tty_named_twice_gets_one_session(rig: Rig, tmp_path: Path) -> None:
+    from appliance.modem.pool import ModemPool
+
+    rig.emulator.add_modem("simcom")
+    alias = tmp_path / "gsm-alias"
+    alias.symlink_to(rig.emulator.port(1))
+    pool = ModemPool([str(rig.emulator.modem(1).info()["link"]), str(alias)], rig.writer, rig.statuses.append,
+                     at_timeout=2.0, poll_seconds=30.0, sim_pins={})
+    pool.start()
+    try:
+        wait_for(lambda: [s.state for s in pool.statuses()] == [ModemState.READY], what="one ready session")
+    finally:
+        pool.stop()
