@@ -74,8 +74,8 @@ def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None =
         "text": message.text,
         "kind": message.kind,
         "subject": message.subject,
-        "keyword": None,  # the matched keyword's text, once keyword routing exists
-        "account": None,  # the account id, once accounts exist
+        "keyword": message.keyword,
+        "account": message.account_id,
         "attachments": [attachment_json(a, base_url=base_url) for a in message.attachments],
         "status": message.status,
         # Additions to the contract.
@@ -84,6 +84,8 @@ def message_json(message: Message, *, msisdns: Mapping[str, str | None] | None =
         "parts_received": message.parts_received,
         "smsc_time": smsc_time_iso(message),
         "iccid": message.iccid,
+        "payload": message.payload,
+        "route_reason": message.route_reason,
     }
 
 

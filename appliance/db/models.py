@@ -108,6 +108,13 @@ class Message(Base):
     # Concatenation set this message was assembled from, so a part arriving after a partial release
     # joins the same message instead of starting a new one.
     concat_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Routing: the account the message belongs to, the keyword it matched (its text as configured),
+    # the rest of the message after a base keyword, and why it was routed so (appliance.rules Reason).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"), index=True)
+    keyword: Mapped[str | None] = mapped_column(String(160))
+    payload: Mapped[str | None] = mapped_column(Text)
+    route_reason: Mapped[str | None] = mapped_column(String(16))
     # Lets one multi-row INSERT … RETURNING hand back ids in row order on SQLite too (reception stores
     # whole batches at once; without it SQLAlchemy falls back to one statement per row).
     _sentinel: Mapped[int | None] = orm_insert_sentinel()
@@ -206,6 +213,7 @@ class AccessNumber(Base):
     mms_apn_user: Mapped[str | None] = mapped_column(String(100))
     mms_apn_password: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
 class OutboundSms(Base):
@@ -298,3 +306,18 @@ class Attachment(Base):
     content_id: Mapped[str | None] = mapped_column(String(255))
     content_location: Mapped[str | None] = mapped_column(String(255))
     thumbnail_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class Keyword(Base):
+    """A keyword reserved on an access number (routing rules in ``appliance.rules.keywords``)."""
+
+    __tablename__ = "keywords"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    keyword: Mapped[str] = mapped_column(String(160))
+    mode: Mapped[str] = mapped_column(String(8), default="base")  # exact | base | phrase
+    typo_tolerant: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

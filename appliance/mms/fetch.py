@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.attachments import AttachmentStore
 from appliance.codecs.mms import MmsError, MmsMessage, decode_retrieve_conf, encode_notifyresp_ind
 from appliance.db.models import AccessNumber, Message, MmsTransfer, utcnow
+from appliance.reception.routing import RoutingTable, routed_fields
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class MmsFetcher:
         self._transport = transport
         self._first_retry = first_retry
         self._check_seconds = check_seconds
+        self._routing = RoutingTable()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mms-fetch", daemon=True)
@@ -255,6 +257,11 @@ class MmsFetcher:
             message.sender = mms.sender or message.sender
             transfer.raw_sha256 = digest
             self._mark(session, transfer, "retrieved", "unmatched", None)
+            # Keywords match the MMS text, or its subject when it has no text.
+            router = self._routing.router_for(session, message.iccid)
+            decision = router.route(message.text or message.subject or "") if router is not None else None
+            for name, value in routed_fields(decision, "unmatched").items():
+                setattr(message, name, value)
             log.info("MMS %s from %s retrieved: %d parts, %d bytes", transfer.transaction_id, message.sender,
                      len(mms.parts), len(body))
 

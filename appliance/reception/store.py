@@ -28,6 +28,8 @@ from appliance.codecs.sms_pdu import PduError, SmsDeliver, SmsStatusReport, deco
 from appliance.db.models import Message, SmsPart, StatusReport, utcnow
 from appliance.mms.notifications import WAP_PUSH_PORTS, accept_push
 from appliance.modem.outbound import apply_status_reports
+from appliance.reception.routing import RoutingTable, routed_fields
+from appliance.rules import KeywordRouter
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,14 @@ class _Batch:
     # WAP pushes (MMS notifications) complete in this batch: a single PDU's part row, or a set's parts.
     single_pushes: list[tuple[int, dict[str, Any], SmsDeliver]] = field(default_factory=list)
     set_pushes: list[list[_Part]] = field(default_factory=list)
+    routers: dict[str, KeywordRouter | None] = field(default_factory=dict)
+
+    def route(self, table: RoutingTable, iccid: str, text: str | None, complete_status: str) -> dict[str, Any]:
+        """Routing columns for a message of this batch (one router look-up per SIM and batch)."""
+        if iccid not in self.routers:
+            self.routers[iccid] = table.router_for(self.session, iccid)
+        router = self.routers[iccid]
+        return routed_fields(router.route(text or "") if router is not None else None, complete_status)
 
 
 class MessageStore:
@@ -134,6 +144,7 @@ class MessageStore:
     def __init__(self, session_factory: sessionmaker[Session], partial_timeout: timedelta) -> None:
         self._sessions = session_factory
         self.partial_timeout = partial_timeout
+        self.routing = RoutingTable()
 
     def store(self, pdus: Sequence[ReceivedPdu]) -> list[StoreResult]:
         with self._sessions.begin() as session:
@@ -188,6 +199,7 @@ class MessageStore:
         if part["concat_key"] is None:
             message = _message_row(item.iccid, decoded, batch.now, status="unmatched")
             message["text"] = decoded.text
+            message.update(batch.route(self.routing, item.iccid, decoded.text, "unmatched"))
             batch.message_rows.append((position, message, [part]))
             return
         assert decoded.concat is not None
@@ -227,7 +239,7 @@ class MessageStore:
             released = self._released_partials(session, late)
             for key in late:
                 for part in open_sets[key]:
-                    joined = self._join_released(batch, part, released.get(key, []))
+                    joined = self._join_released(batch, self.routing, part, released.get(key, []))
                     if joined is not None:
                         batch.results[new_by_id[part.id][0]] = StoreResult(Outcome.STORED, (joined,))
         done = self._flush_set_messages(batch) + self._flush_set_pushes(batch)
@@ -284,13 +296,13 @@ class MessageStore:
             return True
         return not all(p.new for p in current)
 
-    @staticmethod
-    def _queue_set_message(batch: _Batch, parts: list[_Part], status: str) -> None:
+    def _queue_set_message(self, batch: _Batch, parts: list[_Part], status: str) -> None:
         first = min(parts, key=lambda p: p.sequence)
         total = first.total
         row = _message_row(first.iccid, first.sms(), batch.now, status=status)
         row.update(concat_key=first.concat_key, parts_total=total, parts_received=len({p.sequence for p in parts}),
                    text=assemble_text(parts, total))
+        row.update(batch.route(self.routing, first.iccid, row["text"], status))
         batch.set_messages.append((row, parts))
 
     @staticmethod
@@ -321,7 +333,8 @@ class MessageStore:
         return found
 
     @staticmethod
-    def _join_released(batch: _Batch, part: _Part, released: list[tuple[Message, list[_Part]]]) -> int | None:
+    def _join_released(batch: _Batch, table: RoutingTable, part: _Part,
+                       released: list[tuple[Message, list[_Part]]]) -> int | None:
         """Give a late part to the partial message of its set, if that one lacks it.
 
         The SMSC stamps each part when it got it from the phone, so the parts of one message carry
@@ -336,8 +349,9 @@ class MessageStore:
                 received = len({m.sequence for m in members})
                 message.parts_received = received
                 message.text = assemble_text(members, message.parts_total)
-                if received >= message.parts_total:
-                    message.status = "unmatched"
+                complete = "unmatched" if received >= message.parts_total else "partial"
+                for name, value in batch.route(table, message.iccid, message.text, complete).items():
+                    setattr(message, name, value)
                 log.info("late part %d/%d joined partial message %d", part.sequence, part.total, message.id)
                 return message.id
         return None

@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import HTTPException
 
 from appliance.attachments import AttachmentStore
 from appliance.codecs.media_types import OCTET_STREAM, is_active_content
-from appliance.db.models import AccessNumber, Attachment, Message, Modem, OutboundSms
+from appliance.db.models import AccessNumber, Attachment, Keyword, Message, Modem, OutboundSms
 from appliance.modem.outbound import OutboundError, enqueue_sms
 from appliance.representation import (
     device_issue_json,
@@ -28,6 +28,7 @@ from appliance.representation import (
     msisdns_by_iccid,
     outbound_json,
 )
+from appliance.rules import normalise
 from appliance.web import db_session
 from appliance.web.tokens import find_token
 
@@ -116,9 +117,12 @@ def list_messages() -> Response:
         query = query.where(Message.iccid.in_(
             select(AccessNumber.iccid).where(AccessNumber.number == access_number)
             .union(select(Modem.iccid).where(Modem.msisdn == access_number))))
-    if request.args.get("keyword", "").strip():
-        # No keyword routing yet: no message has a keyword, so none matches.
-        query = query.where(false())
+    keyword = request.args.get("keyword", "").strip()
+    if keyword:
+        # The keyword as configured, compared the way routing compares (case, diacritics folded).
+        wanted = normalise(keyword)
+        ids = [k.id for k in db_session().scalars(select(Keyword)) if normalise(k.keyword) == wanted]
+        query = query.where(Message.keyword_id.in_(ids))
     session = db_session()
     messages = list(session.scalars(query))
     has_more = len(messages) > limit

@@ -188,3 +188,19 @@ def test_a_wap_push_that_is_not_an_mms_is_kept_not_shown_as_garbage(rig: MmsRig)
 
 def _now() -> datetime:
     return datetime.now().astimezone()
+
+
+def test_an_mms_on_a_dedicated_number_is_routed_to_its_owner(rig: MmsRig) -> None:
+    from appliance.db.models import Account
+
+    with rig.sessions.begin() as session:
+        owner = Account(name="Fotokonkurs")
+        session.add(owner)
+        session.flush()
+        number = session.scalar(select(AccessNumber).where(AccessNumber.iccid == rig.iccid))
+        assert number is not None
+        number.account_id = owner.id
+        owner_id = owner.id
+    rig.emulator.deliver_mms(1, "+48600100200", [("image/jpeg", "a.jpg", jpeg_of_about(1000))], subject="Zgłoszenie")
+    message = rig.settled("routed")
+    assert (message.account_id, message.route_reason) == (owner_id, "owner")

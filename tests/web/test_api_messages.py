@@ -255,3 +255,27 @@ def test_modems_lists_every_known_sim_with_its_state(client, auth, store):
 
 def test_no_modems_gives_an_empty_list(client, auth):
     assert client.get("/api/v1/modems", headers=auth).get_json() == []
+
+
+def test_messages_carry_their_routing_and_filter_by_keyword(client, auth, store, session_factory):
+    from appliance.db.models import AccessNumber, Account, Keyword
+
+    with session_factory.begin() as session:
+        account = Account(name="Ogrodnik")
+        session.add(account)
+        session.flush()
+        number = AccessNumber(number="+48500100100", iccid="8948000000000000077", kind="shared")
+        session.add(number)
+        session.flush()
+        keyword = Keyword(access_number_id=number.id, account_id=account.id, keyword="OGRODNIK")
+        session.add(keyword)
+        session.flush()
+        ids = (account.id, keyword.id)
+    store.message(iccid="8948000000000000077", text="OGRODNIK Jan", status="routed", account_id=ids[0],
+                  keyword_id=ids[1], keyword="OGRODNIK", payload="Jan", route_reason="base")
+    store.message(iccid="8948000000000000077", text="hello", status="unmatched", route_reason="unmatched")
+
+    items = client.get("/api/v1/messages?keyword=ogrodnik", headers=auth).get_json()["items"]
+
+    assert [(m["text"], m["keyword"], m["account"], m["payload"], m["access_number"]) for m in items] == [
+        ("OGRODNIK Jan", "OGRODNIK", ids[0], "Jan", "+48500100100")]
