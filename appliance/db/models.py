@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     ForeignKey,
@@ -319,5 +320,190 @@ class Keyword(Base):
     keyword: Mapped[str] = mapped_column(String(160))
     mode: Mapped[str] = mapped_column(String(8), default="base")  # exact | base | phrase
     typo_tolerant: Mapped[bool] = mapped_column(Boolean, default=False)
+    # In order: [{"type": "join_group", "group": 3}, {"type": "autoreply", "text": "…"}, …] (DESIGN §4.3).
+    actions: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Group(Base):
+    """A contact group of an account (e.g. the newsletter base a keyword grows)."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+
+class Contact(Base):
+    """A phone number an account knows. ``opted_out_at`` set: no send of that account reaches it."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    msisdn: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("account_id", "msisdn"),)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    keyword: Mapped[str | None] = mapped_column(String(160))  # the opt-in keyword, when it came by SMS
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    __table_args__ = (UniqueConstraint("group_id", "contact_id"),)
+
+
+class ContactEvent(Base):
+    """Opt-in and opt-out history of a contact: when, by which keyword or message, into which group."""
+
+    __tablename__ = "contact_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # opt_in | opt_out | joined | left
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    keyword: Mapped[str | None] = mapped_column(String(160))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class Autoresponder(Base):
+    """An automatic answer on a number (optionally only for one keyword), with a per-sender limit."""
+
+    __tablename__ = "autoresponders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    access_number_id: Mapped[int | None] = mapped_column(ForeignKey("access_numbers.id"))
+    keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"))
+    text: Mapped[str] = mapped_column(Text)  # template: {sender} {keyword} {payload} {name}
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_per_sender: Mapped[int] = mapped_column(Integer, default=3)
+    window_seconds: Mapped[int] = mapped_column(Integer, default=24 * 3600)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AutoReply(Base):
+    """An automatic answer that went out (or was held back by the rate limit): the limit's memory."""
+
+    __tablename__ = "auto_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"))
+    recipient: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_sms.id"))
+    held_back: Mapped[str | None] = mapped_column(String(200))  # why no answer went out
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_auto_replies_recipient", "access_number_id", "recipient", "at"),)
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{"code": "A", "label": "Tak"}]
+    policy: Mapped[str] = mapped_column(String(16), default="keep_first")  # keep_first | keep_last
+    opens_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    confirmation: Mapped[str | None] = mapped_column(Text)  # reply to a counted vote
+    closed_reply: Mapped[str | None] = mapped_column(Text)  # reply outside the voting time
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PollVote(Base):
+    __tablename__ = "poll_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    msisdn: Mapped[str] = mapped_column(String(32))
+    option_code: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    voted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("poll_id", "msisdn"),)
+
+
+class Contest(Base):
+    __tablename__ = "contests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    answer: Mapped[str | None] = mapped_column(String(500))  # None: every entry counts
+    opens_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    entries_per_number: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ContestEntry(Base):
+    __tablename__ = "contest_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    msisdn: Mapped[str] = mapped_column(String(32))
+    answer: Mapped[str | None] = mapped_column(Text)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_contest_entries_number", "contest_id", "msisdn"),)
+
+
+class ContestDraw(Base):
+    """A draw of winners, with the seed that makes it repeatable for an audit."""
+
+    __tablename__ = "contest_draws"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    seed: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))  # random | first_correct
+    winners: Mapped[list[str]] = mapped_column(JSON)
+    drawn_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class GroupSend(Base):
+    """A text to every member of a group, now or at ``scheduled_at``; opted-out contacts are skipped."""
+
+    __tablename__ = "group_sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+    access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"))
+    text: Mapped[str] = mapped_column(Text)
+    scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | sending | done
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class GroupSendRecipient(Base):
+    __tablename__ = "group_send_recipients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_send_id: Mapped[int] = mapped_column(ForeignKey("group_sends.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    msisdn: Mapped[str] = mapped_column(String(32))
+    outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_sms.id"))
+    status: Mapped[str] = mapped_column(String(16))  # queued | skipped_opted_out
