@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from appliance.attachments import AttachmentStore
+from appliance.campaigns.group_send import GroupSender
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
@@ -105,6 +106,9 @@ class Appliance:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)
+        self.group_sender = GroupSender(self.sessions)
+        self.scheduler.add_job(self.group_sender.run_due, "interval", seconds=5, id="group-sends", max_instances=1,
+                               coalesce=True)
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
                                id="modem-health", max_instances=1, coalesce=True)
         self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.attachments import AttachmentStore
+from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.mms import MmsError, MmsMessage, decode_retrieve_conf, encode_notifyresp_ind
 from appliance.db.models import AccessNumber, Message, MmsTransfer, utcnow
 from appliance.reception.routing import RoutingTable, routed_fields
@@ -113,6 +114,7 @@ class MmsFetcher:
         self._first_retry = first_retry
         self._check_seconds = check_seconds
         self._routing = RoutingTable()
+        self.actions = ActionEngine()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mms-fetch", daemon=True)
@@ -262,6 +264,7 @@ class MmsFetcher:
             decision = router.route(message.text or message.subject or "") if router is not None else None
             for name, value in routed_fields(decision, "unmatched").items():
                 setattr(message, name, value)
+            self.actions.run(session, [message.id])
             log.info("MMS %s from %s retrieved: %d parts, %d bytes", transfer.transaction_id, message.sender,
                      len(mms.parts), len(body))
 

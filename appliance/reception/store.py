@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.sms_pdu import PduError, SmsDeliver, SmsStatusReport, decode_mt_pdu
 from appliance.db.models import Message, SmsPart, StatusReport, utcnow
 from appliance.mms.notifications import WAP_PUSH_PORTS, accept_push
@@ -145,6 +146,7 @@ class MessageStore:
         self._sessions = session_factory
         self.partial_timeout = partial_timeout
         self.routing = RoutingTable()
+        self.actions = ActionEngine()
 
     def store(self, pdus: Sequence[ReceivedPdu]) -> list[StoreResult]:
         with self._sessions.begin() as session:
@@ -168,6 +170,8 @@ class MessageStore:
                 self._write_set_parts(batch)
             if batch.single_pushes:
                 self._write_single_pushes(batch)
+            # Keyword actions and autoresponders commit with their messages (appliance.campaigns.engine).
+            self.actions.run(session, [i for result in batch.results if result for i in result.message_ids])
         return [result or StoreResult(Outcome.STORED, ()) for result in batch.results]
 
     def _classify(self, batch: _Batch, position: int, item: ReceivedPdu, key: str) -> None:
