@@ -14,7 +14,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from appliance.db.models import AccessNumber, Attachment, Message, Modem, OutboundSms
+from appliance.db.models import (
+    AccessNumber,
+    Account,
+    Attachment,
+    Autoresponder,
+    Contact,
+    Contest,
+    ContestDraw,
+    ContestEntry,
+    Group,
+    Keyword,
+    Message,
+    Modem,
+    OutboundSms,
+    Poll,
+)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -158,3 +173,133 @@ def device_issue_json(issue: Any) -> dict[str, Any]:
     """A plugged USB device that is no working modem yet, and what the installer should do."""
     return {"kind": issue.kind.value, "usb_port": issue.usb_port, "usb_id": f"{issue.vendor_id}:{issue.product_id}",
             "what": issue.what, "remedy": issue.remedy}
+
+
+# --- configuration (REST API CRUD, DESIGN §4.3) --------------------------------------------------
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {"id": account.id, "name": account.name, "created_at": iso_utc(account.created_at)}
+
+
+def access_number_json(number: AccessNumber) -> dict[str, Any]:
+    """An access number; the APN password is never shown, only whether one is set."""
+    return {
+        "id": number.id,
+        "number": number.number,
+        "iccid": number.iccid,
+        "kind": number.kind,
+        "account": number.account_id,
+        "mms_enabled": number.mms_enabled,
+        # Additions to the contract.
+        "mmsc_url": number.mmsc_url,
+        "mms_proxy": number.mms_proxy,
+        "mms_apn": number.mms_apn,
+        "mms_apn_user": number.mms_apn_user,
+        "mms_apn_password_set": bool(number.mms_apn_password),
+    }
+
+
+def keyword_json(keyword: Keyword, number: str | None = None) -> dict[str, Any]:
+    """A keyword; ``access_number`` is the access number's id, ``number`` (an addition) its number."""
+    return {
+        "id": keyword.id,
+        "access_number": keyword.access_number_id,
+        "account": keyword.account_id,
+        "keyword": keyword.keyword,
+        "mode": keyword.mode,
+        "typo_tolerant": keyword.typo_tolerant,
+        "actions": list(keyword.actions or []),
+        "number": number,
+    }
+
+
+def group_json(group: Group, members: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": group.id, "account": group.account_id, "name": group.name}
+    if members is not None:
+        body["members"] = members
+    return body
+
+
+def contact_json(contact: Contact, groups: Iterable[int] = ()) -> dict[str, Any]:
+    """A contact; ``groups`` are the ids of the groups it belongs to."""
+    return {
+        "id": contact.id,
+        "account": contact.account_id,
+        "msisdn": contact.msisdn,
+        "name": contact.name,
+        "groups": sorted(groups),
+        "opted_out_at": iso_utc(contact.opted_out_at),
+        "created_at": iso_utc(contact.created_at),
+    }
+
+
+def autoresponder_json(autoresponder: Autoresponder) -> dict[str, Any]:
+    return {
+        "id": autoresponder.id,
+        "account": autoresponder.account_id,
+        "access_number": autoresponder.access_number_id,
+        "keyword": autoresponder.keyword_id,
+        "text": autoresponder.text,
+        "enabled": autoresponder.enabled,
+        "max_per_sender": autoresponder.max_per_sender,
+        "window_seconds": autoresponder.window_seconds,
+    }
+
+
+def poll_json(poll: Poll) -> dict[str, Any]:
+    return {
+        "id": poll.id,
+        "account": poll.account_id,
+        "question": poll.question,
+        "options": [{"code": o["code"], "label": o.get("label")} for o in poll.options or []],
+        "policy": poll.policy,
+        "opens_at": iso_utc(poll.opens_at),
+        "closes_at": iso_utc(poll.closes_at),
+        "confirmation": poll.confirmation,
+        "closed_reply": poll.closed_reply,
+    }
+
+
+def poll_results_json(poll: Poll, votes: Mapping[str, int]) -> dict[str, Any]:
+    """Votes per option in the poll's order (zero included); votes for codes since removed from the
+    options follow, with ``label`` null, so no vote silently disappears from the count."""
+    options = [{"code": o["code"], "label": o.get("label"), "votes": votes.get(o["code"], 0)}
+               for o in poll.options or []]
+    known = {o["code"] for o in options}
+    options += [{"code": code, "label": None, "votes": count}
+                for code, count in sorted(votes.items()) if code not in known]
+    return {"options": options, "voters": sum(votes.values())}
+
+
+def contest_json(contest: Contest) -> dict[str, Any]:
+    return {
+        "id": contest.id,
+        "account": contest.account_id,
+        "answer": contest.answer,
+        "opens_at": iso_utc(contest.opens_at),
+        "closes_at": iso_utc(contest.closes_at),
+        "entries_per_number": contest.entries_per_number,
+        "name": contest.name,
+    }
+
+
+def contest_entry_json(entry: ContestEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "msisdn": entry.msisdn,
+        "answer": entry.answer,
+        "correct": entry.correct,
+        "entered_at": iso_utc(entry.entered_at),
+        "message": entry.message_id,
+    }
+
+
+def contest_draw_json(draw: ContestDraw) -> dict[str, Any]:
+    return {
+        "id": draw.id,
+        "contest": draw.contest_id,
+        "seed": draw.seed,
+        "method": draw.method,
+        "winners": list(draw.winners),
+        "drawn_at": iso_utc(draw.drawn_at),
+    }
