@@ -7,21 +7,34 @@ another case, decorated with punctuation and emoji, phrases inside sentences, ty
 matches nothing. Reports decisions/s from an untimed loop and p50/p99 per decision from a second
 loop timing each call. Single-threaded: run it with ``taskset -c 0`` for one core.
 
+Statistics: 1,000,000 messages over 90 days on 4 access numbers, 1,000 keywords, 200,000 senders,
+opt-in/opt-out events, poll votes and contest entries, in a migrated SQLite file (WAL, as the
+appliance runs it) and in a durable throwaway PostgreSQL (or ``--postgres-url``); then each call of
+``appliance.statistics`` (every query it makes) timed 5 times, best and median against 200 ms.
+
     taskset -c 0 .venv/bin/python bench/rules.py [--keywords 1000] [--messages 100000] [--seed 1]
+                                                 [--stat-messages 1000000] [--no-postgres]
+                                                 [--postgres-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from statistics import fmean, median
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from appliance.db.engine import make_engine, make_session_factory  # noqa: E402
+from appliance.db.migrate import upgrade  # noqa: E402
+from appliance.db.models import Base  # noqa: E402
 from appliance.rules import (  # noqa: E402
     AccessNumberKind,
     Keyword,
@@ -30,6 +43,7 @@ from appliance.rules import (  # noqa: E402
     KeywordRouter,
     reserve,
 )
+from appliance.statistics import access_number_statistics, keyword_statistics  # noqa: E402
 
 NUMBER = "+48500600700"
 SYLLABLES = ("ża", "ró", "gę", "ść", "ło", "ma", "ki", "no", "dź", "wi", "ka", "ra", "sz", "pa", "łą",
@@ -152,9 +166,182 @@ def routing(keyword_count: int, message_count: int, seed: int) -> dict[str, floa
         "decisions_per_s": len(messages) / elapsed,
         "p50_us": latencies[len(latencies) // 2] / 1000,
         "p99_us": latencies[int(len(latencies) * 0.99)] / 1000,
-        "mean_us": statistics.fmean(latencies) / 1000,
+        "mean_us": fmean(latencies) / 1000,
         "reasons": reasons,
     }
+
+
+STAT_DAYS = 90
+STAT_LAST_DAY = date(2026, 11, 30)
+STAT_TARGET_MS = 200.0
+STAT_NUMBERS = 4
+STAT_SENDERS = 200_000
+CHUNK = 10_000
+
+
+def statistics_rows(message_count: int, keyword_count: int, seed: int = 7) -> dict[str, list[dict]]:
+    """Rows for every table the statistics read, ids given so events can point at their messages.
+
+    Messages arrive in time order (ids grow with ``received_at``) at a steady rate over 90 days; 90 %
+    are routed to one of the keywords (spread over 4 access numbers), the rest are unmatched. Every
+    fifth keyword opts senders in (about 12 % of messages become an opt-in), 2 % are opt-outs; ten
+    polls and ten contests take votes and entries from their keywords.
+    """
+    rng = random.Random(seed)
+    accounts = [{"id": n, "name": f"account {n}"} for n in range(1, 51)]
+    numbers = [{"id": n, "number": f"+4850060070{n}", "iccid": f"89480610001234567{n:02d}", "kind": "shared",
+                "account_id": None} for n in range(1, STAT_NUMBERS + 1)]
+    polls = [{"id": n, "account_id": 1, "question": f"Ankieta {n}?",
+              "options": [{"code": c, "label": f"opcja {c}"} for c in "ABCD"]} for n in range(1, 11)]
+    contests = [{"id": n, "account_id": 1, "name": f"Konkurs {n}", "answer": "42"} for n in range(1, 11)]
+    keywords = []
+    for n in range(1, keyword_count + 1):
+        actions: list[dict[str, object]] = []
+        if n % 5 == 0:
+            actions.append({"type": "join_group", "group": 1})
+        if n <= 10:
+            actions.append({"type": "poll_vote", "poll": n})
+        elif n <= 20:
+            actions.append({"type": "contest_entry", "contest": n - 10})
+        keywords.append({"id": n, "access_number_id": (n - 1) % STAT_NUMBERS + 1, "account_id": (n - 1) % 50 + 1,
+                         "keyword": f"KW{n}", "mode": "base", "actions": actions})
+    senders = [f"+48{600000000 + n}" for n in range(STAT_SENDERS)]
+    contacts = [{"id": n + 1, "account_id": 1, "msisdn": msisdn} for n, msisdn in enumerate(senders)]
+
+    start = datetime.combine(STAT_LAST_DAY - timedelta(days=STAT_DAYS - 1), datetime.min.time(), UTC)
+    step = STAT_DAYS * 86400 / message_count
+    messages, events, votes, entries = [], [], [], []
+    voted: set[tuple[int, int]] = set()
+    for i in range(message_count):
+        at = start + timedelta(seconds=i * step + rng.random() * step)
+        sender = rng.randrange(STAT_SENDERS)
+        message_id = i + 1
+        if rng.random() < 0.9:
+            keyword = rng.randint(1, keyword_count)
+            number = (keyword - 1) % STAT_NUMBERS + 1
+            keyword_text = f"KW{keyword}"
+            status = "routed"
+        else:
+            keyword, keyword_text, status = None, None, "unmatched"
+            number = rng.randint(1, STAT_NUMBERS)
+        messages.append({"id": message_id, "received_at": at, "iccid": numbers[number - 1]["iccid"],
+                         "sender": senders[sender], "text": f"{keyword_text or 'hej'} Jan Kowalski",
+                         "status": status, "keyword_id": keyword, "keyword": keyword_text})
+        later = at + timedelta(milliseconds=300)
+        if keyword is not None and (keyword % 5 == 0 or rng.random() < 0.1):
+            events.append({"contact_id": sender + 1, "kind": "opt_in", "group_id": None, "keyword": keyword_text,
+                           "message_id": message_id, "at": later})
+        elif rng.random() < 0.02:
+            events.append({"contact_id": sender + 1, "kind": "opt_out", "group_id": None, "keyword": "STOP",
+                           "message_id": message_id, "at": later})
+        if keyword is not None and keyword <= 10 and (keyword, sender) not in voted:
+            voted.add((keyword, sender))
+            votes.append({"poll_id": keyword, "msisdn": senders[sender], "option_code": rng.choice("ABCD"),
+                          "message_id": message_id, "voted_at": later})
+        elif keyword is not None and 10 < keyword <= 20:
+            answer = rng.choice(("42", "42", "41", "7"))
+            entries.append({"contest_id": keyword - 10, "msisdn": senders[sender], "answer": answer,
+                            "correct": answer == "42", "message_id": message_id, "entered_at": later})
+    return {"accounts": accounts, "access_numbers": numbers, "keywords": keywords, "polls": polls,
+            "contests": contests, "contacts": contacts, "messages": messages, "contact_events": events,
+            "poll_votes": votes, "contest_entries": entries}
+
+
+def fill(database_url: str, rows: dict[str, list[dict]]) -> float:
+    """Migrate, then insert every table with Core executemany in chunks; returns the seconds it took."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    started = time.perf_counter()
+    try:
+        with engine.begin() as connection:
+            for name in rows:  # parents before children
+                table = Base.metadata.tables[name]
+                for offset in range(0, len(rows[name]), CHUNK):
+                    connection.execute(table.insert(), rows[name][offset:offset + CHUNK])
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            # Planner statistics (and on PostgreSQL the visibility map index-only scans need), as
+            # autovacuum leaves them after a load; on SQLite as a periodic ANALYZE would.
+            connection.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+    finally:
+        engine.dispose()
+    return time.perf_counter() - started
+
+
+def time_statistics(database_url: str, rows: dict[str, list[dict]], repeat: int = 5) -> list[tuple[str, int, float, float]]:
+    """(case, messages in its range, best ms, median ms) per statistics call."""
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    per_number = Counter(m["iccid"] for m in rows["messages"])
+    per_keyword = Counter(m["keyword_id"] for m in rows["messages"] if m["keyword_id"] is not None)
+    busiest_number = max(rows["access_numbers"], key=lambda n: per_number[n["iccid"]])
+    busiest_keyword = max(per_keyword, key=lambda k: per_keyword[k])
+    last = STAT_LAST_DAY
+    first90 = last - timedelta(days=STAT_DAYS - 1)
+    first7 = last - timedelta(days=6)
+
+    def in_range(select_message: Callable[[dict], bool], first: date) -> int:
+        since = datetime.combine(first, datetime.min.time(), UTC) - timedelta(hours=2)
+        return sum(1 for m in rows["messages"] if select_message(m) and m["received_at"] >= since)
+
+    cases: list[tuple[str, Callable[..., object], int, date, int]] = [
+        ("keyword with a poll, 90 days", keyword_statistics, 1, first90,
+         in_range(lambda m: m["keyword_id"] == 1, first90)),
+        ("keyword with a contest, 90 days", keyword_statistics, 11, first90,
+         in_range(lambda m: m["keyword_id"] == 11, first90)),
+        ("busiest keyword, 90 days", keyword_statistics, busiest_keyword, first90,
+         in_range(lambda m: m["keyword_id"] == busiest_keyword, first90)),
+        ("access number, 7 days", access_number_statistics, busiest_number["id"], first7,
+         in_range(lambda m: m["iccid"] == busiest_number["iccid"], first7)),
+        ("access number, 90 days", access_number_statistics, busiest_number["id"], first90,
+         in_range(lambda m: m["iccid"] == busiest_number["iccid"], first90)),
+    ]
+    results = []
+    try:
+        for name, call, ident, first, covered in cases:
+            with sessions() as session:
+                call(session, ident, first, last)  # warm the cache, as a panel that is in use has it
+                samples = []
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    call(session, ident, first, last)
+                    samples.append((time.perf_counter() - began) * 1000)
+                    session.expire_all()
+            results.append((name, covered, min(samples), median(samples)))
+    finally:
+        engine.dispose()
+    return results
+
+
+def statistics(message_count: int = 1_000_000, keyword_count: int = 1000, postgres: bool = True,
+               postgres_url: str | None = None) -> None:
+    """Fill SQLite and PostgreSQL with ``message_count`` messages, then time the statistics calls."""
+    began = time.perf_counter()
+    rows = statistics_rows(message_count, keyword_count)
+    print(f"statistics: generated {len(rows['messages']):,} messages, {len(rows['contact_events']):,} "
+          f"opt-in/out events, {len(rows['poll_votes']):,} poll votes, {len(rows['contest_entries']):,} "
+          f"contest entries in {time.perf_counter() - began:.1f} s")
+    backends: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="appliance-bench-stats-") as directory:
+        backends.append(("sqlite", f"sqlite:///{directory}/appliance.db"))
+        cluster = None
+        if postgres and not postgres_url:
+            from tests.support.postgres import ThrowawayCluster
+
+            cluster = ThrowawayCluster(durable=True)
+            postgres_url = cluster.start()
+        if postgres and postgres_url:
+            backends.append(("postgresql", postgres_url))
+        try:
+            for backend, url in backends:
+                seconds = fill(url, rows)
+                print(f"statistics: {backend}: filled in {seconds:.1f} s")
+                for name, covered, best, middle in time_statistics(url, rows):
+                    verdict = "ok" if middle < STAT_TARGET_MS else "OVER TARGET"
+                    print(f"statistics: {backend}: {name:<34} {covered:>8,} msgs  best {best:7.1f} ms  "
+                          f"median {middle:7.1f} ms  = {middle / STAT_TARGET_MS:.2f} of 200 ms  {verdict}")
+        finally:
+            if cluster is not None:
+                cluster.stop()
 
 
 def main() -> None:
@@ -162,6 +349,9 @@ def main() -> None:
     parser.add_argument("--keywords", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--stat-messages", type=int, default=1_000_000)
+    parser.add_argument("--no-postgres", action="store_true", help="statistics on SQLite only")
+    parser.add_argument("--postgres-url", help="a server to fill instead of a throwaway cluster")
     args = parser.parse_args()
 
     result = routing(args.keywords, args.messages, args.seed)
@@ -172,6 +362,7 @@ def main() -> None:
           f"p50 {result['p50_us']:.1f} µs  p99 {result['p99_us']:.1f} µs  mean {result['mean_us']:.1f} µs per decision")
     print("routing: decisions by reason: "
           + ", ".join(f"{reason} {count}" for reason, count in result["reasons"].most_common()))
+    statistics(args.stat_messages, args.keywords, postgres=not args.no_postgres, postgres_url=args.postgres_url)
 
 
 if __name__ == "__main__":

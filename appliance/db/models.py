@@ -123,6 +123,13 @@ class Message(Base):
     parts: Mapped[list[SmsPart]] = relationship(back_populates="message", order_by="SmsPart.sequence")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.sequence")
 
+    __table_args__ = (
+        # Statistics (appliance.statistics): a keyword's or a SIM's messages of a day, counted and
+        # their senders told apart from the index alone.
+        Index("ix_messages_keyword_received", "keyword_id", "received_at", "sender"),
+        Index("ix_messages_iccid_received", "iccid", "received_at", "sender"),
+    )
+
 
 class SmsPart(Base):
     """A PDU exactly as it came off the SIM, committed before the modem is told to delete it."""
@@ -380,6 +387,9 @@ class ContactEvent(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
+    # Statistics reach a message's opt-in/opt-out from the message (appliance.statistics).
+    __table_args__ = (Index("ix_contact_events_message", "message_id", "kind"),)
+
 
 class Autoresponder(Base):
     """An automatic answer on a number (optionally only for one keyword), with a per-sender limit."""
@@ -439,7 +449,10 @@ class PollVote(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     voted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("poll_id", "msisdn"),)
+    __table_args__ = (
+        UniqueConstraint("poll_id", "msisdn"),
+        Index("ix_poll_votes_message", "message_id"),  # statistics: the vote a message cast
+    )
 
 
 class Contest(Base):
@@ -466,7 +479,10 @@ class ContestEntry(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_contest_entries_number", "contest_id", "msisdn"),)
+    __table_args__ = (
+        Index("ix_contest_entries_number", "contest_id", "msisdn"),
+        Index("ix_contest_entries_message", "message_id"),  # statistics: the entry a message made
+    )
 
 
 class ContestDraw(Base):
@@ -506,4 +522,4 @@ class GroupSendRecipient(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     msisdn: Mapped[str] = mapped_column(String(32))
     outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_sms.id"))
-    status: Mapped[str] = mapped_column(String(16))  # queued | skipped_opted_out
+    status: Mapped[str] = mapped_column(String(16))  # queued | opted_out | invalid_number

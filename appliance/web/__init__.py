@@ -41,9 +41,11 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.extensions["appliance.device_issues"] = device_issues or (lambda: [])
     app.teardown_appcontext(_close_session)
 
-    from appliance.web import api, panel
+    from appliance.web import api, api_config, api_stats, panel
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_config.bp)
+    app.register_blueprint(api_stats.bp)
     app.register_blueprint(panel.bp)
     return app
 

@@ -1,0 +1,101 @@
+"""REST API v1 statistics: per keyword and per access number over a range of local days.
+
+    GET /api/v1/statistics/keywords/<id>?from=YYYY-MM-DD&to=YYYY-MM-DD&tz=Europe/Warsaw
+    GET /api/v1/statistics/access-numbers/<id>?from=…&to=…&tz=…
+
+``from`` and ``to`` are inclusive local days of ``tz`` (default Europe/Warsaw); without them, the 30
+days up to today. Any valid token may read them; authentication and error bodies are the API's own
+(``appliance.web.api``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, jsonify, request
+
+from appliance.statistics import (
+    DEFAULT_TIMEZONE,
+    Statistics,
+    StatisticsRangeError,
+    access_number_statistics,
+    keyword_statistics,
+)
+from appliance.web import db_session
+from appliance.web.api import ApiError, _api_error, _authenticate
+
+bp = Blueprint("api_stats", __name__, url_prefix="/api/v1/statistics")
+bp.before_request(_authenticate)
+bp.register_error_handler(ApiError, _api_error)
+
+DEFAULT_DAYS = 30
+
+
+@bp.get("/keywords/<int:keyword_id>")
+def keyword(keyword_id: int) -> Response:
+    first, last, zone = _range()
+    stats = _computed(lambda: keyword_statistics(db_session(), keyword_id, first, last, zone))
+    if stats is None:
+        raise ApiError(404, "not_found", f"no keyword with id {keyword_id}")
+    return jsonify(statistics_json(stats))
+
+
+@bp.get("/access-numbers/<int:access_number_id>")
+def access_number(access_number_id: int) -> Response:
+    first, last, zone = _range()
+    stats = _computed(lambda: access_number_statistics(db_session(), access_number_id, first, last, zone))
+    if stats is None:
+        raise ApiError(404, "not_found", f"no access number with id {access_number_id}")
+    return jsonify(statistics_json(stats))
+
+
+def statistics_json(stats: Statistics) -> dict[str, object]:
+    return {
+        stats.scope: stats.scope_id,
+        "from": stats.first_day.isoformat(),
+        "to": stats.last_day.isoformat(),
+        "timezone": stats.timezone,
+        "messages": stats.messages,
+        "unique_senders": stats.unique_senders,
+        "opt_ins": stats.opt_ins,
+        "opt_outs": stats.opt_outs,
+        "days": [{**asdict(d), "day": d.day.isoformat()} for d in stats.days],
+        "polls": [{"id": p.poll_id, "question": p.question, "voters": p.voters,
+                   "options": [asdict(o) for o in p.options]} for p in stats.polls],
+        "contests": [{"id": c.contest_id, "name": c.name, "entries": c.entries, "correct": c.correct,
+                      "unique_numbers": c.unique_numbers} for c in stats.contests],
+    }
+
+
+def _computed(compute):  # type: ignore[no-untyped-def]
+    try:
+        return compute()
+    except StatisticsRangeError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from exc
+
+
+def _range() -> tuple[date, date, str]:
+    zone = request.args.get("tz", "").strip() or DEFAULT_TIMEZONE
+    last = _day_param("to")
+    first = _day_param("from")
+    if last is None:
+        try:
+            today = datetime.now(ZoneInfo(zone)).date()
+        except (ValueError, KeyError):  # an unknown zone is reported by the statistics with its name
+            today = date.today()
+        last = today if first is None else first + timedelta(days=DEFAULT_DAYS - 1)
+    if first is None:
+        first = last - timedelta(days=DEFAULT_DAYS - 1)
+    return first, last, zone
+
+
+def _day_param(name: str) -> date | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"'{name}' must be a day as YYYY-MM-DD, not {value!r}") from None
