@@ -97,3 +97,10 @@ def test_any_command_line_gets_a_final_result(line: str) -> None:
         answer += interpreter.feed(b"\x1b")
     finals = (b"OK\r\n", b"ERROR\r\n", b"NO CARRIER\r\n")
     assert answer.endswith(finals) or b"+CME ERROR: " in answer or b"+CMS ERROR: " in answer, answer
+
+
+def test_a_non_ascii_letter_after_at_is_an_error_not_a_crash() -> None:
+    # Found by the fuzzer above: "At\xc0" (Latin-1 À, a letter to str.isalpha()).
+    interpreter = AtInterpreter(build_device(1, personality("simcom")))
+    interpreter.feed(b"ATE0\r")
+    assert interpreter.feed(b"At\xc0\r").endswith(b"ERROR\r\n")

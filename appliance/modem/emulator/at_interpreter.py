@@ -173,7 +173,7 @@ def parse_command_line(body: str) -> list[Command]:
                 raise SyntaxFault("malformed & command")
             commands.append(Command("&" + match.group(1).upper(), "exec", match.group(2)))
             pos = match.end()
-        elif char.isalpha():
+        elif char.isascii() and char.isalpha():  # basic commands are ASCII letters; 'À' is noise
             match = re.compile(r"([A-Za-z])(\d*)(\?)?").match(body, pos)
             assert match is not None
             form = "read" if match.group(3) else "exec"
