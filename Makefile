@@ -28,6 +28,8 @@ lint: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/pool.py
+	$(BIN)/python bench/rules.py
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .hypothesis
