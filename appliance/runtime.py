@@ -106,7 +106,7 @@ class Appliance:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)
-        self.group_sender = GroupSender(self.sessions)
+        self.group_sender = GroupSender(self.sessions, wake_sim=self.pool.wake_sim)
         self.scheduler.add_job(self.group_sender.run_due, "interval", seconds=5, id="group-sends", max_instances=1,
                                coalesce=True)
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -44,8 +45,12 @@ log = logging.getLogger(__name__)
 
 
 class GroupSender:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    """``wake_sim(iccid)`` tells the modem pool a SIM has texts queued, so they leave at once."""
+
+    def __init__(self, session_factory: sessionmaker[Session],
+                 wake_sim: Callable[[str], None] | None = None) -> None:
         self._sessions = session_factory
+        self._wake_sim = wake_sim
 
     def run_due(self, now: datetime | None = None) -> list[int]:
         """Expand every send due by ``now``, each in its own transaction; returns their ids."""
@@ -62,19 +67,22 @@ class GroupSender:
                                       .with_for_update(skip_locked=True))
                 if send is None:
                     continue
-                _expand(session, send, moment)
-                done.append(send_id)
+                iccid = _expand(session, send, moment)
+            done.append(send_id)
+            if iccid is not None and self._wake_sim is not None:
+                self._wake_sim(iccid)
         return done
 
 
-def _expand(session: Session, send: GroupSend, now: datetime) -> None:
+def _expand(session: Session, send: GroupSend, now: datetime) -> str | None:
+    """Queue the send's texts; returns the SIM they go out from (None when nothing was queued)."""
     group = session.get(Group, send.group_id)
     number = session.get(AccessNumber, send.access_number_id)
     if group is None or group.account_id != send.account_id or number is None:
         log.error("group send %d: group %s is not a group of account %d, or access number %s is gone; "
                   "nothing sent", send.id, send.group_id, send.account_id, send.access_number_id)
         send.status, send.finished_at = "failed", now
-        return
+        return None
     send.status = "sending"
     members = session.execute(
         select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
@@ -97,6 +105,7 @@ def _expand(session: Session, send: GroupSend, now: datetime) -> None:
     send.status, send.finished_at = "done", now
     log.info("group send %d to group %d (%s) from %s: %s", send.id, group.id, group.name, number.number,
              ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "no members")
+    return number.iccid if counts["queued"] else None
 
 
 def progress(session: Session, group_send_id: int) -> dict[str, int]:

@@ -376,3 +376,27 @@ def test_a_group_send_reaches_members_except_opted_out_ones_with_progress(setup:
         assert statuses == ["done", "scheduled"]
         assert len(session.scalars(select(GroupSendRecipient)).all()) == 4
     assert sender.run_due(now + timedelta(days=2)) == [later]
+
+
+def test_a_group_send_wakes_the_sim_it_goes_out_from(session_factory) -> None:
+    from datetime import UTC, datetime
+
+    from appliance.campaigns.group_send import GroupSender
+    from appliance.db.models import AccessNumber, Account, Contact, Group, GroupMember, GroupSend
+
+    with session_factory.begin() as session:
+        account = Account(name="Sklep")
+        session.add(account)
+        session.flush()
+        number = AccessNumber(number="+48500300300", iccid="89480610003333333333", kind="dedicated",
+                              account_id=account.id)
+        group = Group(account_id=account.id, name="Newsletter")
+        contact = Contact(account_id=account.id, msisdn="+48600100200")
+        session.add_all([number, group, contact])
+        session.flush()
+        session.add(GroupMember(group_id=group.id, contact_id=contact.id))
+        session.add(GroupSend(account_id=account.id, group_id=group.id, access_number_id=number.id,
+                              text="Promocja!", scheduled_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    woken: list[str] = []
+    GroupSender(session_factory, wake_sim=woken.append).run_due()
+    assert woken == ["89480610003333333333"]
