@@ -21,6 +21,7 @@ from appliance.codecs.mms import (
     encode_notifyresp_ind,
     encode_retrieve_conf,
 )
+from tests.support.mutation import mutated
 
 FUZZ = settings(max_examples=500, deadline=None)
 ROUND_TRIP = settings(max_examples=150, deadline=None)
@@ -143,26 +144,8 @@ def seeds() -> list[bytes]:
 SEEDS = seeds()
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    """A PDU our encoders wrote, with octets changed, inserted, deleted, and maybe cut short."""
-    pdu = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 6))):
-        position = draw(st.integers(0, len(pdu)))
-        action = draw(st.sampled_from(["set", "insert", "delete"]))
-        value = draw(st.integers(0, 255))
-        if action == "insert":
-            pdu.insert(position, value)
-        elif position < len(pdu):
-            if action == "set":
-                pdu[position] = value
-            else:
-                del pdu[position]
-    return bytes(pdu[: draw(st.integers(0, len(pdu)))] if draw(st.booleans()) else pdu)
-
-
 @FUZZ
-@given(mutated())
+@given(mutated(SEEDS))
 def test_mutated_pdus_raise_nothing_but_mms_error(data):
     decode_everyhow(data)
 

@@ -20,6 +20,7 @@ from appliance.codecs.sms_pdu import (
     encode_sms_deliver_data,
     encode_sms_submit,
 )
+from tests.support.mutation import mutated
 
 DECODERS = [decode_sms_deliver, decode_sms_status_report, decode_sms_submit, decode_mt_pdu]
 FUZZ = settings(max_examples=600, deadline=None)
@@ -120,35 +121,20 @@ def test_pdu_shaped_input_raises_nothing_but_pdu_error(data):
     decode_everyhow(data)
 
 
-@st.composite
-def mutated_pdus(draw: st.DrawFn) -> bytes:
-    """A PDU our encoders wrote, with octets changed, inserted, deleted, and maybe cut short."""
-    when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
-    seeds = [
-        encode_sms_deliver("+48600100200", "Hello €[]§", when, smsc="+48601000310")[0],
-        encode_sms_deliver("ALLEGRO", "x" * 200, when)[1],
-        encode_sms_deliver("600100200", "Zażółć 😀" * 20, when)[0],
-        encode_sms_deliver_data("+1", bytes(200), when, ports=PortAddress(2948, 9200, 16))[0],
-        encode_sms_submit("+48600100200", "Hi € " * 50, request_status_report=True)[1],
-        bytes.fromhex("00062A0B918406100002F0425060708090804250607090002900"),
-    ]
-    pdu = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 6))):
-        position = draw(st.integers(0, len(pdu)))
-        action = draw(st.sampled_from(["set", "insert", "delete"]))
-        value = draw(st.integers(0, 255))
-        if action == "insert":
-            pdu.insert(position, value)
-        elif position < len(pdu):
-            if action == "set":
-                pdu[position] = value
-            else:
-                del pdu[position]
-    return bytes(pdu[: draw(st.integers(0, len(pdu)))] if draw(st.booleans()) else pdu)
+# Valid PDUs our encoders wrote, for the mutation fuzzer.
+_WHEN = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
+MUTATION_SEEDS = [
+    encode_sms_deliver("+48600100200", "Hello €[]§", _WHEN, smsc="+48601000310")[0],
+    encode_sms_deliver("ALLEGRO", "x" * 200, _WHEN)[1],
+    encode_sms_deliver("600100200", "Zażółć 😀" * 20, _WHEN)[0],
+    encode_sms_deliver_data("+1", bytes(200), _WHEN, ports=PortAddress(2948, 9200, 16))[0],
+    encode_sms_submit("+48600100200", "Hi € " * 50, request_status_report=True)[1],
+    bytes.fromhex("00062A0B918406100002F0425060708090804250607090002900"),
+]
 
 
 @FUZZ
-@given(mutated_pdus())
+@given(mutated(MUTATION_SEEDS))
 def test_mutated_pdus_raise_nothing_but_pdu_error(data):
     decode_everyhow(data)
 
