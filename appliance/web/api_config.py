@@ -70,11 +70,12 @@ from appliance.representation import (
 )
 from appliance.rules import keywords as keyword_rules
 from appliance.rules.contests import DrawMethod, draw_winners
-from appliance.web import db_session
-from appliance.web.api import ApiError, _authenticate, _json_body, _require_admin, error_response
+from appliance.web import api, db_session
+from appliance.web.api import ApiError, _json_body, _require_admin
 
-bp = Blueprint("api_config", __name__, url_prefix="/api/v1")
-bp.before_request(_authenticate)
+# Nested in the API blueprint: its token check and JSON error handler apply here too.
+bp = Blueprint("api_config", __name__)
+api.bp.register_blueprint(bp)
 
 M = TypeVar("M", bound=Base)
 
@@ -82,11 +83,6 @@ DEFAULT_COUNTRY_CODE = "48"
 MAX_IMPORT_ROWS = 100_000
 ACTION_TYPES = ("join_group", "leave_groups", "autoreply", "poll_vote", "contest_entry", "forward")
 _MISSING = object()
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 # --- field parsing -------------------------------------------------------------------------------

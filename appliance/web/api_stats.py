@@ -23,12 +23,12 @@ from appliance.statistics import (
     access_number_statistics,
     keyword_statistics,
 )
-from appliance.web import db_session
-from appliance.web.api import ApiError, _api_error, _authenticate
+from appliance.web import api, db_session
+from appliance.web.api import ApiError
 
-bp = Blueprint("api_stats", __name__, url_prefix="/api/v1/statistics")
-bp.before_request(_authenticate)
-bp.register_error_handler(ApiError, _api_error)
+# Nested in the API blueprint: its token check and JSON error handler apply here too.
+bp = Blueprint("api_stats", __name__, url_prefix="/statistics")
+api.bp.register_blueprint(bp)
 
 DEFAULT_DAYS = 30
 
