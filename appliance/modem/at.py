@@ -1,8 +1,8 @@
 """The AT command channel to one serial port: commands with timeouts, and unsolicited result codes.
 
 Built on python-gsmmodem-new's ``SerialComms`` (port opening with the flow control USB modems
-expect, the reader thread and its response/notification hand-over), wrapped here because, as
-shipped, it:
+expect, the reader thread's life cycle, the transmit lock); its line handling and command exchange
+are replaced here because, as shipped, it:
 
 - kills its reader thread on the first byte that is not UTF-8 (line noise, a modem booting), after
   which every command times out;
@@ -75,13 +75,10 @@ UrcHandler = Callable[[list[str]], None]
 class AtChannel(SerialComms):
     """One open serial port. Commands are serialised; URCs go to ``on_urc`` from the reader thread."""
 
-    RESPONSE_TERM = _FINAL
-
     def __init__(self, port: str, on_urc: UrcHandler, on_closed: Callable[[Exception], None],
-                 baudrate: int = 115200, on_raw_line: Callable[[str, str], None] | None = None) -> None:
+                 baudrate: int = 115200) -> None:
         super().__init__(port, baudrate, notifyCallbackFunc=on_urc, fatalErrorCallbackFunc=self._closed)
         self._on_closed = on_closed
-        self._on_raw_line = on_raw_line
         self._pending_two_line: str | None = None
         self.closed = threading.Event()
 
@@ -193,8 +190,6 @@ class AtChannel(SerialComms):
         return text
 
     def _deliver(self, line: str, end_of_response: bool = False) -> None:
-        if self._on_raw_line:
-            self._on_raw_line("rx", line)
         if self._pending_two_line is not None:
             first, self._pending_two_line = self._pending_two_line, None
             self.notifyCallback([first, line])
