@@ -40,8 +40,10 @@ _URC = re.compile(
 )
 # URCs worth rescuing from the end of a noisy line: losing one would delay a message until the next poll.
 _EMBEDDED_URC = re.compile(r"\+CMTI:|\+CDSI:|\+CMT:|\+CDS:")
-# URCs whose next line belongs to them (TS 27.005 §3.4.1: +CMT/+CDS/+CBM are followed by the PDU).
-_TWO_LINE_URC = re.compile(r"^\+(CMT|CDS|CBM):")
+# URCs whose next line belongs to them (TS 27.005 §3.4.1: in PDU mode ``+CMT: [<alpha>],<length>``,
+# ``+CDS: <length>`` and ``+CBM: <length>`` are followed by the PDU). Only a well-formed header counts:
+# line noise that happens to spell "+CMT:" must not turn the next line into a message.
+_TWO_LINE_URC = re.compile(r"^(\+CMT: [^,\ufffd]*,\d+|\+(CDS|CBM): \d+)$")
 
 
 class AtError(Exception):

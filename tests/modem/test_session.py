@@ -124,6 +124,17 @@ def test_garbage_on_the_line_is_survived(rig: Rig) -> None:
     wait_for(lambda: rig.texts() == ["po szumie"], what="the message after line noise")
 
 
+def test_line_noise_that_spells_a_cmt_header_is_not_stored_as_a_message(rig: Rig) -> None:
+    # Seen in a fault campaign: random bytes formed "+CMT:" and the next noisy line became an inbox row.
+    rig.emulator.add_modem("huawei")
+    rig.session(1)
+    rig.emulator.fault(1, "garbage", hex=b"\r\n+CMT:\xff\xfe\x15\r\n+CMTb~\x99\xdf\r\n".hex())
+    rig.emulator.deliver_sms(1, "+48600100200", "po szumie")
+    wait_for(lambda: rig.texts() == ["po szumie"], what="the message after line noise")
+    time.sleep(0.3)
+    assert rig.texts() == ["po szumie"]
+
+
 def test_a_modem_that_stops_answering_is_reconnected_and_nothing_is_lost(rig: Rig) -> None:
     rig.emulator.add_modem("quectel")
     session = rig.session(1, poll_seconds=1.0)

@@ -236,7 +236,15 @@ class EmulatedModem:
 
         self._after(seconds, back)
 
-    def _fault_garbage(self, length: int = 64, seed: int | None = None) -> dict[str, Any]:
+    def _fault_garbage(self, length: int = 64, seed: int | None = None, hex: str | None = None) -> dict[str, Any]:
+        """Random line noise, or exactly the bytes given in ``hex`` (to replay noise seen on a real line)."""
+        noise = bytearray(bytes.fromhex(hex)) if hex is not None else self._random_noise(int(length), seed)
+        if self._link is not None:
+            self._link.write(bytes(noise))
+        return {"bytes": len(noise)}
+
+    @staticmethod
+    def _random_noise(length: int, seed: int | None) -> bytearray:
         rng = random.Random(seed)
         fragments = [
             b"\x00\x00",
@@ -249,15 +257,13 @@ class EmulatedModem:
             b"\r",
         ]
         noise = bytearray()
-        while len(noise) < int(length):
+        while len(noise) < length:
             if rng.random() < 0.3:
                 noise += rng.choice(fragments)
             else:
                 noise.append(rng.randrange(256))
-        del noise[int(length) :]
-        if self._link is not None:
-            self._link.write(bytes(noise))
-        return {"bytes": len(noise)}
+        del noise[length:]
+        return noise
 
     def _fault_hang(self, seconds: float = 5.0) -> dict[str, Any]:
         self._hang_until = time.monotonic() + float(seconds)
