@@ -4,12 +4,18 @@ Days are **local calendar days** in one IANA time zone, ``Europe/Warsaw`` unless
 another (accounts have no zone of their own yet): a shop owner's "Monday" runs from Monday 00:00 to
 Tuesday 00:00 on the wall clock, 23 or 25 hours long on the days the clocks change.
 
-How a day is bucketed, the same on SQLite and PostgreSQL: the zone arithmetic is done here, in Python,
-giving each day its UTC bounds ``[start, end)``; the queries join a small table of those bounds
-(:func:`day_table`) to the messages by range. Each day is then an index range scan on
-``(keyword_id, received_at, sender)`` or ``(iccid, received_at, sender)``, read from the index alone,
-with no per-row date function (SQLite has no time zone database, and ``date(received_at)`` would bucket
-by UTC day).
+Where the numbers per day come from:
+- in the summary's zone (``SUMMARY_TIMEZONE``, Europe/Warsaw: the default), from the statistics
+  summary kept with the messages (``appliance.db.statistics_summary``): a few rows per day instead of
+  every message, so an access number's 90 days cost what a keyword's do (1,000,000 stored messages:
+  see docs/rules.md). Messages, unique senders per day and over the range, opt-ins and opt-outs.
+- in any other zone, from the messages themselves, the same on SQLite and PostgreSQL: the zone
+  arithmetic is done here, in Python, giving each day its UTC bounds ``[start, end)``; the queries join
+  a small table of those bounds (:func:`day_table`) to the messages by range. Each day is then an
+  index range scan on ``(keyword_id, received_at, sender)`` or ``(iccid, received_at, sender)``, read
+  from the index alone, with no per-row date function (SQLite has no time zone database, and
+  ``date(received_at)`` would bucket by UTC day). Both ways count the same; a test holds them equal.
+Poll and contest results are always read from the votes and entries of the scope's messages.
 
 What is counted, for a scope (a keyword: messages routed to it; an access number: messages received
 by the SIM it is bound to). Everything hangs off the messages of the scope received in the range, and
@@ -32,11 +38,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Integer,
     Subquery,
+    Table,
     and_,
     case,
     distinct,
+    exists,
     func,
     literal,
     select,
@@ -53,17 +62,24 @@ from appliance.db.models import (
     Message,
     Poll,
     PollVote,
+    StatisticsDay,
+    StatisticsDaySenders,
     UtcDateTime,
 )
+from appliance.db.statistics_summary import LOOKBACK_DAYS, SUMMARY_TIMEZONE, keyword_scope, sim_scope
 
-DEFAULT_TIMEZONE = "Europe/Warsaw"
-# One row per day in the bounds table; SQLite allows at most 500 terms in a compound SELECT.
+DEFAULT_TIMEZONE = SUMMARY_TIMEZONE
+# One row per day in the bounds table; SQLite allows at most 500 terms in a compound SELECT. The
+# summary remembers a sender's previous day that far back, so a range may not be longer.
 MAX_DAYS = 366
+assert MAX_DAYS <= LOOKBACK_DAYS
 
 _messages = Message.__table__
 _events = ContactEvent.__table__
-_votes = PollVote.__table__
-_entries = ContestEntry.__table__
+_votes: Table = PollVote.__table__  # type: ignore[assignment]
+_entries: Table = ContestEntry.__table__  # type: ignore[assignment]
+_summary_days = StatisticsDay.__table__
+_summary_senders = StatisticsDaySenders.__table__
 
 
 class StatisticsRangeError(ValueError):
@@ -180,29 +196,71 @@ def day_table(bounds: DayBounds) -> Subquery:
 
 
 def keyword_statistics(session: Session, keyword_id: int, first: date, last: date,
-                       zone: str = DEFAULT_TIMEZONE) -> Statistics | None:
-    """Statistics of the messages routed to a keyword; None when there is no such keyword."""
+                       zone: str = DEFAULT_TIMEZONE, *, from_messages: bool = False) -> Statistics | None:
+    """Statistics of the messages routed to a keyword; None when there is no such keyword.
+
+    ``from_messages``: count from the messages even in the summary's zone (slow: to check the summary).
+    """
     keyword = session.get(Keyword, keyword_id)
     if keyword is None:
         return None
     bounds = DayBounds.of(first, last, zone)
-    return _statistics(session, "keyword", keyword_id, _messages.c.keyword_id == keyword_id, bounds, [keyword])
+    return _statistics(session, "keyword", keyword_id, _messages.c.keyword_id == keyword_id,
+                       None if from_messages else keyword_scope(keyword_id), bounds, [keyword])
 
 
 def access_number_statistics(session: Session, access_number_id: int, first: date, last: date,
-                             zone: str = DEFAULT_TIMEZONE) -> Statistics | None:
-    """Statistics of the messages received by an access number's SIM; None when there is no such number."""
+                             zone: str = DEFAULT_TIMEZONE, *, from_messages: bool = False) -> Statistics | None:
+    """Statistics of the messages received by an access number's SIM; None when there is no such number.
+
+    ``from_messages``: count from the messages even in the summary's zone (slow: to check the summary).
+    """
     number = session.get(AccessNumber, access_number_id)
     if number is None:
         return None
     bounds = DayBounds.of(first, last, zone)
     keywords = list(session.scalars(select(Keyword).where(Keyword.access_number_id == access_number_id)))
     return _statistics(session, "access_number", access_number_id, _messages.c.iccid == number.iccid,
-                       bounds, keywords)
+                       None if from_messages else sim_scope(number.iccid), bounds, keywords)
 
 
 def _statistics(session: Session, scope: str, scope_id: int, in_scope: ColumnElement[bool],
-                bounds: DayBounds, keywords: list[Keyword]) -> Statistics:
+                summary_scope: str | None, bounds: DayBounds, keywords: list[Keyword]) -> Statistics:
+    if summary_scope is not None and bounds.zone == SUMMARY_TIMEZONE:
+        days, unique_senders = _days_from_summary(session, summary_scope, bounds)
+    else:
+        days, unique_senders = _days_from_messages(session, in_scope, bounds)
+    messages = sum(d.messages for d in days)
+    return Statistics(scope, scope_id, bounds.first, bounds.last, bounds.zone, days, unique_senders,
+                      _poll_results(session, in_scope, bounds, _named_in_actions(keywords, "poll_vote", "poll"),
+                                    _fewer_rows(session, _votes, messages)),
+                      _contest_results(session, in_scope, bounds,
+                                       _named_in_actions(keywords, "contest_entry", "contest"),
+                                       _fewer_rows(session, _entries, messages)))
+
+
+def _days_from_summary(session: Session, scope: str, bounds: DayBounds) -> tuple[list[DayStatistics], int]:
+    """Per day and over the range, from the summary: a sender counts for the range on the first day of
+    it they wrote, the one whose previous day lies before the range."""
+    d, s = _summary_days, _summary_senders
+    per_day: dict[date, dict[str, int]] = defaultdict(dict)
+    query = (select(d.c.day, d.c.messages, d.c.opt_ins, d.c.opt_outs)
+             .where(d.c.scope == scope, d.c.day >= bounds.first, d.c.day <= bounds.last))
+    for day, messages, opt_ins, opt_outs in session.execute(query):
+        per_day[day].update(messages=messages, opt_ins=opt_ins, opt_outs=opt_outs)
+    unique_senders = 0
+    query = (select(s.c.day, func.sum(s.c.senders),
+                    func.sum(case((s.c.previous_day < bounds.first, s.c.senders), else_=0)))
+             .where(s.c.scope == scope, s.c.day >= bounds.first, s.c.day <= bounds.last)
+             .group_by(s.c.day))
+    for day, senders, new_in_range in session.execute(query):
+        per_day[day]["unique_senders"] = int(senders)
+        unique_senders += int(new_in_range)
+    return [DayStatistics(day, **per_day.get(day, {})) for day in bounds.days], unique_senders
+
+
+def _days_from_messages(session: Session, in_scope: ColumnElement[bool],
+                        bounds: DayBounds) -> tuple[list[DayStatistics], int]:
     per_day: dict[int, dict[str, int]] = defaultdict(dict)
     for day, count, senders in session.execute(_messages_per_day(in_scope, bounds)):
         per_day[day].update(messages=count, unique_senders=senders)
@@ -211,10 +269,7 @@ def _statistics(session: Session, scope: str, scope_id: int, in_scope: ColumnEle
     days = [DayStatistics(day, **per_day.get(n, {})) for n, day in enumerate(bounds.days)]
     unique_senders = session.execute(select(func.count(distinct(_messages.c.sender)))
                                      .where(_in_range(in_scope, bounds))).scalar_one()
-    return Statistics(scope, scope_id, bounds.first, bounds.last, bounds.zone, days, unique_senders,
-                      _poll_results(session, in_scope, bounds, _named_in_actions(keywords, "poll_vote", "poll")),
-                      _contest_results(session, in_scope, bounds,
-                                       _named_in_actions(keywords, "contest_entry", "contest")))
+    return days, unique_senders
 
 
 def _messages_per_day(in_scope: ColumnElement[bool], bounds: DayBounds):  # type: ignore[no-untyped-def]
@@ -246,13 +301,34 @@ def _named_in_actions(keywords: list[Keyword], action: str, key: str) -> set[int
     return named
 
 
+def _fewer_rows(session: Session, table: Table, messages: int) -> bool:
+    """Whether ``table`` (votes, entries) has fewer rows than the scope has messages in the range.
+
+    Then its rows are read, each looking up its message (``EXISTS``, which SQLite runs per row as
+    written), rather than the scope's messages, each looking up its row: an access number's 90 days
+    are a quarter of a million messages and a few thousand votes. The highest id stands in for the
+    row count: one index look-up, never fewer than the rows there are.
+    """
+    newest = session.execute(select(func.max(table.c.id))).scalar()
+    return (newest or 0) < messages
+
+
+def _of_messages_in_range(table: Table, in_scope: ColumnElement[bool], bounds: DayBounds,
+                          from_rows: bool) -> tuple[FromClause, ColumnElement[bool]]:
+    """FROM and WHERE for the rows of ``table`` made by the scope's messages in the range."""
+    m = _messages
+    if from_rows:
+        return table, exists().where(m.c.id == table.c.message_id, _in_range(in_scope, bounds))
+    return m.join(table, table.c.message_id == m.c.id), _in_range(in_scope, bounds)
+
+
 def _poll_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBounds,
-                  named: set[int]) -> list[PollResult]:
-    v, m = _votes, _messages
+                  named: set[int], from_votes: bool) -> list[PollResult]:
+    v = _votes
     counts: dict[int, dict[str, int]] = defaultdict(dict)
+    source, condition = _of_messages_in_range(v, in_scope, bounds, from_votes)
     query = (select(v.c.poll_id, v.c.option_code, func.count())
-             .select_from(m.join(v, v.c.message_id == m.c.id))
-             .where(_in_range(in_scope, bounds))
+             .select_from(source).where(condition)
              .group_by(v.c.poll_id, v.c.option_code))
     for poll_id, code, votes in session.execute(query):
         counts[poll_id][code] = votes
@@ -272,12 +348,12 @@ def _poll_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBo
 
 
 def _contest_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBounds,
-                     named: set[int]) -> list[ContestResult]:
-    c, m = _entries, _messages
+                     named: set[int], from_entries: bool) -> list[ContestResult]:
+    c = _entries
+    source, condition = _of_messages_in_range(c, in_scope, bounds, from_entries)
     query = (select(c.c.contest_id, func.count(), func.coalesce(func.sum(case((c.c.correct, 1), else_=0)), 0),
                     func.count(distinct(c.c.msisdn)))
-             .select_from(m.join(c, c.c.message_id == m.c.id))
-             .where(_in_range(in_scope, bounds))
+             .select_from(source).where(condition)
              .group_by(c.c.contest_id))
     totals = {contest_id: (entries, correct, numbers) for contest_id, entries, correct, numbers in session.execute(query)}
     ids = named | set(totals)

@@ -6,11 +6,12 @@ that the migrations and these models agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -91,9 +92,11 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
-    iccid: Mapped[str] = mapped_column(String(32), index=True)
-    sender: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The four columns the statistics summary is kept by (appliance.statistics_summary): their value
+    # before a change is always loaded, so a change can be taken off the summary where it was counted.
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True, active_history=True)
+    iccid: Mapped[str] = mapped_column(String(32), index=True, active_history=True)
+    sender: Mapped[str | None] = mapped_column(String(64), index=True, active_history=True)
     text: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(8), default="sms")
     subject: Mapped[str | None] = mapped_column(Text)
@@ -112,7 +115,7 @@ class Message(Base):
     # Routing: the account the message belongs to, the keyword it matched (its text as configured),
     # the rest of the message after a base keyword, and why it was routed so (appliance.rules Reason).
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
-    keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"), index=True)
+    keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"), index=True, active_history=True)
     keyword: Mapped[str | None] = mapped_column(String(160))
     payload: Mapped[str | None] = mapped_column(Text)
     route_reason: Mapped[str | None] = mapped_column(String(16))
@@ -129,6 +132,51 @@ class Message(Base):
         Index("ix_messages_keyword_received", "keyword_id", "received_at", "sender"),
         Index("ix_messages_iccid_received", "iccid", "received_at", "sender"),
     )
+
+
+class StatisticsDay(Base):
+    """A scope's messages, opt-ins and opt-outs of one local day (appliance.statistics_summary).
+
+    A scope is ``keyword:<id>`` (messages routed to the keyword) or ``sim:<ICCID>`` (messages the SIM
+    received: an access number's traffic). Days are calendar days of the summary's time zone.
+    """
+
+    __tablename__ = "statistics_days"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    opt_ins: Mapped[int] = mapped_column(Integer, default=0)
+    opt_outs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatisticsSenderDay(Base):
+    """How many of a scope's messages one sender sent on one local day: the summary's memory of who
+    wrote when, read only to keep ``statistics_day_senders`` right as messages come and go."""
+
+    __tablename__ = "statistics_sender_days"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatisticsDaySenders(Base):
+    """The senders of a scope's day, by the day each of them last wrote before (``previous_day``).
+
+    A day's unique senders are the sum over its rows; the unique senders of a range starting on
+    ``first`` are the senders of its days whose previous day lies before ``first``. A previous day
+    longer ago than any range reaches is stored as ``day`` minus ``LOOKBACK_DAYS + 1``, so a day has a
+    bounded number of rows however old its senders are.
+    """
+
+    __tablename__ = "statistics_day_senders"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    previous_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    senders: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SmsPart(Base):

@@ -55,6 +55,7 @@ from appliance.db.models import (
     Poll,
     PollVote,
 )
+from appliance.db.statistics_summary import forget_keyword, uncount_contact_events
 from appliance.representation import (
     access_number_json,
     account_json,
@@ -513,8 +514,9 @@ def delete_keyword(ident: int) -> Response:
     if count:
         raise ApiError(409, "conflict", f"keyword {ident} ({keyword.keyword}) has {count} autoresponders; "
                                         "delete them first")
-    # Stored messages keep the keyword's text (Message.keyword), only the link goes.
+    # Stored messages keep the keyword's text (Message.keyword), only the link goes; so do its statistics.
     session.execute(update(Message).where(Message.keyword_id == ident).values(keyword_id=None))
+    forget_keyword(session, ident)
     session.delete(keyword)
     _commit(session, f"keyword {ident} is still referenced")
     return Response(status=204)
@@ -743,6 +745,7 @@ def delete_contact(ident: int) -> Response:
     session = db_session()
     contact = _get(session, Contact, ident, "contact")
     session.execute(delete(GroupMember).where(GroupMember.contact_id == ident))
+    uncount_contact_events(session, ident)  # a bulk delete: the statistics summary is told first
     session.execute(delete(ContactEvent).where(ContactEvent.contact_id == ident))
     session.delete(contact)
     _commit(session, f"contact {ident} is still referenced (by group sends)")

@@ -42,5 +42,12 @@ class PostgresDatabases:
             connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.TEMPLATE}"'))
         return self._server.set(database=name).render_as_string(hide_password=False)
 
+    def create_empty(self) -> str:
+        """A database with no schema at all, for a test that migrates it step by step."""
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with self._admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return self._server.set(database=name).render_as_string(hide_password=False)
+
     def dispose(self) -> None:
         self._admin.dispose()
