@@ -318,7 +318,10 @@ def _of_messages_in_range(table: Table, in_scope: ColumnElement[bool], bounds: D
     """FROM and WHERE for the rows of ``table`` made by the scope's messages in the range."""
     m = _messages
     if from_rows:
-        return table, exists().where(m.c.id == table.c.message_id, _in_range(in_scope, bounds))
+        # OFFSET 0 keeps PostgreSQL from turning the EXISTS into a join, for which it would read the
+        # scope's messages after all (a hash join over them); as written, it is one look-up per row.
+        message = select(m.c.id).where(m.c.id == table.c.message_id, _in_range(in_scope, bounds)).offset(0)
+        return table, exists(message)
     return m.join(table, table.c.message_id == m.c.id), _in_range(in_scope, bounds)
 
 

@@ -43,7 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, delete, event, func, select, text, tuple_
+from sqlalchemy import Connection, Table, bindparam, delete, event, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
@@ -198,10 +198,8 @@ def _apply_senders(connection: Connection, deltas: Counter[tuple[str, str, date]
     known: dict[tuple[str, str], dict[date, int]] = defaultdict(dict)
     pairs = sorted(changes)
     for start in range(0, len(pairs), _IN_CHUNK):
-        query = (select(_sender_days.c.scope, _sender_days.c.sender, _sender_days.c.day, _sender_days.c.messages)
-                 .where(tuple_(_sender_days.c.scope, _sender_days.c.sender).in_(pairs[start:start + _IN_CHUNK]),
-                        _sender_days.c.day >= low, _sender_days.c.day <= high))
-        for scope, sender, day, count in connection.execute(query):
+        found = connection.execute(_KNOWN_DAYS, {"pairs": pairs[start:start + _IN_CHUNK], "low": low, "high": high})
+        for scope, sender, day, count in found:
             known[scope, sender][day] = count
     visits: Counter[tuple[str, date, date]] = Counter()
     gone = []
@@ -247,16 +245,25 @@ def day_senders(days: Iterable[date]) -> Iterator[tuple[date, date]]:
         previous = day
 
 
+# Built once: reception runs these for every batch, and building statements is most of their cost.
+_KNOWN_DAYS = (select(_sender_days.c.scope, _sender_days.c.sender, _sender_days.c.day, _sender_days.c.messages)
+               .where(tuple_(_sender_days.c.scope, _sender_days.c.sender).in_(bindparam("pairs", expanding=True)),
+                      _sender_days.c.day >= bindparam("low"), _sender_days.c.day <= bindparam("high")))
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
 def _add(connection: Connection, table: Table, keys: tuple[str, ...], counters: tuple[str, ...],
          rows: list[dict[str, Any]]) -> None:
     """Insert the rows, or add their counters to the rows already there (one statement, both dialects)."""
     if not rows:
         return
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c[key] for key in keys],
-        set_={name: table.c[name] + statement.excluded[name] for name in counters})
+    dialect = connection.dialect.name
+    statement = _UPSERTS.get((dialect, table.name))
+    if statement is None:
+        inserting = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        statement = _UPSERTS[dialect, table.name] = inserting.on_conflict_do_update(
+            index_elements=[table.c[key] for key in keys],
+            set_={name: table.c[name] + inserting.excluded[name] for name in counters})
     connection.execute(statement, rows)
 
 
