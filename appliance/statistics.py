@@ -8,14 +8,15 @@ Where the numbers per day come from:
 - in the summary's zone (``SUMMARY_TIMEZONE``, Europe/Warsaw: the default), from the statistics
   summary kept with the messages (``appliance.db.statistics_summary``): a few rows per day instead of
   every message, so an access number's 90 days cost what a keyword's do (1,000,000 stored messages:
-  see docs/rules.md). Messages, unique senders per day and over the range, opt-ins and opt-outs.
+  see docs/rules.md). Everything below, poll and contest results included.
 - in any other zone, from the messages themselves, the same on SQLite and PostgreSQL: the zone
   arithmetic is done here, in Python, giving each day its UTC bounds ``[start, end)``; the queries join
   a small table of those bounds (:func:`day_table`) to the messages by range. Each day is then an
   index range scan on ``(keyword_id, received_at, sender)`` or ``(iccid, received_at, sender)``, read
   from the index alone, with no per-row date function (SQLite has no time zone database, and
-  ``date(received_at)`` would bucket by UTC day). Both ways count the same; a test holds them equal.
-Poll and contest results are always read from the votes and entries of the scope's messages.
+  ``date(received_at)`` would bucket by UTC day). Poll votes and contest entries are read from
+  whichever side is smaller, the scope's messages or the votes (entries). Both ways count the same;
+  tests hold them equal.
 
 What is counted, for a scope (a keyword: messages routed to it; an access number: messages received
 by the SIM it is bound to). Everything hangs off the messages of the scope received in the range, and
@@ -62,11 +63,19 @@ from appliance.db.models import (
     Message,
     Poll,
     PollVote,
+    StatisticsContestDay,
     StatisticsDay,
     StatisticsDaySenders,
+    StatisticsPollDay,
     UtcDateTime,
 )
-from appliance.db.statistics_summary import LOOKBACK_DAYS, SUMMARY_TIMEZONE, keyword_scope, sim_scope
+from appliance.db.statistics_summary import (
+    LOOKBACK_DAYS,
+    SUMMARY_TIMEZONE,
+    contest_scope,
+    keyword_scope,
+    sim_scope,
+)
 
 DEFAULT_TIMEZONE = SUMMARY_TIMEZONE
 # One row per day in the bounds table; SQLite allows at most 500 terms in a compound SELECT. The
@@ -80,6 +89,8 @@ _votes: Table = PollVote.__table__  # type: ignore[assignment]
 _entries: Table = ContestEntry.__table__  # type: ignore[assignment]
 _summary_days = StatisticsDay.__table__
 _summary_senders = StatisticsDaySenders.__table__
+_summary_polls = StatisticsPollDay.__table__
+_summary_contests = StatisticsContestDay.__table__
 
 
 class StatisticsRangeError(ValueError):
@@ -228,15 +239,16 @@ def _statistics(session: Session, scope: str, scope_id: int, in_scope: ColumnEle
                 summary_scope: str | None, bounds: DayBounds, keywords: list[Keyword]) -> Statistics:
     if summary_scope is not None and bounds.zone == SUMMARY_TIMEZONE:
         days, unique_senders = _days_from_summary(session, summary_scope, bounds)
+        votes = _votes_from_summary(session, summary_scope, bounds)
+        entries = _entries_from_summary(session, summary_scope, bounds)
     else:
         days, unique_senders = _days_from_messages(session, in_scope, bounds)
-    messages = sum(d.messages for d in days)
+        messages = sum(d.messages for d in days)
+        votes = _votes_from_messages(session, in_scope, bounds, _fewer_rows(session, _votes, messages))
+        entries = _entries_from_messages(session, in_scope, bounds, _fewer_rows(session, _entries, messages))
     return Statistics(scope, scope_id, bounds.first, bounds.last, bounds.zone, days, unique_senders,
-                      _poll_results(session, in_scope, bounds, _named_in_actions(keywords, "poll_vote", "poll"),
-                                    _fewer_rows(session, _votes, messages)),
-                      _contest_results(session, in_scope, bounds,
-                                       _named_in_actions(keywords, "contest_entry", "contest"),
-                                       _fewer_rows(session, _entries, messages)))
+                      _poll_results(session, votes, _named_in_actions(keywords, "poll_vote", "poll")),
+                      _contest_results(session, entries, _named_in_actions(keywords, "contest_entry", "contest")))
 
 
 def _days_from_summary(session: Session, scope: str, bounds: DayBounds) -> tuple[list[DayStatistics], int]:
@@ -325,8 +337,9 @@ def _of_messages_in_range(table: Table, in_scope: ColumnElement[bool], bounds: D
     return m.join(table, table.c.message_id == m.c.id), _in_range(in_scope, bounds)
 
 
-def _poll_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBounds,
-                  named: set[int], from_votes: bool) -> list[PollResult]:
+def _votes_from_messages(session: Session, in_scope: ColumnElement[bool], bounds: DayBounds,
+                         from_votes: bool) -> dict[int, dict[str, int]]:
+    """Votes per poll and option code."""
     v = _votes
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     source, condition = _of_messages_in_range(v, in_scope, bounds, from_votes)
@@ -335,6 +348,21 @@ def _poll_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBo
              .group_by(v.c.poll_id, v.c.option_code))
     for poll_id, code, votes in session.execute(query):
         counts[poll_id][code] = votes
+    return counts
+
+
+def _votes_from_summary(session: Session, scope: str, bounds: DayBounds) -> dict[int, dict[str, int]]:
+    p = _summary_polls
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    query = (select(p.c.poll_id, p.c.option_code, func.sum(p.c.votes))
+             .where(p.c.scope == scope, p.c.day >= bounds.first, p.c.day <= bounds.last)
+             .group_by(p.c.poll_id, p.c.option_code))
+    for poll_id, code, votes in session.execute(query):
+        counts[poll_id][code] = int(votes)
+    return counts
+
+
+def _poll_results(session: Session, counts: dict[int, dict[str, int]], named: set[int]) -> list[PollResult]:
     ids = named | set(counts)
     if not ids:
         return []
@@ -350,15 +378,38 @@ def _poll_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBo
     return results
 
 
-def _contest_results(session: Session, in_scope: ColumnElement[bool], bounds: DayBounds,
-                     named: set[int], from_entries: bool) -> list[ContestResult]:
+def _entries_from_messages(session: Session, in_scope: ColumnElement[bool], bounds: DayBounds,
+                           from_entries: bool) -> dict[int, tuple[int, int, int]]:
+    """(entries, correct ones, unique numbers) per contest."""
     c = _entries
     source, condition = _of_messages_in_range(c, in_scope, bounds, from_entries)
     query = (select(c.c.contest_id, func.count(), func.coalesce(func.sum(case((c.c.correct, 1), else_=0)), 0),
                     func.count(distinct(c.c.msisdn)))
              .select_from(source).where(condition)
              .group_by(c.c.contest_id))
-    totals = {contest_id: (entries, correct, numbers) for contest_id, entries, correct, numbers in session.execute(query)}
+    return {contest_id: (entries, correct, numbers) for contest_id, entries, correct, numbers in session.execute(query)}
+
+
+def _entries_from_summary(session: Session, scope: str, bounds: DayBounds) -> dict[int, tuple[int, int, int]]:
+    c, s = _summary_contests, _summary_senders
+    query = (select(c.c.contest_id, func.sum(c.c.entries), func.sum(c.c.correct))
+             .where(c.c.scope == scope, c.c.day >= bounds.first, c.c.day <= bounds.last)
+             .group_by(c.c.contest_id))
+    totals = {contest_id: (int(entries), int(correct)) for contest_id, entries, correct in session.execute(query)}
+    if not totals:
+        return {}
+    scopes = {contest_scope(scope, contest_id): contest_id for contest_id in totals}
+    numbers: dict[int, int] = defaultdict(int)
+    query = (select(s.c.scope, func.sum(case((s.c.previous_day < bounds.first, s.c.senders), else_=0)))
+             .where(s.c.scope.in_(sorted(scopes)), s.c.day >= bounds.first, s.c.day <= bounds.last)
+             .group_by(s.c.scope))
+    for contest, count in session.execute(query):
+        numbers[scopes[contest]] = int(count)
+    return {contest_id: (entries, correct, numbers[contest_id]) for contest_id, (entries, correct) in totals.items()}
+
+
+def _contest_results(session: Session, totals: dict[int, tuple[int, int, int]],
+                     named: set[int]) -> list[ContestResult]:
     ids = named | set(totals)
     if not ids:
         return []

@@ -108,10 +108,13 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture(params=["from the messages", "from the votes and entries"])
+@pytest.fixture(params=["from the summary", "from the messages", "from the votes and entries"])
 def campaign_reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Poll and contest results read either way round (the statistics pick the side with fewer rows)."""
-    monkeypatch.setattr(statistics, "_fewer_rows", lambda *_: request.param != "from the messages")
+    """Poll and contest results read from the summary, or counted either way round (the statistics
+    pick the side with fewer rows when not reading the summary)."""
+    if request.param != "from the summary":
+        monkeypatch.setattr(statistics, "SUMMARY_TIMEZONE", "no zone at all")
+        monkeypatch.setattr(statistics, "_fewer_rows", lambda *_: request.param != "from the messages")
 
 
 def by_day(days: list[DayStatistics]) -> dict[str, tuple[int, int, int, int]]:

@@ -143,7 +143,7 @@ class StatisticsDay(Base):
 
     __tablename__ = "statistics_days"
 
-    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     messages: Mapped[int] = mapped_column(Integer, default=0)
     opt_ins: Mapped[int] = mapped_column(Integer, default=0)
@@ -156,7 +156,7 @@ class StatisticsSenderDay(Base):
 
     __tablename__ = "statistics_sender_days"
 
-    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     sender: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     messages: Mapped[int] = mapped_column(Integer, default=0)
@@ -173,10 +173,35 @@ class StatisticsDaySenders(Base):
 
     __tablename__ = "statistics_day_senders"
 
-    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     previous_day: Mapped[date] = mapped_column(Date, primary_key=True)
     senders: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatisticsPollDay(Base):
+    """Votes for one option of a poll cast by a scope's messages of one local day."""
+
+    __tablename__ = "statistics_poll_days"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    option_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    votes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatisticsContestDay(Base):
+    """Entries (and correct ones) in one contest made by a scope's messages of one local day. The
+    numbers that entered are kept as the senders of the scope ``<scope>/contest:<id>``."""
+
+    __tablename__ = "statistics_contest_days"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    contest_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    correct: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SmsPart(Base):

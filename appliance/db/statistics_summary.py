@@ -43,16 +43,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, bindparam, delete, event, func, select, text, tuple_
+from sqlalchemy import Connection, Table, bindparam, delete, event, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import get_history
 
 from appliance.db.models import (
     ContactEvent,
+    ContestEntry,
     Message,
+    PollVote,
+    StatisticsContestDay,
     StatisticsDay,
     StatisticsDaySenders,
+    StatisticsPollDay,
     StatisticsSenderDay,
 )
 
@@ -73,6 +77,11 @@ _sender_days: Table = StatisticsSenderDay.__table__  # type: ignore[assignment]
 _day_senders: Table = StatisticsDaySenders.__table__  # type: ignore[assignment]
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _events: Table = ContactEvent.__table__  # type: ignore[assignment]
+_votes: Table = PollVote.__table__  # type: ignore[assignment]
+_entries: Table = ContestEntry.__table__  # type: ignore[assignment]
+_poll_days: Table = StatisticsPollDay.__table__  # type: ignore[assignment]
+_contest_days: Table = StatisticsContestDay.__table__  # type: ignore[assignment]
+_TABLES = (_days, _sender_days, _day_senders, _poll_days, _contest_days)
 _COUNTED = ("iccid", "keyword_id", "sender", "received_at")
 
 
@@ -105,14 +114,25 @@ class Counted:
         return scopes
 
 
+def contest_scope(scope: str, contest_id: int) -> str:
+    """Where the numbers that entered a contest through a scope's messages are kept as senders."""
+    return f"{scope}/contest:{contest_id}"
+
+
 @dataclass
 class SummaryChange:
-    """Counts to add (or, negative, take off) the summary, gathered and then applied at once."""
+    """Counts to add (or, negative, take off) the summary, gathered and then applied at once.
+
+    ``sign`` everywhere: how many to add (negative: to take off).
+    """
 
     messages: Counter[tuple[str, date]] = field(default_factory=Counter)
     opt_ins: Counter[tuple[str, date]] = field(default_factory=Counter)
     opt_outs: Counter[tuple[str, date]] = field(default_factory=Counter)
     senders: Counter[tuple[str, str, date]] = field(default_factory=Counter)
+    votes: Counter[tuple[str, date, int, str]] = field(default_factory=Counter)
+    entries: Counter[tuple[str, date, int]] = field(default_factory=Counter)
+    correct: Counter[tuple[str, date, int]] = field(default_factory=Counter)
     iccids: set[str] = field(default_factory=set)
 
     def message(self, counted: Counted, sign: int = 1) -> None:
@@ -123,17 +143,54 @@ class SummaryChange:
             if counted.sender is not None:
                 self.senders[scope, counted.sender, day] += sign
 
-    def event(self, counted: Counted, kind: str, sign: int = 1) -> None:
-        """``sign``: how many such events to add (negative: to take off)."""
-        if kind not in OPT_KINDS:
-            return
+    def attached(self, counted: Counted, key: tuple[Any, ...], sign: int = 1) -> None:
+        """A row counted on its message's day: ``("opt_in"|"opt_out",)``, ``("vote", poll, option)``,
+        ``("entry", contest, correct, msisdn)`` (see ``_ATTACHED``)."""
         day = local_day(counted.received_at)
         self.iccids.add(counted.iccid)
         for scope in counted.scopes:
-            (self.opt_ins if kind == "opt_in" else self.opt_outs)[scope, day] += sign
+            if key[0] == "opt_in":
+                self.opt_ins[scope, day] += sign
+            elif key[0] == "opt_out":
+                self.opt_outs[scope, day] += sign
+            elif key[0] == "vote":
+                self.votes[scope, day, key[1], key[2]] += sign
+            else:
+                _, contest_id, correct, msisdn = key
+                self.entries[scope, day, contest_id] += sign
+                if correct:
+                    self.correct[scope, day, contest_id] += sign
+                self.senders[contest_scope(scope, contest_id), msisdn, day] += sign
 
     def __bool__(self) -> bool:
-        return any(any(counter.values()) for counter in (self.messages, self.opt_ins, self.opt_outs, self.senders))
+        return any(any(counter.values()) for counter in (self.messages, self.opt_ins, self.opt_outs, self.senders,
+                                                         self.votes, self.entries))
+
+
+@dataclass(frozen=True)
+class _Attached:
+    """A table whose rows are counted on the day of the message they point at."""
+
+    table: Table
+    columns: tuple[str, ...]  # the ones the key is made of, message_id excluded
+
+    def key(self, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The summary key of a row from its ``columns``; None for a row the summary does not count."""
+        if self.table is _events:
+            return (values[0],) if values[0] in OPT_KINDS else None
+        if self.table is _votes:
+            return ("vote", *values)
+        return ("entry", values[0], bool(values[1]), values[2])
+
+    def where(self) -> Any:
+        return self.table.c.kind.in_(OPT_KINDS) if self.table is _events else None
+
+
+_ATTACHED = {
+    ContactEvent: _Attached(_events, ("kind",)),
+    PollVote: _Attached(_votes, ("poll_id", "option_code")),
+    ContestEntry: _Attached(_entries, ("contest_id", "correct", "msisdn")),
+}
 
 
 def count_new_messages(session: Session, rows: Iterable[dict[str, Any]]) -> None:
@@ -147,8 +204,25 @@ def count_new_messages(session: Session, rows: Iterable[dict[str, Any]]) -> None
 def forget_keyword(session: Session, keyword_id: int) -> None:
     """Drop a keyword's scope, as its deletion unlinks its messages (a reused id starts from nothing)."""
     connection = session.connection()
-    for table in (_days, _sender_days, _day_senders):
-        connection.execute(delete(table).where(table.c.scope == keyword_scope(keyword_id)))
+    scope = keyword_scope(keyword_id)
+    for table in _TABLES:
+        connection.execute(delete(table).where(or_(table.c.scope == scope, table.c.scope.startswith(f"{scope}/"))))
+
+
+def forget_poll(session: Session, poll_id: int) -> None:
+    """Drop a poll's votes from the summary, before a bulk delete of them."""
+    session.connection().execute(delete(_poll_days).where(_poll_days.c.poll_id == poll_id))
+
+
+def forget_contest(session: Session, contest_id: int) -> None:
+    """Drop a contest's entries and numbers from the summary, before a bulk delete of them."""
+    connection = session.connection()
+    scopes = [contest_scope(scope, contest_id) for scope in connection.scalars(
+        select(_contest_days.c.scope).where(_contest_days.c.contest_id == contest_id).distinct())]
+    connection.execute(delete(_contest_days).where(_contest_days.c.contest_id == contest_id))
+    for table in (_sender_days, _day_senders):
+        for start in range(0, len(scopes), _IN_CHUNK):
+            connection.execute(delete(table).where(table.c.scope.in_(scopes[start:start + _IN_CHUNK])))
 
 
 def uncount_contact_events(session: Session, contact_id: int) -> None:
@@ -159,7 +233,7 @@ def uncount_contact_events(session: Session, contact_id: int) -> None:
              .select_from(_events.join(_messages, _messages.c.id == _events.c.message_id))
              .where(_events.c.contact_id == contact_id, _events.c.kind.in_(OPT_KINDS)))
     for iccid, keyword_id, sender, received_at, kind in session.connection().execute(query):
-        change.event(Counted(iccid, keyword_id, sender, received_at), kind, -1)
+        change.attached(Counted(iccid, keyword_id, sender, received_at), (kind,), -1)
     apply(session.connection(), change)
 
 
@@ -173,16 +247,30 @@ def apply(connection: Connection, change: SummaryChange) -> None:
                                {"space": _LOCK_SPACE, "iccid": iccid})
     _apply_senders(connection, change.senders)
     keys = sorted({*change.messages, *change.opt_ins, *change.opt_outs})
-    rows = [{"scope": scope, "day": day, "messages": change.messages[scope, day],
-             "opt_ins": change.opt_ins[scope, day], "opt_outs": change.opt_outs[scope, day]}
-            for scope, day in keys]
-    rows = [row for row in rows if row["messages"] or row["opt_ins"] or row["opt_outs"]]
-    _add(connection, _days, ("scope", "day"), ("messages", "opt_ins", "opt_outs"), rows)
-    emptied = [row for row in rows if row["messages"] < 0 or row["opt_ins"] < 0 or row["opt_outs"] < 0]
+    _add_counts(connection, _days, [
+        {"scope": scope, "day": day, "messages": change.messages[scope, day],
+         "opt_ins": change.opt_ins[scope, day], "opt_outs": change.opt_outs[scope, day]} for scope, day in keys],
+        ("scope", "day"), ("messages", "opt_ins", "opt_outs"))
+    _add_counts(connection, _poll_days, [
+        {"scope": scope, "day": day, "poll_id": poll_id, "option_code": option, "votes": count}
+        for (scope, day, poll_id, option), count in sorted(change.votes.items())],
+        ("scope", "day", "poll_id", "option_code"), ("votes",))
+    _add_counts(connection, _contest_days, [
+        {"scope": scope, "day": day, "contest_id": contest_id, "entries": change.entries[scope, day, contest_id],
+         "correct": change.correct[scope, day, contest_id]}
+        for scope, day, contest_id in sorted({*change.entries, *change.correct})],
+        ("scope", "day", "contest_id"), ("entries", "correct"))
+
+
+def _add_counts(connection: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...],
+                counters: tuple[str, ...]) -> None:
+    """Add the rows' counters, then delete the rows of those keys that are left with nothing."""
+    rows = [row for row in rows if any(row[name] for name in counters)]
+    _add(connection, table, keys, counters, rows)
+    emptied = [tuple(row[key] for key in keys) for row in rows if any(row[name] < 0 for name in counters)]
     if emptied:
-        connection.execute(
-            delete(_days).where(tuple_(_days.c.scope, _days.c.day).in_([(r["scope"], r["day"]) for r in emptied]),
-                                _days.c.messages == 0, _days.c.opt_ins == 0, _days.c.opt_outs == 0))
+        connection.execute(delete(table).where(tuple_(*(table.c[key] for key in keys)).in_(emptied),
+                                               *(table.c[name] == 0 for name in counters)))
 
 
 def _apply_senders(connection: Connection, deltas: Counter[tuple[str, str, date]]) -> None:
@@ -226,14 +314,9 @@ def _apply_senders(connection: Connection, deltas: Counter[tuple[str, str, date]
     if gone:
         connection.execute(delete(_sender_days).where(
             tuple_(_sender_days.c.scope, _sender_days.c.sender, _sender_days.c.day).in_(gone)))
-    rows = [{"scope": scope, "day": day, "previous_day": previous, "senders": delta}
-            for (scope, day, previous), delta in sorted(visits.items()) if delta]
-    _add(connection, _day_senders, ("scope", "day", "previous_day"), ("senders",), rows)
-    emptied = [(r["scope"], r["day"], r["previous_day"]) for r in rows if r["senders"] < 0]
-    if emptied:
-        connection.execute(delete(_day_senders).where(
-            tuple_(_day_senders.c.scope, _day_senders.c.day, _day_senders.c.previous_day).in_(emptied),
-            _day_senders.c.senders == 0))
+    _add_counts(connection, _day_senders, [
+        {"scope": scope, "day": day, "previous_day": previous, "senders": delta}
+        for (scope, day, previous), delta in sorted(visits.items())], ("scope", "day", "previous_day"), ("senders",))
 
 
 def day_senders(days: Iterable[date]) -> Iterator[tuple[date, date]]:
@@ -283,7 +366,7 @@ class _Deleted:
     """Rows a flush deletes, with the values they were counted by, read before the rows are gone."""
 
     messages: dict[int, Counted] = field(default_factory=dict)
-    events: list[tuple[int, str]] = field(default_factory=list)  # (message id, kind)
+    attached: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)  # (message id, key)
 
 
 def _before_flush(session: Session, _context: object, _instances: object) -> None:
@@ -291,10 +374,11 @@ def _before_flush(session: Session, _context: object, _instances: object) -> Non
     for obj in session.deleted:
         if isinstance(obj, Message):
             deleted.messages[obj.id] = _old(obj)
-        elif isinstance(obj, ContactEvent):
-            kind, message_id = _old_value(obj, "kind"), _old_value(obj, "message_id")
-            if kind in OPT_KINDS and message_id is not None:
-                deleted.events.append((message_id, kind))
+        elif (attached := _ATTACHED.get(type(obj))) is not None:
+            message_id = _old_value(obj, "message_id")
+            key = attached.key(tuple(_old_value(obj, name) for name in attached.columns))
+            if key is not None and message_id is not None:
+                deleted.attached.append((message_id, key))
     session.info[_DELETED_KEY] = deleted
 
 
@@ -316,40 +400,50 @@ def _after_flush(session: Session, _context: object) -> None:
                 change.message(after)
                 moved[obj.id] = before
 
-    # Opt-ins and opt-outs: (message id, kind, count, the message as they were counted by; None: as it is).
-    events: list[tuple[int, str, int, Counted | None]] = []
-    flushed_events: set[int] = set()
+    # Opt-ins, votes, entries: (message id, key, count, the message as they were counted by; None: as it is).
+    rows: list[tuple[int, tuple[Any, ...], int, Counted | None]] = []
+    flushed: dict[Table, set[int]] = defaultdict(set)
     for obj in session.new:
-        if isinstance(obj, ContactEvent):
-            flushed_events.add(obj.id)
-            if obj.kind in OPT_KINDS and obj.message_id is not None:
-                events.append((obj.message_id, obj.kind, 1, None))
+        if (attached := _ATTACHED.get(type(obj))) is not None:
+            flushed[attached.table].add(obj.id)  # type: ignore[attr-defined]
+            key = attached.key(tuple(getattr(obj, name) for name in attached.columns))
+            if key is not None and obj.message_id is not None:  # type: ignore[attr-defined]
+                rows.append((obj.message_id, key, 1, None))  # type: ignore[attr-defined]
     for obj in session.dirty:
-        if isinstance(obj, ContactEvent) and _changed(obj, ("kind", "message_id")):
-            flushed_events.add(obj.id)
-            kind, message_id = _old_value(obj, "kind"), _old_value(obj, "message_id")
-            if kind in OPT_KINDS and message_id is not None:
-                events.append((message_id, kind, -1, moved.get(message_id)))
-            if obj.kind in OPT_KINDS and obj.message_id is not None:
-                events.append((obj.message_id, obj.kind, 1, None))
-    events.extend((message_id, kind, -1, moved.get(message_id)) for message_id, kind in deleted.events)
+        attached = _ATTACHED.get(type(obj))
+        if attached is not None and _changed(obj, (*attached.columns, "message_id")):
+            flushed[attached.table].add(obj.id)  # type: ignore[attr-defined]
+            message_id = _old_value(obj, "message_id")
+            key = attached.key(tuple(_old_value(obj, name) for name in attached.columns))
+            if key is not None and message_id is not None:
+                rows.append((message_id, key, -1, moved.get(message_id)))
+            key = attached.key(tuple(getattr(obj, name) for name in attached.columns))
+            if key is not None and obj.message_id is not None:  # type: ignore[attr-defined]
+                rows.append((obj.message_id, key, 1, None))  # type: ignore[attr-defined]
+    rows.extend((message_id, key, -1, moved.get(message_id)) for message_id, key in deleted.attached)
     connection = session.connection()
     if moved:
-        # The stored events of a message that moved go with it (those of this flush are counted above).
-        query = (select(_events.c.message_id, _events.c.kind, func.count())
-                 .where(_events.c.message_id.in_(sorted(moved)), _events.c.kind.in_(OPT_KINDS))
-                 .group_by(_events.c.message_id, _events.c.kind))
-        if flushed_events:
-            query = query.where(_events.c.id.not_in(sorted(flushed_events)))
-        for message_id, kind, count in connection.execute(query):
-            events.append((message_id, kind, -count, moved[message_id]))
-            events.append((message_id, kind, count, None))
-    if events:
-        current = _counted_messages(connection, {message_id for message_id, _, _, was in events if was is None})
-        for message_id, kind, count, was in events:
+        # The stored rows of a message that moved go with it (those of this flush are counted above).
+        for attached in _ATTACHED.values():
+            table = attached.table
+            columns = [table.c[name] for name in attached.columns]
+            query = (select(table.c.message_id, *columns, func.count())
+                     .where(table.c.message_id.in_(sorted(moved))).group_by(table.c.message_id, *columns))
+            if attached.where() is not None:
+                query = query.where(attached.where())
+            if flushed[table]:
+                query = query.where(table.c.id.not_in(sorted(flushed[table])))
+            for message_id, *values, count in connection.execute(query):
+                key = attached.key(tuple(values))
+                if key is not None:
+                    rows.append((message_id, key, -count, moved[message_id]))
+                    rows.append((message_id, key, count, None))
+    if rows:
+        current = _counted_messages(connection, {message_id for message_id, _, _, was in rows if was is None})
+        for message_id, key, count, was in rows:
             counted = was or current.get(message_id)
-            if counted is not None:  # None: the message is gone too, and was taken off with its events
-                change.event(counted, kind, count)
+            if counted is not None:  # None: the message is gone too, and was taken off with its rows
+                change.attached(counted, key, count)
     apply(connection, change)
 
 
@@ -392,17 +486,18 @@ _REBUILD_CHUNK = 10_000
 
 
 def rebuild(connection: Connection) -> None:
-    """Write the whole summary from the messages and their events (in the caller's transaction).
+    """Write the whole summary from the messages and what they caused (in the caller's transaction).
 
-    One pass per kind of scope over the messages ordered by (scope, sender, time): a sender's days in
-    a scope come together, so no more than the per-day counts is held in memory.
+    One pass per kind of scope over the messages ordered by (scope, sender, time), and one over the
+    contest entries ordered by (contest, number, time): a sender's days in a scope come together, so
+    no more than the per-day counts is held in memory.
     """
-    for table in (_days, _sender_days, _day_senders):
+    for table in _TABLES:
         connection.execute(delete(table))
-    per_day: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0, 0])
+    change = SummaryChange()  # the per-day counts; senders are written as they come
     visits: Counter[tuple[str, date, date]] = Counter()
     pending: list[dict[str, Any]] = []
-    for scope, sender, days in _senders_days(connection, per_day):
+    for scope, sender, days in _chain(_senders_days(connection, change), _contest_numbers_days(connection, change)):
         pending.extend({"scope": scope, "sender": sender, "day": day, "messages": count}
                        for day, count in sorted(days.items()))
         visits.update((scope, day, previous) for day, previous in day_senders(sorted(days)))
@@ -412,21 +507,39 @@ def rebuild(connection: Connection) -> None:
     if pending:
         connection.execute(_sender_days.insert(), pending)
     m = _messages
-    query = (select(m.c.iccid, m.c.keyword_id, m.c.sender, m.c.received_at, _events.c.kind)
-             .select_from(_events.join(m, m.c.id == _events.c.message_id)).where(_events.c.kind.in_(OPT_KINDS)))
-    for iccid, keyword_id, sender, received_at, kind in connection.execute(
-            query.execution_options(yield_per=_REBUILD_CHUNK)):
-        for scope in Counted(iccid, keyword_id, sender, received_at).scopes:
-            per_day[scope, local_day(received_at)][1 if kind == "opt_in" else 2] += 1
-    _insert(connection, _days, [{"scope": scope, "day": day, "messages": counts[0], "opt_ins": counts[1],
-                                 "opt_outs": counts[2]} for (scope, day), counts in sorted(per_day.items())])
+    for attached in (_ATTACHED[ContactEvent], _ATTACHED[PollVote]):
+        table = attached.table
+        query = (select(m.c.iccid, m.c.keyword_id, m.c.sender, m.c.received_at,
+                        *(table.c[name] for name in attached.columns))
+                 .select_from(table.join(m, m.c.id == table.c.message_id)))
+        if attached.where() is not None:
+            query = query.where(attached.where())
+        for iccid, keyword_id, sender, received_at, *values in connection.execute(
+                query.execution_options(yield_per=_REBUILD_CHUNK)):
+            key = attached.key(tuple(values))
+            if key is not None:
+                change.attached(Counted(iccid, keyword_id, sender, received_at), key)
+    _insert(connection, _days, [
+        {"scope": scope, "day": day, "messages": change.messages[scope, day], "opt_ins": change.opt_ins[scope, day],
+         "opt_outs": change.opt_outs[scope, day]} for scope, day in sorted(change.messages)])
     _insert(connection, _day_senders, [{"scope": scope, "day": day, "previous_day": previous, "senders": count}
                                        for (scope, day, previous), count in sorted(visits.items())])
+    _insert(connection, _poll_days, [
+        {"scope": scope, "day": day, "poll_id": poll_id, "option_code": option, "votes": count}
+        for (scope, day, poll_id, option), count in sorted(change.votes.items())])
+    _insert(connection, _contest_days, [
+        {"scope": scope, "day": day, "contest_id": contest_id, "entries": count,
+         "correct": change.correct[scope, day, contest_id]}
+        for (scope, day, contest_id), count in sorted(change.entries.items())])
 
 
-def _senders_days(connection: Connection,
-                  per_day: dict[tuple[str, date], list[int]]) -> Iterator[tuple[str, str, Counter[date]]]:
-    """Each (scope, sender) with its messages per day; counts every message into ``per_day`` on the way."""
+def _chain(*iterators: Iterator[tuple[str, str, Counter[date]]]) -> Iterator[tuple[str, str, Counter[date]]]:
+    for iterator in iterators:
+        yield from iterator
+
+
+def _senders_days(connection: Connection, change: SummaryChange) -> Iterator[tuple[str, str, Counter[date]]]:
+    """Each (scope, sender) with its messages per day; counts every message into ``change`` on the way."""
     m = _messages
     for column, scope_of in ((m.c.iccid, sim_scope), (m.c.keyword_id, keyword_scope)):
         query = (select(column, m.c.sender, m.c.received_at).where(column.is_not(None))
@@ -435,7 +548,7 @@ def _senders_days(connection: Connection,
         days: Counter[date] = Counter()
         for key, sender, received_at in connection.execute(query.execution_options(yield_per=_REBUILD_CHUNK)):
             scope, day = scope_of(key), local_day(received_at)
-            per_day[scope, day][0] += 1
+            change.messages[scope, day] += 1
             if sender is None:
                 continue
             if current != (scope, sender):
@@ -447,11 +560,37 @@ def _senders_days(connection: Connection,
             yield *current, days
 
 
+def _contest_numbers_days(connection: Connection,
+                          change: SummaryChange) -> Iterator[tuple[str, str, Counter[date]]]:
+    """Each (contest scope, number) with its entries per day; counts the entries into ``change``."""
+    m, e = _messages, _entries
+    query = (select(e.c.contest_id, e.c.msisdn, e.c.correct, m.c.iccid, m.c.keyword_id, m.c.sender, m.c.received_at)
+             .select_from(e.join(m, m.c.id == e.c.message_id))
+             .order_by(e.c.contest_id, e.c.msisdn))
+    current: tuple[int, str] | None = None
+    numbers: dict[str, Counter[date]] = defaultdict(Counter)
+    for contest_id, msisdn, correct, iccid, keyword_id, sender, received_at in connection.execute(
+            query.execution_options(yield_per=_REBUILD_CHUNK)):
+        if current != (contest_id, msisdn):
+            if current is not None:
+                yield from ((scope, current[1], days) for scope, days in numbers.items())
+            current, numbers = (contest_id, msisdn), defaultdict(Counter)
+        counted = Counted(iccid, keyword_id, sender, received_at)
+        day = local_day(received_at)
+        for scope in counted.scopes:
+            change.entries[scope, day, contest_id] += 1
+            if correct:
+                change.correct[scope, day, contest_id] += 1
+            numbers[contest_scope(scope, contest_id)][day] += 1
+    if current is not None:
+        yield from ((scope, current[1], days) for scope, days in numbers.items())
+
+
 def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _REBUILD_CHUNK):
         connection.execute(table.insert(), rows[start:start + _REBUILD_CHUNK])
 
 
-__all__ = ["LOOKBACK_DAYS", "SUMMARY_TIMEZONE", "Counted", "SummaryChange", "apply",
-           "count_new_messages", "day_senders", "forget_keyword", "install", "keyword_scope", "local_day",
-           "rebuild", "sim_scope", "uncount_contact_events"]
+__all__ = ["LOOKBACK_DAYS", "SUMMARY_TIMEZONE", "Counted", "SummaryChange", "apply", "contest_scope",
+           "count_new_messages", "day_senders", "forget_contest", "forget_keyword", "forget_poll", "install",
+           "keyword_scope", "local_day", "rebuild", "sim_scope", "uncount_contact_events"]

@@ -55,7 +55,12 @@ from appliance.db.models import (
     Poll,
     PollVote,
 )
-from appliance.db.statistics_summary import forget_keyword, uncount_contact_events
+from appliance.db.statistics_summary import (
+    forget_contest,
+    forget_keyword,
+    forget_poll,
+    uncount_contact_events,
+)
 from appliance.representation import (
     access_number_json,
     account_json,
@@ -1038,6 +1043,7 @@ def delete_poll(ident: int) -> Response:
     if users:
         raise ApiError(409, "conflict", f"poll {ident} is used by keywords {', '.join(map(str, users))}; "
                                         "change their actions first")
+    forget_poll(session, ident)  # a bulk delete: the statistics summary is told first
     session.execute(delete(PollVote).where(PollVote.poll_id == ident))
     session.delete(poll)
     _commit(session, f"poll {ident} is still referenced")
@@ -1109,6 +1115,7 @@ def delete_contest(ident: int) -> Response:
         raise ApiError(409, "conflict", f"contest {ident} is used by keywords {', '.join(map(str, users))}; "
                                         "change their actions first")
     session.execute(delete(ContestDraw).where(ContestDraw.contest_id == ident))
+    forget_contest(session, ident)  # a bulk delete: the statistics summary is told first
     session.execute(delete(ContestEntry).where(ContestEntry.contest_id == ident))
     session.delete(contest)
     _commit(session, f"contest {ident} is still referenced")

@@ -27,14 +27,27 @@ from appliance.db.models import (
     Account,
     Contact,
     ContactEvent,
+    Contest,
+    ContestEntry,
     Keyword,
     Message,
     MmsTransfer,
+    Poll,
+    PollVote,
+    StatisticsContestDay,
     StatisticsDay,
     StatisticsDaySenders,
+    StatisticsPollDay,
     StatisticsSenderDay,
 )
-from appliance.db.statistics_summary import count_new_messages, local_day, rebuild, uncount_contact_events
+from appliance.db.statistics_summary import (
+    count_new_messages,
+    forget_contest,
+    forget_poll,
+    local_day,
+    rebuild,
+    uncount_contact_events,
+)
 from appliance.mms.fetch import MmsFetcher
 from appliance.reception.store import MessageStore, ReceivedPdu
 from appliance.statistics import access_number_statistics, keyword_statistics
@@ -44,7 +57,8 @@ SIM = "89480610001234567801"
 OTHER_SIM = "89480610001234567802"
 # A week before Warsaw's clocks go forward (29 March 2026): local days of 23 and 24 hours both.
 BASE = date(2026, 3, 25)
-SUMMARY_TABLES = (StatisticsDay, StatisticsSenderDay, StatisticsDaySenders)
+SUMMARY_TABLES = (StatisticsDay, StatisticsSenderDay, StatisticsDaySenders, StatisticsPollDay,
+                  StatisticsContestDay)
 
 
 @dataclass
@@ -54,23 +68,32 @@ class Shop:
     pizza: int
     kawa: int
     other_pizza: int
+    polls: tuple[int, int] = (0, 0)
+    contests: tuple[int, int] = (0, 0)
 
     @classmethod
     def create(cls, sessions: sessionmaker[Session]) -> Shop:
+        """PIZZA votes in the first poll and enters the first contest; the second ones are named by none."""
         with sessions.begin() as session:
             account = Account(name="Pizzeria")
             session.add(account)
             session.flush()
             number = AccessNumber(number="+48500600700", iccid=SIM, kind="shared")
             other = AccessNumber(number="+48500600701", iccid=OTHER_SIM, kind="dedicated", account_id=account.id)
-            session.add_all([number, other])
+            polls = [Poll(account_id=account.id, question=f"Ankieta {n}?",
+                          options=[{"code": "A", "label": "Tak"}, {"code": "B", "label": "Nie"}]) for n in (1, 2)]
+            contests = [Contest(account_id=account.id, name=f"Konkurs {n}", answer="42") for n in (1, 2)]
+            session.add_all([number, other, *polls, *contests])
             session.flush()
-            keywords = [Keyword(access_number_id=number.id, account_id=account.id, keyword="PIZZA"),
+            actions: list[dict[str, object]] = [{"type": "poll_vote", "poll": polls[0].id},
+                                                {"type": "contest_entry", "contest": contests[0].id}]
+            keywords = [Keyword(access_number_id=number.id, account_id=account.id, keyword="PIZZA", actions=actions),
                         Keyword(access_number_id=number.id, account_id=account.id, keyword="KAWA"),
                         Keyword(access_number_id=other.id, account_id=account.id, keyword="PIZZA")]
             session.add_all(keywords)
             session.flush()
-            return cls(number.id, other.id, *(k.id for k in keywords))
+            return cls(number.id, other.id, *(k.id for k in keywords), (polls[0].id, polls[1].id),
+                       (contests[0].id, contests[1].id))
 
     def targets(self) -> list[tuple[str, int | None]]:
         """Where a message may go: (SIM, keyword)."""
@@ -110,6 +133,9 @@ opt = st.tuples(st.just("opt"), st.integers(0, 1000), st.sampled_from(("opt_in",
                 st.integers(0, 3))
 move = st.tuples(st.just("move"), st.integers(0, 1000), st.integers(0, 4), st.sampled_from(SENDERS))
 forget_contact = st.tuples(st.just("delete_contact"), st.integers(0, 3))
+vote = st.tuples(st.just("vote"), st.integers(0, 1000), st.integers(0, 1), st.sampled_from("ABZ"))
+entry = st.tuples(st.just("entry"), st.integers(0, 1000), st.integers(0, 1), st.booleans(), st.integers(0, 3))
+forget_campaign = st.tuples(st.sampled_from(("delete_poll", "delete_contest")), st.integers(0, 1))
 remove = st.tuples(st.just("delete_message"), st.integers(0, 1000))
 ranges = st.tuples(st.integers(-430, 12), st.integers(0, 365))
 
@@ -144,14 +170,37 @@ def _run(shop: Shop, sessions: sessionmaker[Session], operation: tuple[Any, ...]
             assert message is not None
             iccid, keyword_id = shop.targets()[target]
             message.iccid, message.keyword_id, message.sender = iccid, keyword_id, sender
+        elif kind == "vote" and ids:  # keep-last: a number's vote moves to its newest message
+            _, pick, poll, option = operation
+            message = session.get(Message, ids[pick % len(ids)])
+            assert message is not None
+            msisdn = message.sender or "+48600000009"
+            found = session.scalar(select(PollVote).where(PollVote.poll_id == shop.polls[poll],
+                                                          PollVote.msisdn == msisdn))
+            if found is None:
+                session.add(PollVote(poll_id=shop.polls[poll], msisdn=msisdn, option_code=option,
+                                     message_id=message.id))
+            else:
+                found.option_code, found.message_id = option, message.id
+        elif kind == "entry" and ids:
+            _, pick, contest, correct, number = operation
+            session.add(ContestEntry(contest_id=shop.contests[contest], msisdn=SENDERS[number], correct=correct,
+                                     answer="42" if correct else "7", message_id=ids[pick % len(ids)]))
+        elif kind == "delete_poll":  # as the API does: the poll's votes go in bulk
+            forget_poll(session, shop.polls[operation[1]])
+            session.execute(delete(PollVote).where(PollVote.poll_id == shop.polls[operation[1]]))
+        elif kind == "delete_contest":
+            forget_contest(session, shop.contests[operation[1]])
+            session.execute(delete(ContestEntry).where(ContestEntry.contest_id == shop.contests[operation[1]]))
         elif kind == "delete_contact":
             contact_id = _contact(session, operation[1])
             uncount_contact_events(session, contact_id)  # as the API's contact deletion does
             session.execute(delete(ContactEvent).where(ContactEvent.contact_id == contact_id))
         elif kind == "delete_message" and ids:
             message_id = ids.pop(operation[1] % len(ids))
-            for event in session.scalars(select(ContactEvent).where(ContactEvent.message_id == message_id)):
-                session.delete(event)
+            for model in (ContactEvent, PollVote, ContestEntry):
+                for row in session.scalars(select(model).where(model.message_id == message_id)):
+                    session.delete(row)
             session.flush()
             session.delete(session.get(Message, message_id))
 
@@ -169,14 +218,14 @@ def _contact(session: Session, n: int) -> int:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(operations=st.lists(st.one_of(add, add, add, opt, opt, move, forget_contact, remove), min_size=1,
-                           max_size=30),
+@given(operations=st.lists(st.one_of(add, add, add, opt, opt, move, forget_contact, remove, vote, vote, entry,
+                                     entry, forget_campaign), min_size=1, max_size=30),
        windows=st.lists(ranges, min_size=1, max_size=3))
 def test_the_summary_counts_what_the_messages_say_whatever_comes_moves_and_goes(
         session_factory: sessionmaker[Session], operations: list[tuple[Any, ...]],
         windows: list[tuple[int, int]]) -> None:
     with session_factory.begin() as session:
-        for model in (ContactEvent, Contact, Message, *SUMMARY_TABLES):
+        for model in (ContactEvent, Contact, PollVote, ContestEntry, Message, *SUMMARY_TABLES):
             session.execute(delete(model))
     shop = _shop(session_factory)
     ids: list[int] = []
@@ -198,8 +247,10 @@ def _shop(sessions: sessionmaker[Session]) -> Shop:
             keywords = {(k.access_number_id, k.keyword): k.id for k in session.scalars(select(Keyword))}
             other = session.scalar(select(AccessNumber.id).where(AccessNumber.iccid == OTHER_SIM))
             assert other is not None
+            polls = tuple(session.scalars(select(Poll.id).order_by(Poll.id)))
+            contests = tuple(session.scalars(select(Contest.id).order_by(Contest.id)))
             return Shop(number.id, other, keywords[number.id, "PIZZA"], keywords[number.id, "KAWA"],
-                        keywords[other, "PIZZA"])
+                        keywords[other, "PIZZA"], polls, contests)  # type: ignore[arg-type]
     return Shop.create(sessions)
 
 
@@ -323,7 +374,10 @@ def test_an_mms_counts_for_its_keyword_and_sender_once_fetched(
         fetched = session.get(Message, message.id)
         assert fetched is not None and (fetched.keyword_id, fetched.sender) == (shop.pizza, "+48600100200")
     shop.assert_summary_counts_what_the_messages_say(session_factory, [(today, today)])
-    assert summary_rows(session_factory)["statistics_sender_days"] == [
+    with session_factory() as session:  # PIZZA's actions ran on the fetched MMS: its contest entry counts
+        stats = keyword_statistics(session, shop.pizza, today, today)
+        assert stats is not None and [(c.entries, c.unique_numbers) for c in stats.contests] == [(1, 1)]
+    assert [row for row in summary_rows(session_factory)["statistics_sender_days"] if "/" not in row[0]] == [
         (f"keyword:{shop.pizza}", "+48600100200", today, 1), (f"sim:{SIM}", "+48600100200", today, 1)]
 
 
