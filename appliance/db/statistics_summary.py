@@ -1,4 +1,4 @@
-"""The statistics summary: messages, senders and opt-ins per scope and local day, kept with the messages.
+"""The statistics summary: messages, senders, opt-ins, votes and entries per scope and local day.
 
 Why: statistics of an access number over 90 days read every message its SIM received in them (a
 quarter of a million on a busy appliance) and their senders; counted from the messages that takes
@@ -6,13 +6,16 @@ a second. Read from this summary it is a few hundred rows a day at most, whateve
 
 What is kept, per **scope** (``keyword:<id>``: messages routed to the keyword; ``sim:<ICCID>``: messages
 the SIM received, which is an access number's traffic, as in ``appliance.statistics``) and **local
-calendar day** of ``SUMMARY_TIMEZONE``:
+calendar day** of ``SUMMARY_TIMEZONE``, everything on the day of the message it comes from:
 
 - ``statistics_days``: messages, and opt-in/opt-out events those messages caused;
+- ``statistics_poll_days``: votes those messages cast, per poll and option;
+- ``statistics_contest_days``: entries (and correct ones) those messages made, per contest;
 - ``statistics_sender_days``: messages per sender and day (only read to keep the next table right);
 - ``statistics_day_senders``: a day's senders by the day each last wrote before. A day's unique
   senders are the sum of its rows; the unique senders of a range are those of its days whose previous
-  day lies before the range (each sender is counted on its first day in the range, once).
+  day lies before the range (each sender is counted on its first day in the range, once). The numbers
+  that entered a contest are kept the same way, as the senders of the scope ``<scope>/contest:<id>``.
 
 Statistics asked in another time zone are computed from the messages themselves (``appliance.statistics``).
 
@@ -20,11 +23,14 @@ How it stays equal to the messages: every change is applied in the transaction t
 - ORM: a flush listener (installed on every session factory by ``appliance.db.engine``) counts
   ``Message`` rows added, changed in a counted column (``iccid``, ``received_at``, ``sender``,
   ``keyword_id``: an MMS routed after its fetch, a partial message completed by a late part) or
-  deleted, and ``ContactEvent`` opt-ins/opt-outs added, changed or deleted. A message that moves
-  takes its opt-ins and opt-outs along.
-- Statements that bypass the ORM call this module themselves: reception's bulk inserts
-  (:func:`count_new_messages`), a keyword's deletion (:func:`forget_keyword`), a contact's
-  (:func:`uncount_contact_events`). Whatever else changes messages with a bulk statement must too.
+  deleted, and ``ContactEvent`` opt-ins/opt-outs, ``PollVote`` and ``ContestEntry`` rows added,
+  changed (a keep-last vote moving to a newer message) or deleted. A message that moves takes its
+  opt-ins, votes and entries along.
+- Bulk statements (Core, or the ORM's ``update()``/``delete()``) bypass the listener and call this
+  module themselves: reception's inserts (:func:`count_new_messages`), a keyword's deletion
+  (:func:`forget_keyword`), a contact's (:func:`uncount_contact_events`), a poll's
+  (:func:`forget_poll`), a contest's (:func:`forget_contest`). Any new bulk change to those tables
+  must too; the randomised tests compare the summary with the messages after every kind of change.
 - :func:`rebuild` writes it from scratch (the benchmark loads raw rows; a repair).
 
 Concurrency: SQLite has one writer at a time, and the summary is written after the change to the

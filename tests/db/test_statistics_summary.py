@@ -422,11 +422,23 @@ def test_the_migration_fills_the_summary_from_the_messages_stored_before_it(empt
             connection.execute(ContactEvent.__table__.insert(), [
                 {"contact_id": 1, "kind": ("opt_in", "opt_out", "joined")[n % 3], "message_id": n + 1,
                  "at": datetime.now(UTC)} for n in range(0, 60, 4)])
+            connection.execute(Poll.__table__.insert(), [{"id": 1, "account_id": 1, "question": "?", "policy": "keep_last",
+                                                          "options": [{"code": "A"}], "created_at": datetime.now(UTC)}])
+            connection.execute(Contest.__table__.insert(), [{"id": 1, "account_id": 1, "entries_per_number": 3,
+                                                             "created_at": datetime.now(UTC)}])
+            connection.execute(PollVote.__table__.insert(), [
+                {"poll_id": 1, "msisdn": f"+4860000000{n}", "option_code": "AB"[n % 2], "message_id": n * 5 + 1,
+                 "voted_at": datetime.now(UTC)} for n in range(8)])
+            connection.execute(ContestEntry.__table__.insert(), [
+                {"contest_id": 1, "msisdn": f"+4860000000{n % 3}", "correct": n % 2 == 0, "message_id": n * 3 + 2,
+                 "entered_at": datetime.now(UTC)} for n in range(15)])
         upgrade(empty_database_url)
         shop = Shop(1, 2, 1, 2, 3)
         with sessions() as session:
             stats = access_number_statistics(session, 1, BASE - timedelta(days=1), BASE + timedelta(days=20))
             assert stats is not None and stats.messages == 48 and stats.opt_ins > 0 and stats.opt_outs > 0
+            assert [p.voters for p in stats.polls] == [8]
+            assert [(c.entries, c.unique_numbers) for c in stats.contests] == [(12, 3)]
         shop.assert_summary_counts_what_the_messages_say(sessions, [
             (BASE - timedelta(days=1), BASE + timedelta(days=20)), (BASE + timedelta(days=3), BASE + timedelta(days=9))])
         kept = summary_rows(sessions)

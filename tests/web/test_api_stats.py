@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from appliance.db.models import AccessNumber, Account, Keyword, Poll, PollVote
+from appliance.db.models import AccessNumber, Account, Contact, ContactEvent, Keyword, Poll, PollVote
+from appliance.statistics import access_number_statistics, keyword_statistics
+from appliance.web.tokens import create_token
 from tests.web.conftest import DEFAULT_ICCID, Store
 
 
@@ -102,3 +105,60 @@ def test_a_token_is_required(client: FlaskClient, pizza: dict[str, int]) -> None
     response = client.get(f"/api/v1/statistics/keywords/{pizza['keyword']}",
                           headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+@pytest.fixture
+def admin(session_factory: sessionmaker[Session]) -> dict[str, str]:
+    with session_factory() as session:
+        secret = create_token(session, "admin", admin=True)
+        session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def _summary_and_messages_agree(session_factory: sessionmaker[Session], pizza: dict[str, int]) -> None:
+    with session_factory() as session:
+        for call, ident in ((keyword_statistics, pizza["keyword"]), (access_number_statistics, pizza["number"])):
+            summary = call(session, ident, date(2026, 11, 24), date(2026, 11, 26))
+            assert summary == call(session, ident, date(2026, 11, 24), date(2026, 11, 26), from_messages=True)
+
+
+def test_a_deleted_keyword_takes_its_statistics_along_and_a_keyword_reusing_its_id_starts_from_nothing(
+        client: FlaskClient, admin: dict[str, str], pizza: dict[str, int],
+        session_factory: sessionmaker[Session]) -> None:
+    with session_factory.begin() as session:
+        for vote in session.scalars(select(PollVote)):
+            session.delete(vote)
+        session.execute(update(Keyword).values(actions=[]))
+    assert client.delete(f"/api/v1/keywords/{pizza['keyword']}", headers=admin).status_code == 204
+    with session_factory.begin() as session:  # SQLite hands the highest id out again once it is free
+        number = session.get(AccessNumber, pizza["number"])
+        assert number is not None
+        again = Keyword(id=pizza["keyword"], access_number_id=number.id, keyword="KAWA")
+        session.add(again)
+    body = client.get(f"/api/v1/statistics/keywords/{pizza['keyword']}?from=2026-11-24&to=2026-11-26",
+                      headers=admin).get_json()
+    assert (body["messages"], body["unique_senders"]) == (0, 0)
+    body = client.get(f"/api/v1/statistics/access-numbers/{pizza['number']}?from=2026-11-24&to=2026-11-26",
+                      headers=admin).get_json()
+    assert body["messages"] == 4  # the messages stay the number's
+    _summary_and_messages_agree(session_factory, pizza)
+
+
+def test_a_deleted_contact_takes_its_opt_ins_off_the_statistics(
+        client: FlaskClient, admin: dict[str, str], pizza: dict[str, int],
+        session_factory: sessionmaker[Session], store: Store) -> None:
+    message = store.message(sender="+48600000007", received_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+                            keyword_id=pizza["keyword"], status="routed")
+    with session_factory.begin() as session:
+        account_id = session.scalar(select(Account.id))
+        contact = Contact(account_id=account_id, msisdn="+48600000007")
+        session.add(contact)
+        session.flush()
+        session.add(ContactEvent(contact_id=contact.id, kind="opt_in", message_id=message.id,
+                                 at=datetime(2026, 11, 25, 12, 0, 1, tzinfo=UTC)))
+        contact_id = contact.id
+    url = f"/api/v1/statistics/keywords/{pizza['keyword']}?from=2026-11-24&to=2026-11-26"
+    assert client.get(url, headers=admin).get_json()["opt_ins"] == 1
+    assert client.delete(f"/api/v1/contacts/{contact_id}", headers=admin).status_code == 204
+    assert client.get(url, headers=admin).get_json()["opt_ins"] == 0
+    _summary_and_messages_agree(session_factory, pizza)
