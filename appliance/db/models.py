@@ -454,10 +454,11 @@ class ContactEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # opt_in | opt_out | joined | left
+    # active_history: the statistics summary takes a changed event off where it was counted.
+    kind: Mapped[str] = mapped_column(String(16), active_history=True)  # opt_in | opt_out | joined | left
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
     keyword: Mapped[str | None] = mapped_column(String(160))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), active_history=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
     # Statistics reach a message's opt-in/opt-out from the message (appliance.statistics).
@@ -516,10 +517,11 @@ class PollVote(Base):
     __tablename__ = "poll_votes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    # active_history: a keep-last vote that moves is taken off the statistics summary where it was.
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True, active_history=True)
     msisdn: Mapped[str] = mapped_column(String(32))
-    option_code: Mapped[str] = mapped_column(String(32))
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    option_code: Mapped[str] = mapped_column(String(32), active_history=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), active_history=True)
     voted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (
@@ -545,11 +547,12 @@ class ContestEntry(Base):
     __tablename__ = "contest_entries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
-    msisdn: Mapped[str] = mapped_column(String(32))
+    # active_history: a changed entry is taken off the statistics summary where it was counted.
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True, active_history=True)
+    msisdn: Mapped[str] = mapped_column(String(32), active_history=True)
     answer: Mapped[str | None] = mapped_column(Text)
-    correct: Mapped[bool] = mapped_column(Boolean)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    correct: Mapped[bool] = mapped_column(Boolean, active_history=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), active_history=True)
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     __table_args__ = (

@@ -169,6 +169,7 @@ def _run(shop: Shop, sessions: sessionmaker[Session], operation: tuple[Any, ...]
             message = session.get(Message, ids[pick % len(ids)])
             assert message is not None
             iccid, keyword_id = shop.targets()[target]
+            session.expire(message)  # what it was counted by is loaded again before it changes
             message.iccid, message.keyword_id, message.sender = iccid, keyword_id, sender
         elif kind == "vote" and ids:  # keep-last: a number's vote moves to its newest message
             _, pick, poll, option = operation
@@ -181,6 +182,7 @@ def _run(shop: Shop, sessions: sessionmaker[Session], operation: tuple[Any, ...]
                 session.add(PollVote(poll_id=shop.polls[poll], msisdn=msisdn, option_code=option,
                                      message_id=message.id))
             else:
+                session.expire(found)
                 found.option_code, found.message_id = option, message.id
         elif kind == "entry" and ids:
             _, pick, contest, correct, number = operation
