@@ -134,6 +134,12 @@ class Message(Base):
     )
 
 
+# The summary's rows are small and found by their key: on SQLite the key is the table (WITHOUT ROWID),
+# not a rowid table plus an index repeating the key, which would take twice the space (two rows per
+# message in statistics_sender_days alone).
+_SUMMARY_TABLE = {"sqlite_with_rowid": False}
+
+
 class StatisticsDay(Base):
     """A scope's messages, opt-ins and opt-outs of one local day (appliance.statistics_summary).
 
@@ -142,6 +148,7 @@ class StatisticsDay(Base):
     """
 
     __tablename__ = "statistics_days"
+    __table_args__ = _SUMMARY_TABLE
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -155,6 +162,7 @@ class StatisticsSenderDay(Base):
     wrote when, read only to keep ``statistics_day_senders`` right as messages come and go."""
 
     __tablename__ = "statistics_sender_days"
+    __table_args__ = _SUMMARY_TABLE
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     sender: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -172,6 +180,7 @@ class StatisticsDaySenders(Base):
     """
 
     __tablename__ = "statistics_day_senders"
+    __table_args__ = _SUMMARY_TABLE
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -183,6 +192,7 @@ class StatisticsPollDay(Base):
     """Votes for one option of a poll cast by a scope's messages of one local day."""
 
     __tablename__ = "statistics_poll_days"
+    __table_args__ = _SUMMARY_TABLE
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -196,6 +206,7 @@ class StatisticsContestDay(Base):
     numbers that entered are kept as the senders of the scope ``<scope>/contest:<id>``."""
 
     __tablename__ = "statistics_contest_days"
+    __table_args__ = _SUMMARY_TABLE
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)

@@ -37,21 +37,24 @@ def upgrade() -> None:
     sa.Column('messages', sa.Integer(), nullable=False),
     sa.Column('opt_ins', sa.Integer(), nullable=False),
     sa.Column('opt_outs', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', 'day', name=op.f('pk_statistics_days'))
+    sa.PrimaryKeyConstraint('scope', 'day', name=op.f('pk_statistics_days')),
+    sqlite_with_rowid=False
     )
     op.create_table('statistics_sender_days',
     sa.Column('scope', sa.String(length=64), nullable=False),
     sa.Column('sender', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('messages', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', 'sender', 'day', name=op.f('pk_statistics_sender_days'))
+    sa.PrimaryKeyConstraint('scope', 'sender', 'day', name=op.f('pk_statistics_sender_days')),
+    sqlite_with_rowid=False
     )
     op.create_table('statistics_day_senders',
     sa.Column('scope', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('previous_day', sa.Date(), nullable=False),
     sa.Column('senders', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', 'day', 'previous_day', name=op.f('pk_statistics_day_senders'))
+    sa.PrimaryKeyConstraint('scope', 'day', 'previous_day', name=op.f('pk_statistics_day_senders')),
+    sqlite_with_rowid=False
     )
     op.create_table('statistics_poll_days',
     sa.Column('scope', sa.String(length=64), nullable=False),
@@ -59,7 +62,8 @@ def upgrade() -> None:
     sa.Column('poll_id', sa.Integer(), nullable=False),
     sa.Column('option_code', sa.String(length=32), nullable=False),
     sa.Column('votes', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', 'day', 'poll_id', 'option_code', name=op.f('pk_statistics_poll_days'))
+    sa.PrimaryKeyConstraint('scope', 'day', 'poll_id', 'option_code', name=op.f('pk_statistics_poll_days')),
+    sqlite_with_rowid=False
     )
     op.create_table('statistics_contest_days',
     sa.Column('scope', sa.String(length=64), nullable=False),
@@ -67,7 +71,8 @@ def upgrade() -> None:
     sa.Column('contest_id', sa.Integer(), nullable=False),
     sa.Column('entries', sa.Integer(), nullable=False),
     sa.Column('correct', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', 'day', 'contest_id', name=op.f('pk_statistics_contest_days'))
+    sa.PrimaryKeyConstraint('scope', 'day', 'contest_id', name=op.f('pk_statistics_contest_days')),
+    sqlite_with_rowid=False
     )
     _backfill(op.get_bind())
 
