@@ -30,6 +30,11 @@ class Settings:
     udev_discovery: bool = True
     # SIM PINs by ICCID; a SIM whose PIN is not here is never unlocked by guessing.
     sim_pins: dict[str, str] = field(default_factory=dict)
+    # How MMS are fetched: "modem" (a data call on the SIM's MMS APN through the modem's network
+    # interface, the only way to an operator's MMSC) or "lan" (the box's own network).
+    mms_bearer: str = "modem"
+    # Port → network interface, for modems whose interface sysfs does not show (emulated ones).
+    modem_interfaces: dict[str, str] = field(default_factory=dict)
     secret_key: str = ""
     # An incomplete multipart set is released as a partial message after this long.
     partial_timeout_seconds: int = 24 * 3600
@@ -113,6 +118,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         if env_key in env:
             values[key] = _coerce(key, env[env_key], env_key)
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.mms_bearer not in ("modem", "lan"):
+        raise ConfigError(f"mms_bearer must be modem or lan, not {settings.mms_bearer!r}")
     if settings.smtp_security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"smtp_security must be none, starttls or ssl, not {settings.smtp_security!r}")
     return settings

@@ -16,6 +16,7 @@ from appliance.campaigns.group_send import GroupSender
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.mms.bearer import LanBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
 from appliance.modem.outbound import OutboundQueue
@@ -94,7 +95,6 @@ class Appliance:
         self.sessions = make_session_factory(self.engine)
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
         self.attachments = AttachmentStore(settings.data_dir)
-        self.mms = MmsFetcher(self.sessions, self.attachments, HttpTransport())
         # Any stored message may be an MMS notification: let the fetcher look at once.
         self.ingest = IngestWriter(self.store, on_stored=lambda _ids: self.mms.wake())
         self.registry = ModemRegistry(self.sessions)
@@ -103,6 +103,9 @@ class Appliance:
                               at_timeout=settings.at_timeout_seconds,
                               poll_seconds=settings.storage_poll_seconds, sim_pins=settings.sim_pins,
                               outbound=self.outbound, send_interval=settings.send_interval_seconds)
+        bearer = (ModemBearer(self.pool.session_for_sim, settings.modem_interfaces)
+                  if settings.mms_bearer == "modem" else LanBearer())
+        self.mms = MmsFetcher(self.sessions, self.attachments, HttpTransport(), bearer)
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)
