@@ -178,7 +178,8 @@ def device_issue_json(issue: Any) -> dict[str, Any]:
 # --- configuration (REST API CRUD, DESIGN §4.3) --------------------------------------------------
 
 def account_json(account: Account) -> dict[str, Any]:
-    return {"id": account.id, "name": account.name, "created_at": iso_utc(account.created_at)}
+    return {"id": account.id, "name": account.name, "opt_out_words": list(account.opt_out_words or []),
+            "created_at": iso_utc(account.created_at)}
 
 
 def access_number_json(number: AccessNumber) -> dict[str, Any]:
@@ -196,6 +197,7 @@ def access_number_json(number: AccessNumber) -> dict[str, Any]:
         "mms_apn": number.mms_apn,
         "mms_apn_user": number.mms_apn_user,
         "mms_apn_password_set": bool(number.mms_apn_password),
+        "unmatched_reply": number.unmatched_reply,
     }
 
 

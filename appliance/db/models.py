@@ -128,6 +128,8 @@ class Message(Base):
         # their senders told apart from the index alone.
         Index("ix_messages_keyword_received", "keyword_id", "received_at", "sender"),
         Index("ix_messages_iccid_received", "iccid", "received_at", "sender"),
+        # A conversation (appliance.campaigns.dialogue): one sender's messages to one SIM, in time order.
+        Index("ix_messages_conversation", "iccid", "sender", "received_at"),
     )
 
 
@@ -199,6 +201,9 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Words besides STOP that opt a sender out of this account ("WYPISZ", "NIE"), as typed; compared
+    # as keywords are (appliance.rules.is_opt_out).
+    opt_out_words: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -220,6 +225,8 @@ class AccessNumber(Base):
     mms_apn: Mapped[str | None] = mapped_column(String(100))
     mms_apn_user: Mapped[str | None] = mapped_column(String(100))
     mms_apn_password: Mapped[str | None] = mapped_column(String(100))
+    # Sent back through this SIM to a message that matched no keyword (appliance.campaigns.engine).
+    unmatched_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -244,6 +251,9 @@ class OutboundSms(Base):
 
     parts: Mapped[list[OutboundPart]] = relationship(back_populates="outbound", order_by="OutboundPart.sequence",
                                                      cascade="all, delete-orphan")
+
+    # A conversation (appliance.campaigns.dialogue): the texts of one SIM to one number, in time order.
+    __table_args__ = (Index("ix_outbound_sms_conversation", "iccid", "recipient", "created_at"),)
 
 
 class OutboundPart(Base):
@@ -413,7 +423,8 @@ class AutoReply(Base):
     __tablename__ = "auto_replies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # None: a shared number's default reply to a message nobody's keyword matched (no account speaks).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"))
     recipient: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))

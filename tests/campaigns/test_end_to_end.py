@@ -176,3 +176,23 @@ def test_two_autoresponder_robots_texting_each_other_stop_at_the_rate_limit(rig:
 
     assert relayed == {1: 3, 2: 3}
     assert message_count(rig) == 1 + 3 + 3  # the first text, then each robot's three answers received
+
+
+def test_a_text_no_keyword_matches_gets_the_shared_number_s_default_reply_and_a_robot_gets_none(rig: Rig) -> None:
+    rig.emulator.add_modem("quectel")
+    garden = add(rig, Account(name="Ogrodnik"))
+    shared = access_number(rig, 1, garden, "shared")
+    with rig.sessions.begin() as db:
+        number = db.get(AccessNumber, shared)
+        assert number is not None
+        number.unmatched_reply = "Nie znamy tego hasła. Ogrodnicy piszą OGRODNIK."
+    add(rig, Keyword(access_number_id=shared, account_id=garden, keyword="OGRODNIK", mode="base"))
+    sending_session(rig, 1)
+
+    rig.emulator.deliver_sms(1, "InfoSMS", "Twoja paczka czeka")  # a robot: never answered
+    rig.emulator.deliver_sms(1, ANIA, "Ogrodnik")  # a keyword: no default reply
+    rig.emulator.deliver_sms(1, BARTEK, "Dzień dobry, czy są sadzonki?")
+    wait_for(lambda: sent_to(rig, 1, BARTEK), what="the default reply")
+    wait_for(lambda: message_count(rig) == 3 and all_sent(rig), what="every text stored and answered")
+    assert [(item["to"], item["text"]) for item in rig.emulator.sent(1)] == [
+        (BARTEK, "Nie znamy tego hasła. Ogrodnicy piszą OGRODNIK.")]
