@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -30,6 +30,9 @@ from appliance.db.models import (
     OutboundSms,
     Poll,
 )
+
+if TYPE_CHECKING:
+    from appliance.campaigns.dialogue import ConversationSummary, Entry
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -305,3 +308,33 @@ def contest_draw_json(draw: ContestDraw) -> dict[str, Any]:
         "winners": list(draw.winners),
         "drawn_at": iso_utc(draw.drawn_at),
     }
+
+
+# --- dialogue (appliance.campaigns.dialogue) -----------------------------------------------------
+
+def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
+    """A row of ``GET /access-numbers/{id}/conversations``: who, how many each way, the last message."""
+    last = summary.last
+    return {
+        "sender": summary.sender,
+        "received": summary.received,
+        "sent": summary.sent,
+        "last_at": iso_utc(last.at),
+        "last": {"direction": last.direction, "id": last.item.id, "text": _entry_text(last.item),
+                 "status": last.item.status},
+    }
+
+
+def conversation_entry_json(entry: Entry, access_number: str | None, *, base_url: str | None = None) -> dict[str, Any]:
+    """One message of a conversation: the message object (in) or the outbound SMS object (out), with
+    ``direction`` and ``at`` (when it was received, or queued) in front."""
+    head = {"direction": entry.direction, "at": iso_utc(entry.at)}
+    if isinstance(entry.item, Message):
+        return {**head, **message_json(entry.item, msisdns={entry.item.iccid: access_number}, base_url=base_url)}
+    return {**head, **outbound_json(entry.item, access_number)}
+
+
+def _entry_text(item: Message | OutboundSms) -> str | None:
+    if isinstance(item, OutboundSms):
+        return item.text
+    return item.text if item.text is not None else item.subject

@@ -41,7 +41,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.extensions["appliance.device_issues"] = device_issues or (lambda: [])
     app.teardown_appcontext(_close_session)
 
-    from appliance.web import api, api_config, api_stats, panel  # noqa: F401 - they nest in api.bp
+    from appliance.web import api, api_config, api_conversations, api_stats, panel  # noqa: F401 - they nest in api.bp
 
     app.register_blueprint(api.bp)
     app.register_blueprint(panel.bp)
