@@ -21,7 +21,8 @@ Order for one message
     4. The number's default reply (``AccessNumber.unmatched_reply``), when the message matched no
        keyword of the number and no autoresponder answered it: on a shared number the admin's
        "unmatched inbox" answer, on a dedicated one the owner's answer to a text that carries none of
-       its keywords. Never to a message that is STOP (even one that reached no account).
+       its keywords. Never to a message that reads as an opt-out (STOP or any account's opt-out
+       word), even one that reached no account: the sender may be asking for silence.
 
 Who a STOP reaches
     Dedicated number: its owner account. Shared number: every account the sender has dealt with *on
@@ -172,8 +173,7 @@ class ActionEngine:
                     for autoresponder in firing:
                         self._reply(context, autoresponder.account_id, autoresponder.text,
                                     autoresponder.max_per_sender, timedelta(seconds=autoresponder.window_seconds))
-                    if (message.keyword_id is None and not firing and number.unmatched_reply
-                            and not is_opt_out(text)):
+                    if not opting_out and message.keyword_id is None and not firing and number.unmatched_reply:
                         # A dedicated number's owner speaks; on a shared number no account does.
                         self._reply(context, number.account_id, number.unmatched_reply)
                     acted += 1

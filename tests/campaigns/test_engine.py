@@ -495,10 +495,14 @@ def test_the_default_reply_stops_at_the_rate_limit(setup: Setup) -> None:
         False, False, False, True, True]
 
 
-def test_a_stop_gets_no_default_reply_even_when_it_reaches_no_account(setup: Setup) -> None:
+def test_an_opt_out_gets_no_default_reply_even_when_it_reaches_no_account(setup: Setup) -> None:
     unmatched_reply(setup, setup.shared, "Nie znamy tego hasła.")
-    setup.deliver("STOP")
-    assert setup.replies() == []
+    unmatched_reply(setup, setup.dedicated, "Wyślij PIZZA, by zamówić.")
+    opt_out_words(setup, setup.garden, ["KONIEC"])
+    setup.deliver("STOP")  # Ania has dealt with no account on the shared number yet
+    setup.deliver("koniec", sender=BARTEK, iccid=DEDICATED_SIM)  # the garden's word, not the pizzeria's
+    setup.deliver("dzień dobry")
+    assert setup.replies() == [(SHARED_SIM, ANIA, "Nie znamy tego hasła.")]
 
 
 def test_a_contact_opted_out_of_the_owner_gets_no_default_reply(setup: Setup) -> None:
