@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in data_dir
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # How receivers of forwards reach this box (attachment download links); empty: from http_host/port.
+    public_url: str = ""
     # Serial ports or globs, in addition to udev discovery (the emulator's ptys are found this way).
     modems: list[str] = field(default_factory=list)
     # USB modems found by udev: their ttys are probed and the AT port gets a session.
@@ -52,6 +55,13 @@ class Settings:
     smtp_security: str = "none"  # none | starttls | ssl
     smtp_sender: str = ""
     log_level: str = "INFO"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/"
+        host = socket.gethostname() + ".local" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return f"http://{host}:{self.http_port}/"
 
     @property
     def effective_database_url(self) -> str:

@@ -23,6 +23,9 @@ from appliance.db.models import (
     Contest,
     ContestDraw,
     ContestEntry,
+    Delivery,
+    DeliveryAttempt,
+    ForwardTarget,
     Group,
     Keyword,
     Message,
@@ -338,3 +341,50 @@ def _entry_text(item: Message | OutboundSms) -> str | None:
     if isinstance(item, OutboundSms):
         return item.text
     return item.text if item.text is not None else item.subject
+
+
+def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
+    """A forward target; ``secret`` signs its webhooks (receivers need it), the CA is shown as set or not."""
+    return {
+        "id": target.id,
+        "account": target.account_id,
+        "name": target.name,
+        "kind": target.kind,
+        "address": target.address,
+        "enabled": target.enabled,
+        "access_number": target.access_number_id,
+        "keyword": target.keyword_id,
+        "actions_only": target.actions_only,
+        "format": target.format,
+        "secret": target.secret,
+        "ca_pem_set": bool(target.ca_pem),
+        "timeout_seconds": target.timeout_seconds,
+        "subject_template": target.subject_template,
+        "body_template": target.body_template,
+        "attach_limit_bytes": target.attach_limit_bytes,
+        "give_up_hours": target.give_up_hours,
+        "created_at": iso_utc(target.created_at),
+    }
+
+
+def delivery_json(delivery: Delivery, attempts: list[DeliveryAttempt] | None = None) -> dict[str, Any]:
+    """One message's forward to one target, with its attempts (oldest first) when given."""
+    body: dict[str, Any] = {
+        "id": delivery.id,
+        "target": delivery.target_id,
+        "message": delivery.message_id,
+        "idempotency_key": delivery.idempotency_key,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": iso_utc(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        "give_up_at": iso_utc(delivery.give_up_at),
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": iso_utc(delivery.created_at),
+        "delivered_at": iso_utc(delivery.delivered_at),
+    }
+    if attempts is not None:
+        body["log"] = [{"attempt": a.attempt, "started_at": iso_utc(a.started_at),
+                        "duration_ms": round(a.duration_ms, 1), "ok": a.ok, "status_code": a.status_code,
+                        "error": a.error, "excerpt": a.excerpt} for a in attempts]
+    return body

@@ -45,7 +45,8 @@ Rate limit of automatic answers
     (``held_back`` says why) and do not count. Never answered: alphanumeric senders and short codes
     (``may_autoreply``), and contacts that opted out of the account the answer speaks for.
 
-``forward`` actions are skipped here: forwarding targets are the delivery outbox's (another issue).
+``forward`` actions are not run here: ``appliance.delivery.outbox.enqueue_for_messages``, called in the
+same transaction right after, writes their deliveries with those of the account's other targets.
 
 Robustness
     Each message acts inside a savepoint: a failing action (a bug, a constraint hit by a concurrent
@@ -219,9 +220,7 @@ class ActionEngine:
             elif kind == "contest_entry":
                 _contest_entry(context, account, _int(action.get("contest")))
             elif kind == "forward":
-                # Forward targets belong to the delivery outbox (another issue): nothing to do here yet.
-                log.debug("%s: forward action to target %s skipped (handled by the delivery outbox)",
-                          context.describe(), action.get("target"))
+                continue  # the outbox's, in this same transaction (module docstring)
             else:
                 log.warning("keyword %d (%s): unknown action %r skipped", keyword.id, keyword.keyword, action)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from appliance.attachments import AttachmentStore
 from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.mms import MmsError, MmsMessage, decode_retrieve_conf, encode_notifyresp_ind
 from appliance.db.models import AccessNumber, Message, MmsTransfer, utcnow
+from appliance.delivery.outbox import enqueue_for_messages
 from appliance.mms.bearer import BearerError, MmsBearer
 from appliance.modem.data_call import Apn
 from appliance.reception.routing import RoutingTable, routed_fields
@@ -137,11 +139,12 @@ class MmsFetcher:
 
     def __init__(self, session_factory: sessionmaker[Session], attachments: AttachmentStore,
                  transport: MmsTransport, bearer: MmsBearer, *, first_retry: timedelta = FIRST_RETRY,
-                 check_seconds: float = 5.0) -> None:
+                 check_seconds: float = 5.0, on_retrieved: Callable[[], None] | None = None) -> None:
         self._sessions = session_factory
         self._attachments = attachments
         self._transport = transport
         self._bearer = bearer
+        self._on_retrieved = on_retrieved
         self._first_retry = first_retry
         self._check_seconds = check_seconds
         self._routing = RoutingTable()
@@ -215,6 +218,8 @@ class MmsFetcher:
             self._finish(transfer_id, "failed", "failed", str(exc))
             return
         self._store(transfer_id, body, mms)
+        if self._on_retrieved is not None:
+            self._on_retrieved()
         self._notify(job, source, "retrieved")
 
     def _claim(self, transfer_id: int, now: datetime) -> _Job | None:
@@ -306,6 +311,7 @@ class MmsFetcher:
             for name, value in routed_fields(decision, "unmatched").items():
                 setattr(message, name, value)
             self.actions.run(session, [message.id])
+            enqueue_for_messages(session, [message.id])
             log.info("MMS %s from %s retrieved: %d parts, %d bytes", transfer.transaction_id, message.sender,
                      len(mms.parts), len(body))
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.sms_pdu import PduError, SmsDeliver, SmsStatusReport, decode_mt_pdu
 from appliance.db.models import Message, SmsPart, StatusReport, utcnow
+from appliance.delivery.outbox import enqueue_for_messages
 from appliance.mms.notifications import WAP_PUSH_PORTS, accept_push
 from appliance.modem.outbound import apply_status_reports
 from appliance.reception.routing import RoutingTable, routed_fields
@@ -170,8 +171,11 @@ class MessageStore:
                 self._write_set_parts(batch)
             if batch.single_pushes:
                 self._write_single_pushes(batch)
-            # Keyword actions and autoresponders commit with their messages (appliance.campaigns.engine).
-            self.actions.run(session, [i for result in batch.results if result for i in result.message_ids])
+            # Keyword actions, autoresponders and the forwards' outbox rows commit with their messages
+            # (appliance.campaigns.engine, appliance.delivery.outbox).
+            stored_ids = [i for result in batch.results if result for i in result.message_ids]
+            self.actions.run(session, stored_ids)
+            enqueue_for_messages(session, stored_ids)
         return [result or StoreResult(Outcome.STORED, ()) for result in batch.results]
 
     def _classify(self, batch: _Batch, position: int, item: ReceivedPdu, key: str) -> None:
@@ -380,6 +384,7 @@ class MessageStore:
                 log.warning("multipart set %s incomplete after %s: released as partial (%d of %d parts)",
                             key, self.partial_timeout, len(parts), parts[0].total)
             created = [message_id for message_id, _ in self._flush_set_messages(batch)]
+            enqueue_for_messages(session, created)  # a partial message is forwarded as what arrived of it
         return created
 
 

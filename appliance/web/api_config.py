@@ -52,6 +52,7 @@ from appliance.db.models import (
     Contest,
     ContestDraw,
     ContestEntry,
+    ForwardTarget,
     Group,
     GroupMember,
     Keyword,
@@ -445,8 +446,9 @@ def delete_access_number(ident: int) -> Response:
 
 # --- keywords ------------------------------------------------------------------------------------
 
-_ACTION_REFERENCES: dict[str, tuple[str, type[Group] | type[Poll] | type[Contest]]] = {
-    "join_group": ("group", Group), "poll_vote": ("poll", Poll), "contest_entry": ("contest", Contest)}
+_ACTION_REFERENCES: dict[str, tuple[str, type[Group] | type[Poll] | type[Contest] | type[ForwardTarget]]] = {
+    "join_group": ("group", Group), "poll_vote": ("poll", Poll), "contest_entry": ("contest", Contest),
+    "forward": ("target", ForwardTarget)}
 
 
 def _validate_actions(session: Session, actions: Any, account_id: int | None) -> list[dict[str, Any]]:
@@ -473,11 +475,6 @@ def _validate_actions(session: Session, actions: Any, account_id: int | None) ->
             text = action.get("text")
             if not isinstance(text, str) or not text.strip():
                 raise _invalid(f"{field}.text", "an autoreply needs a non-empty text")
-        if kind == "forward":
-            # Forward targets are another issue's; until they are stored, only the shape is checked.
-            target = action.get("target")
-            if isinstance(target, bool) or not isinstance(target, int):
-                raise _invalid(f"{field}.target", "must be the integer id of a forward target")
         checked.append(dict(action))
     return checked
 
