@@ -11,7 +11,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from appliance.db.models import AccessNumber, Account, Delivery, DeliveryAttempt, ForwardTarget, Keyword, Message
+from appliance.db.models import (
+    AccessNumber,
+    Account,
+    Delivery,
+    DeliveryAttempt,
+    ForwardTarget,
+    Keyword,
+    Message,
+)
 from appliance.delivery.outbox import OutboxWorker, enqueue_for_messages
 from appliance.delivery.sms_forward import SmsChannel, forward_text
 from appliance.modem.outbound import OutboundQueue
