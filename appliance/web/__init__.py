@@ -47,10 +47,19 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.extensions["appliance.wake_outbox"] = wake_outbox
     app.teardown_appcontext(_close_session)
 
-    from appliance.web import api, api_config, api_conversations, api_forwarding, api_stats, panel  # noqa: F401 - they nest in api.bp
+    from appliance.web import (  # noqa: F401 - the api_* modules nest in api.bp
+        api,
+        api_config,
+        api_conversations,
+        api_forwarding,
+        api_stats,
+        panel,
+        panel_forwarding,
+    )
 
     app.register_blueprint(api.bp)
     app.register_blueprint(panel.bp)
+    app.register_blueprint(panel_forwarding.bp)
     return app
 
 

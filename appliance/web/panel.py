@@ -126,9 +126,7 @@ def conversation_page(number_id: int, sender: str) -> str:
 def conversation_reply(number_id: int, sender: str) -> BaseResponse | tuple[str, int]:
     """The reply form: queued, then back to the conversation; refused, the page again with the reason
     and the text as typed."""
-    sent_token = request.form.get("csrf_token", "")
-    if not sent_token or not hmac.compare_digest(sent_token, cookie_session.get("csrf_token", "")):
-        abort(400, "This form is out of date or came from another site; reload the page and send it again.")
+    require_csrf_token()
     session, number = db_session(), _access_number(number_id)
     text = request.form.get("text", "")
     try:
@@ -141,6 +139,20 @@ def conversation_reply(number_id: int, sender: str) -> BaseResponse | tuple[str,
     if wake_sim is not None:
         wake_sim(number.iccid)
     return redirect(url_for("panel.conversation_page", number_id=number.id, sender=sender, _anchor="reply"), 303)
+
+
+def csrf_token() -> str:
+    """The token the panel's forms carry, kept in the signed session cookie."""
+    if "csrf_token" not in cookie_session:
+        cookie_session["csrf_token"] = secrets.token_urlsafe(32)
+    return str(cookie_session["csrf_token"])
+
+
+def require_csrf_token() -> None:
+    """400 for a form without this browser's token: stale, or posted by another site's page."""
+    sent_token = request.form.get("csrf_token", "")
+    if not sent_token or not hmac.compare_digest(sent_token, cookie_session.get("csrf_token", "")):
+        abort(400, "This form is out of date or came from another site; reload the page and send it again.")
 
 
 def _access_number(number_id: int) -> AccessNumber:
@@ -164,12 +176,10 @@ def _render_conversation(number: AccessNumber, sender: str, *, error: str | None
     views = []
     for entry in entries:
         view = conversation_entry_json(entry, number.number)
-        view["at_text"] = _utc_text(entry.at)
+        view["at_text"] = utc_text(entry.at)
         if entry.direction == "in":
             _link_attachments(view)
         views.append(view)
-    if "csrf_token" not in cookie_session:
-        cookie_session["csrf_token"] = secrets.token_urlsafe(32)
     return render_template(
         CONVERSATION_TEMPLATE,
         number=number,
@@ -182,7 +192,7 @@ def _render_conversation(number: AccessNumber, sender: str, *, error: str | None
         refusal=refusal.message if refusal is not None else None,
         error=error,
         draft=draft,
-        csrf_token=cookie_session["csrf_token"],
+        csrf_token=csrf_token(),
     )
 
 
@@ -205,7 +215,7 @@ def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
     views = []
     for message in rows:
         view = message_json(message, msisdns=msisdns)
-        view["received_at_text"] = _utc_text(message.received_at)
+        view["received_at_text"] = utc_text(message.received_at)
         number_id = numbers.get(message.iccid)
         view["conversation_url"] = (url_for("panel.conversation_page", number_id=number_id, sender=message.sender)
                                     if number_id is not None and message.sender else None)
@@ -239,7 +249,7 @@ def _modem_views() -> list[dict[str, Any]]:
     return views
 
 
-def _utc_text(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
     """Shown until the page's script rewrites it in the browser's own time zone."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
