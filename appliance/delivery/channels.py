@@ -58,14 +58,14 @@ class EmailChannel:
         target = job.target
         if not self._settings.host:
             return AttemptResult(False, error="no SMTP server configured (smtp_host in the settings)")
-        email = render_email(
-            EmailTarget(target.address, target.subject_template or DEFAULT_SUBJECT,
-                        target.body_template or DEFAULT_BODY, target.attach_limit_bytes),
-            job.message, self._attachments.read, self._settings.sender)
         try:
+            email = render_email(
+                EmailTarget(target.address, target.subject_template or DEFAULT_SUBJECT,
+                            target.body_template or DEFAULT_BODY, target.attach_limit_bytes),
+                job.message, self._attachments.read, self._settings.sender)
             reply = self._sender.send(email)
         except EmailError as exc:
-            return AttemptResult(False, error=str(exc))
+            return AttemptResult(False, error=str(exc), permanent=exc.permanent)
         return AttemptResult(True, excerpt=reply)
 
 

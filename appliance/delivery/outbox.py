@@ -63,6 +63,8 @@ class AttemptResult:
     error: str | None = None
     excerpt: str | None = None
     duration_ms: float = 0.0
+    # Trying again cannot help (the mail server refused the address for good): dead at once.
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,7 @@ class OutboxWorker:
                 return
             delay = min(self._first_retry * 2 ** (job.attempt - 1), MAX_RETRY) * random.uniform(0.8, 1.2)
             now = utcnow()
-            if now + delay > delivery.give_up_at:
+            if result.permanent or now + delay > delivery.give_up_at:
                 delivery.status = "dead"
                 log.warning("delivery %d of message %s to %s %r given up after %d attempts: %s", delivery.id,
                             job.message["id"], job.target.kind, job.target.name, job.attempt, result.error)
