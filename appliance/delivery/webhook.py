@@ -105,7 +105,7 @@ class WebhookSender:
             "Content-Type": content_type,
             "User-Agent": USER_AGENT,
             "Accept": "*/*",
-            # The excerpt is read raw: a compressed answer could inflate far past the read limit.
+            # Uncompressed, please: a compressed answer could inflate far past what we mean to read.
             "Accept-Encoding": "identity",
             "X-Appliance-Event": event,
             "X-Appliance-Message-Id": idempotency_key,
