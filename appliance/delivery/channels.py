@@ -10,8 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.attachments import AttachmentStore
 from appliance.config import Settings
-from appliance.delivery.email import DEFAULT_BODY, DEFAULT_SUBJECT, EmailError, EmailSender, EmailTarget, SmtpSettings
-from appliance.delivery.email import render_email
+from appliance.delivery.email import (
+    DEFAULT_BODY,
+    DEFAULT_SUBJECT,
+    EmailError,
+    EmailSender,
+    EmailTarget,
+    SmtpSettings,
+    render_email,
+)
 from appliance.delivery.outbox import AttemptResult, Channel, DeliveryJob
 from appliance.delivery.payload import event_for, webhook_body
 from appliance.delivery.sms_forward import SmsChannel

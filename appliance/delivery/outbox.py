@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.db.models import (
@@ -185,7 +185,8 @@ class OutboxWorker:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     def wake(self) -> None:
         self._wake.set()
@@ -203,14 +204,22 @@ class OutboxWorker:
     def run_due(self, now: datetime | None = None) -> int:
         """Send up to one batch of due deliveries; returns how many were tried."""
         moment = now or utcnow()
+        claimed: list[int] = []
         with self._sessions.begin() as session:
-            due = list(session.scalars(
-                select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= moment)
+            due = session.execute(
+                select(Delivery.id, Delivery.next_attempt_at)
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= moment)
                 .order_by(Delivery.next_attempt_at, Delivery.id).limit(self._batch)
-                .with_for_update(skip_locked=True)))
-            for delivery in due:
-                delivery.next_attempt_at = moment + LEASE  # the lease: nobody else takes it meanwhile
-            claimed = [d.id for d in due]
+                .with_for_update(skip_locked=True)).all()
+            for delivery_id, seen in due:
+                # The lease, taken only if nobody took it since we looked: SQLite has no row locks, so
+                # this compare-and-set is what keeps two workers off one row there.
+                taken = session.execute(
+                    update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
+                                           Delivery.next_attempt_at == seen)
+                    .values(next_attempt_at=moment + LEASE))
+                if taken.rowcount == 1:
+                    claimed.append(delivery_id)
         for delivery_id in claimed:
             if self._stopping.is_set():
                 break
