@@ -6,11 +6,11 @@ crashes next. A worker then tries each due row; a row leaves ``pending`` only as
 ``give_up_at`` (the target's ``give_up_hours`` after the message arrived), as ``dead`` — visible, and
 retried by hand from the panel or ``POST /api/v1/deliveries/{id}/retry``.
 
-At least once, never silently twice: the worker takes a row with ``FOR UPDATE SKIP LOCKED`` and a
-lease (``next_attempt_at`` moved past the attempt), so several workers and several appliances on one
-PostgreSQL never send one row at the same time; a worker killed mid-send leaves the lease to expire
-and the row is sent again — with the same ``idempotency_key`` (``X-Appliance-Message-Id``), which is
-how receivers drop the repeat.
+At least once, never silently twice: a worker takes one row at a time with a lease
+(``next_attempt_at`` moved past the attempt's longest duration, by compare-and-set), so several
+workers and several appliances on one database never send one row at the same time; a worker killed
+mid-send leaves the lease to expire and the row is sent again — with the same ``idempotency_key``
+(``X-Appliance-Message-Id``), which is how receivers drop the repeat.
 
 Which messages: complete ones that belong to an account (``routed``/``unmatched`` with an account,
 an MMS once fetched, a partial multipart set once released), one delivery per message however many
@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 FORWARDED_STATUSES = ("routed", "unmatched", "partial")
 FIRST_RETRY = timedelta(seconds=5)
 MAX_RETRY = timedelta(hours=1)
-LEASE = timedelta(minutes=2)
+# A row taken for an attempt is left alone for its target's timeout plus this.
+LEASE_MARGIN = timedelta(seconds=30)
 _IN_CHUNK = 500
 
 
@@ -202,35 +203,34 @@ class OutboxWorker:
             self._wake.clear()
 
     def run_due(self, now: datetime | None = None) -> int:
-        """Send up to one batch of due deliveries; returns how many were tried."""
+        """Send up to one batch of due deliveries; returns how many this worker took."""
         moment = now or utcnow()
-        claimed: list[int] = []
-        with self._sessions.begin() as session:
+        with self._sessions() as session:
             due = session.execute(
                 select(Delivery.id, Delivery.next_attempt_at)
                 .where(Delivery.status == "pending", Delivery.next_attempt_at <= moment)
-                .order_by(Delivery.next_attempt_at, Delivery.id).limit(self._batch)
-                .with_for_update(skip_locked=True)).all()
-            for delivery_id, seen in due:
-                # The lease, taken only if nobody took it since we looked: SQLite has no row locks, so
-                # this compare-and-set is what keeps two workers off one row there.
-                taken = session.execute(
-                    update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
-                                           Delivery.next_attempt_at == seen)
-                    .values(next_attempt_at=moment + LEASE))
-                if taken.rowcount == 1:
-                    claimed.append(delivery_id)
-        for delivery_id in claimed:
+                .order_by(Delivery.next_attempt_at, Delivery.id).limit(self._batch)).all()
+        taken = 0
+        for delivery_id, seen in due:
             if self._stopping.is_set():
                 break
-            job = self._job(delivery_id)
+            job = self._claim(delivery_id, seen)
             if job is not None:
+                taken += 1
                 self._record(job, self._send(job))
-        return len(claimed)
+        return taken
 
-    def _job(self, delivery_id: int) -> DeliveryJob | None:
+    def _claim(self, delivery_id: int, seen: datetime) -> DeliveryJob | None:
+        """Take one row for one attempt, read what the attempt needs, and let go of the database.
+
+        The lease (``next_attempt_at`` moved past the attempt's longest possible duration) is taken
+        only if nobody took the row since we looked: a compare-and-set, which is what keeps two
+        workers off one row on SQLite (no row locks there), and is as cheap as ``SKIP LOCKED`` on
+        PostgreSQL. One row at a time, so a worker killed mid-attempt strands one row for one lease.
+        """
         with self._sessions.begin() as session:
-            delivery = session.get(Delivery, delivery_id)
+            # PostgreSQL: a row another worker is claiming this instant is skipped, not waited for.
+            delivery = session.get(Delivery, delivery_id, with_for_update={"skip_locked": True})
             if delivery is None or delivery.status != "pending":
                 return None
             target = session.get(ForwardTarget, delivery.target_id)
@@ -238,14 +238,22 @@ class OutboxWorker:
             if target is None or message is None:
                 delivery.status, delivery.last_error = "dead", "its target or message was deleted"
                 return None
-            delivery.attempts += 1
+            lease = utcnow() + timedelta(seconds=target.timeout_seconds) + LEASE_MARGIN
+            taken = session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
+                                       Delivery.next_attempt_at == seen)
+                .values(next_attempt_at=lease, attempts=Delivery.attempts + 1)
+                .execution_options(synchronize_session=False))
+            if taken.rowcount != 1:
+                return None
             body = message_json(message, base_url=self._base_url)
             for attachment in body["attachments"]:
                 for key in ("url", "thumbnail_url"):
                     if attachment.get(key):
                         attachment[key] += f"?token={target.download_token}"
             session.expunge(target)
-            return DeliveryJob(delivery.id, delivery.idempotency_key, delivery.attempts, target, body, message.iccid)
+            return DeliveryJob(delivery_id, delivery.idempotency_key, delivery.attempts + 1, target, body,
+                               message.iccid)
 
     def _send(self, job: DeliveryJob) -> AttemptResult:
         channel = self._channels.get(job.target.kind)

@@ -196,13 +196,12 @@ def test_target(target_id: int) -> Response:
         raise ApiError(409, "unavailable", f"this appliance cannot send to {target.kind} targets")
     newest = session.scalar(select(Message).where(Message.account_id == target.account_id)
                             .order_by(Message.id.desc()).limit(1))
-    message = message_json(newest, base_url=request.host_url) if newest is not None else {
-        "id": 0, "received_at": None, "access_number": None, "sender": "+48600000000",
-        "text": "Wiadomość testowa / test message", "kind": "sms", "subject": None, "keyword": None,
-        "account": target.account_id, "attachments": [], "status": "routed"}
+    sample = newest or Message(id=0, received_at=utcnow(), iccid="", sender="+48600000000", kind="sms",
+                               text="Wiadomość testowa / test message", status="routed",
+                               account_id=target.account_id, parts_total=1, parts_received=1)
+    message = message_json(sample, msisdns={} if newest is None else None, base_url=request.host_url)
     session.expunge(target)
-    result = channel.deliver(DeliveryJob(0, f"test-{utcnow().timestamp():.0f}", 1, target, message,
-                                         newest.iccid if newest is not None else ""))
+    result = channel.deliver(DeliveryJob(0, f"test-{secrets.token_hex(12)}", 1, target, message, sample.iccid))
     return jsonify({"ok": result.ok, "status_code": result.status_code, "error": result.error,
                     "excerpt": result.excerpt, "duration_ms": round(result.duration_ms, 1)})
 

@@ -159,3 +159,21 @@ def test_a_targets_download_token_opens_its_accounts_attachments_and_nothing_els
     assert own.status_code == 200 and own.data == picture
     assert client.get(f"/api/v1/attachments/{attachments[1]}?token={download_token}").status_code == 401
     assert client.get(f"/api/v1/attachments/{attachments[0]}?token=wrong").status_code == 401
+
+
+def test_send_test_posts_a_sample_to_the_receiver_and_answers_what_it_said(
+        client: FlaskClient, admin: dict[str, str], account: int, app: Any, tmp_path: Any) -> None:
+    from appliance.delivery.channels import WebhookChannel
+    from tests.support.http_receiver import HttpReceiver
+
+    app.extensions["appliance.forwarding_channels"] = {"url": WebhookChannel(tmp_path / "ca")}
+    with HttpReceiver() as receiver:
+        target = create(client, admin, account=account, kind="url", address=receiver.url + "hook", format="xml")
+        answer = client.post(f"/api/v1/forward-targets/{target['id']}/test", headers=admin).get_json()
+        assert answer["ok"] is True and answer["status_code"] == 200
+        [request] = receiver.requests
+        assert request.headers["X-Appliance-Event"] == "sms:received"
+        assert "Wiadomość testowa".encode() in request.body
+        receiver.plan(status=503)
+        failed = client.post(f"/api/v1/forward-targets/{target['id']}/test", headers=admin).get_json()
+    assert failed["ok"] is False and failed["error"] == "HTTP 503 Service Unavailable"
