@@ -48,6 +48,8 @@ class Settings:
     health_seconds: int = 30
     # Pause between two SMS-SUBMITs on one SIM; operators throttle or block SIMs that send faster.
     send_interval_seconds: float = 1.0
+    # First pause before a failed forward is tried again; it doubles up to an hour.
+    forward_first_retry_seconds: float = 5.0
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""

@@ -110,7 +110,8 @@ class Appliance:
         self.mms = MmsFetcher(self.sessions, self.attachments, HttpTransport(), bearer,
                               on_retrieved=lambda: self.outbox.wake())
         self.channels = forwarding_channels(settings, self.sessions, self.attachments, self.pool.wake_sim)
-        self.outbox = OutboxWorker(self.sessions, self.channels, settings.effective_public_url)
+        self.outbox = OutboxWorker(self.sessions, self.channels, settings.effective_public_url,
+                                   first_retry=timedelta(seconds=settings.forward_first_retry_seconds))
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)

@@ -18,7 +18,8 @@ SMS parts it came in. Which targets: the account's enabled targets whose filters
 keyword) match and that are not ``actions_only``, plus any target a ``forward`` action of the
 message's keyword names.
 
-Backoff: 5 s after the first failure, doubling to at most an hour, ±20 % jitter.
+Backoff: ``forward_first_retry_seconds`` (5 s) after the first failure, doubling to at most an hour,
+±20 % jitter.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ FORWARDED_STATUSES = ("routed", "unmatched", "partial")
 FIRST_RETRY = timedelta(seconds=5)
 MAX_RETRY = timedelta(hours=1)
 # A row taken for an attempt is left alone for its target's timeout plus this.
-LEASE_MARGIN = timedelta(seconds=30)
+LEASE_MARGIN = timedelta(seconds=10)
 _IN_CHUNK = 500
 
 
