@@ -6,9 +6,9 @@ crashes next. A worker then tries each due row; a row leaves ``pending`` only as
 ``give_up_at`` (the target's ``give_up_hours`` after the message arrived), as ``dead`` — visible, and
 retried by hand from the panel or ``POST /api/v1/deliveries/{id}/retry``.
 
-At least once, never silently twice: a worker takes one row at a time with a lease
-(``next_attempt_at`` moved past the attempt's longest duration, by compare-and-set), so several
-workers and several appliances on one database never send one row at the same time; a worker killed
+At least once, never silently twice: a worker takes rows with a lease (``next_attempt_at`` moved past
+the attempt's longest duration, by compare-and-set), so several workers and several appliances on one
+database never send one row at the same time; a worker killed
 mid-send leaves the lease to expire and the row is sent again — with the same ``idempotency_key``
 (``X-Appliance-Message-Id``), which is how receivers drop the repeat.
 
@@ -30,12 +30,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from appliance.db.models import (
     AccessNumber,
@@ -46,7 +47,7 @@ from appliance.db.models import (
     Message,
     utcnow,
 )
-from appliance.representation import message_json
+from appliance.representation import message_json, msisdns_by_iccid
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class AttemptResult:
     duration_ms: float = 0.0
     # Trying again cannot help (the mail server refused the address for good): dead at once.
     permanent: bool = False
+    started_at: datetime | None = None  # filled in by the worker
 
 
 @dataclass(frozen=True)
@@ -165,18 +167,25 @@ def retry(session: Session, delivery: Delivery, now: datetime | None = None) -> 
 class OutboxWorker:
     """Sends due deliveries in its own thread; woken when messages are stored, else every few seconds.
 
+    A round takes up to ``batch`` due rows in one transaction (each by compare-and-set, with a lease
+    of the longest of their targets' timeouts plus ``LEASE_MARGIN``), sends them all at once on a pool
+    of ``batch`` threads (so the round ends within that lease), and records every result in one
+    transaction: two commits per round, however many deliveries it carries. A worker killed mid-round
+    strands at most one round's rows for one lease.
+
     ``base_url`` (the appliance as receivers reach it, ``http://appliance.local:8080/``) makes the
     attachment download URLs in forwards absolute.
     """
 
     def __init__(self, session_factory: sessionmaker[Session], channels: Mapping[str, Channel], base_url: str,
-                 *, check_seconds: float = 5.0, first_retry: timedelta = FIRST_RETRY, batch: int = 50) -> None:
+                 *, check_seconds: float = 5.0, first_retry: timedelta = FIRST_RETRY, batch: int = 16) -> None:
         self._sessions = session_factory
         self._channels = dict(channels)
         self._base_url = base_url
         self._check_seconds = check_seconds
         self._first_retry = first_retry
         self._batch = batch
+        self._pool = ThreadPoolExecutor(max_workers=batch, thread_name_prefix="outbox-send")
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
@@ -188,106 +197,113 @@ class OutboxWorker:
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=60)
+        self._pool.shutdown(wait=True)
 
     def wake(self) -> None:
         self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()
             try:
                 while self.run_due() and not self._stopping.is_set():
                     pass
             except Exception:  # noqa: BLE001 - the worker must outlive any one delivery's trouble
                 log.exception("outbox round failed")
             self._wake.wait(self._check_seconds)
-            self._wake.clear()
 
     def run_due(self, now: datetime | None = None) -> int:
-        """Send up to one batch of due deliveries; returns how many this worker took."""
-        moment = now or utcnow()
-        with self._sessions() as session:
-            due = session.execute(
-                select(Delivery.id, Delivery.next_attempt_at)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= moment)
-                .order_by(Delivery.next_attempt_at, Delivery.id).limit(self._batch)).all()
-        taken = 0
-        for delivery_id, seen in due:
-            if self._stopping.is_set():
-                break
-            job = self._claim(delivery_id, seen)
-            if job is not None:
-                taken += 1
-                self._record(job, self._send(job))
-        return taken
+        """One round: take up to ``batch`` due deliveries, send them, record; returns how many it took."""
+        jobs = self._claim(now or utcnow())
+        if not jobs:
+            return 0
+        results = list(self._pool.map(self._send, jobs))
+        self._record(list(zip(jobs, results, strict=True)))
+        return len(jobs)
 
-    def _claim(self, delivery_id: int, seen: datetime) -> DeliveryJob | None:
-        """Take one row for one attempt, read what the attempt needs, and let go of the database.
+    def _claim(self, moment: datetime) -> list[DeliveryJob]:
+        """Take due rows and read what their attempts need, then let go of the database.
 
-        The lease (``next_attempt_at`` moved past the attempt's longest possible duration) is taken
-        only if nobody took the row since we looked: a compare-and-set, which is what keeps two
-        workers off one row on SQLite (no row locks there), and is as cheap as ``SKIP LOCKED`` on
-        PostgreSQL. One row at a time, so a worker killed mid-attempt strands one row for one lease.
+        A row is taken only if nobody took it since we looked (``next_attempt_at`` unchanged): a
+        compare-and-set, which is what keeps two workers off one row on SQLite (no row locks there);
+        on PostgreSQL ``SKIP LOCKED`` also keeps them from waiting on each other.
         """
         with self._sessions.begin() as session:
-            # PostgreSQL: a row another worker is claiming this instant is skipped, not waited for.
-            delivery = session.get(Delivery, delivery_id, with_for_update={"skip_locked": True})
-            if delivery is None or delivery.status != "pending":
-                return None
-            target = session.get(ForwardTarget, delivery.target_id)
-            message = session.get(Message, delivery.message_id)
-            if target is None or message is None:
-                delivery.status, delivery.last_error = "dead", "its target or message was deleted"
-                return None
-            lease = utcnow() + timedelta(seconds=target.timeout_seconds) + LEASE_MARGIN
-            taken = session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
-                                       Delivery.next_attempt_at == seen)
-                .values(next_attempt_at=lease, attempts=Delivery.attempts + 1)
-                .execution_options(synchronize_session=False))
-            if taken.rowcount != 1:
-                return None
-            body = message_json(message, base_url=self._base_url)
-            for attachment in body["attachments"]:
-                for key in ("url", "thumbnail_url"):
-                    if attachment.get(key):
-                        attachment[key] += f"?token={target.download_token}"
-            session.expunge(target)
-            return DeliveryJob(delivery_id, delivery.idempotency_key, delivery.attempts + 1, target, body,
-                               message.iccid)
+            due = list(session.scalars(
+                select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= moment)
+                .order_by(Delivery.next_attempt_at, Delivery.id).limit(self._batch)
+                .with_for_update(skip_locked=True)))
+            if not due:
+                return []
+            targets = {t.id: t for t in session.scalars(
+                select(ForwardTarget).where(ForwardTarget.id.in_({d.target_id for d in due})))}
+            messages = {m.id: m for m in session.scalars(
+                select(Message).where(Message.id.in_({d.message_id for d in due}))
+                .options(selectinload(Message.attachments)))}
+            msisdns = msisdns_by_iccid(session, list({m.iccid for m in messages.values()}))
+            lease = utcnow() + LEASE_MARGIN + timedelta(
+                seconds=max((t.timeout_seconds for t in targets.values()), default=0.0))
+            jobs = []
+            for delivery in due:
+                target, message = targets.get(delivery.target_id), messages.get(delivery.message_id)
+                if target is None or message is None:
+                    delivery.status, delivery.last_error = "dead", "its target or message was deleted"
+                    continue
+                taken = session.execute(
+                    update(Delivery).where(Delivery.id == delivery.id, Delivery.status == "pending",
+                                           Delivery.next_attempt_at == delivery.next_attempt_at)
+                    .values(next_attempt_at=lease, attempts=Delivery.attempts + 1)
+                    .execution_options(synchronize_session=False))
+                if taken.rowcount != 1:
+                    continue
+                body = message_json(message, msisdns=msisdns, base_url=self._base_url)
+                for attachment in body["attachments"]:
+                    for key in ("url", "thumbnail_url"):
+                        if attachment.get(key):
+                            attachment[key] += f"?token={target.download_token}"
+                jobs.append(DeliveryJob(delivery.id, delivery.idempotency_key, delivery.attempts + 1, target, body,
+                                        message.iccid))
+            session.expunge_all()
+            return jobs
 
     def _send(self, job: DeliveryJob) -> AttemptResult:
         channel = self._channels.get(job.target.kind)
         if channel is None:
             return AttemptResult(False, error=f"no channel for {job.target.kind} targets on this appliance")
-        clock = time.monotonic()
+        started, clock = utcnow(), time.monotonic()
         try:
             result = channel.deliver(job)
         except Exception as exc:  # noqa: BLE001 - a bug in one channel is that delivery's failure
             log.exception("delivery %d: %s channel failed", job.delivery_id, job.target.kind)
             result = AttemptResult(False, error=f"{type(exc).__name__}: {exc}")
-        if not result.duration_ms:
-            result = replace(result, duration_ms=(time.monotonic() - clock) * 1000)
-        return result
+        return replace(result, started_at=started,
+                       duration_ms=result.duration_ms or (time.monotonic() - clock) * 1000)
 
-    def _record(self, job: DeliveryJob, result: AttemptResult) -> None:
+    def _record(self, outcomes: list[tuple[DeliveryJob, AttemptResult]]) -> None:
         with self._sessions.begin() as session:
-            delivery = session.get(Delivery, job.delivery_id)
-            assert delivery is not None
-            session.add(DeliveryAttempt(delivery_id=delivery.id, attempt=job.attempt, duration_ms=result.duration_ms,
-                                        ok=result.ok, status_code=result.status_code, error=result.error,
-                                        excerpt=result.excerpt))
-            delivery.last_status_code, delivery.last_error = result.status_code, result.error
-            if result.ok:
-                delivery.status, delivery.delivered_at = "delivered", utcnow()
-                return
-            delay = min(self._first_retry * 2 ** (job.attempt - 1), MAX_RETRY) * random.uniform(0.8, 1.2)
-            now = utcnow()
-            if result.permanent or now + delay > delivery.give_up_at:
-                delivery.status = "dead"
-                log.warning("delivery %d of message %s to %s %r given up after %d attempts: %s", delivery.id,
-                            job.message["id"], job.target.kind, job.target.name, job.attempt, result.error)
-            else:
-                delivery.next_attempt_at = now + delay
-                log.info("delivery %d to %s %r failed (%s); attempt %d in %.0f s", delivery.id, job.target.kind,
-                         job.target.name, result.error, job.attempt + 1, delay.total_seconds())
+            deliveries = {d.id: d for d in session.scalars(
+                select(Delivery).where(Delivery.id.in_([job.delivery_id for job, _ in outcomes])))}
+            for job, result in outcomes:
+                delivery = deliveries.get(job.delivery_id)
+                if delivery is not None:
+                    self._record_one(session, delivery, job, result)
+
+    def _record_one(self, session: Session, delivery: Delivery, job: DeliveryJob, result: AttemptResult) -> None:
+        session.add(DeliveryAttempt(delivery_id=delivery.id, attempt=job.attempt, started_at=result.started_at,
+                                    duration_ms=result.duration_ms, ok=result.ok, status_code=result.status_code,
+                                    error=result.error, excerpt=result.excerpt))
+        delivery.last_status_code, delivery.last_error = result.status_code, result.error
+        if result.ok:
+            delivery.status, delivery.delivered_at = "delivered", delivery.delivered_at or utcnow()
+            return
+        delay = min(self._first_retry * 2 ** (job.attempt - 1), MAX_RETRY) * random.uniform(0.8, 1.2)
+        now = utcnow()
+        if result.permanent or now + delay > delivery.give_up_at:
+            delivery.status = "dead"
+            log.warning("delivery %d of message %s to %s %r given up after %d attempts: %s", delivery.id,
+                        job.message["id"], job.target.kind, job.target.name, job.attempt, result.error)
+        else:
+            delivery.next_attempt_at = now + delay
+            log.info("delivery %d to %s %r failed (%s); attempt %d in %.0f s", delivery.id, job.target.kind,
+                     job.target.name, result.error, job.attempt + 1, delay.total_seconds())

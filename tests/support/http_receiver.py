@@ -165,6 +165,7 @@ class HttpReceiver:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 128  # socketserver's 5 drops connections a real web server would accept
 
     def __init__(self, address, handler, *, receiver: HttpReceiver, ssl_context: ssl.SSLContext | None):
         self.receiver = receiver
