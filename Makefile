@@ -30,6 +30,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/pool.py
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .hypothesis

@@ -67,15 +67,24 @@ def run(config_file: str | None) -> None:
 @click.option("--state-dir", default=".state/emulator", show_default=True, type=click.Path(file_okay=False))
 @click.option("--personality", "personalities", multiple=True,
               help="huawei, simcom or quectel; repeated to cycle through (default: all three).")
+@click.option("--operator-network", is_flag=True,
+              help="Network interfaces for the modems' data calls, the operators' MMS proxies behind them (root).")
 def emulate(config_file: str | None, modems: int, control_port: int, mmsc_port: int | None, state_dir: str,
-            personalities: tuple[str, ...]) -> None:
+            personalities: tuple[str, ...], operator_network: bool) -> None:
     """AT modem emulator on ptys with its control API; writes STATE_DIR/modems.json."""
     from appliance.modem.emulator.emulator import run_emulator
+    from appliance.modem.emulator.operator_network import OperatorNetworkUnavailable
 
     _settings(config_file)
     stop = _shutdown_requested()
     emulator = run_emulator(modems=modems, control_port=control_port, state_dir=Path(state_dir),
                             mmsc_port=mmsc_port, personalities=list(personalities) or None)
+    if operator_network:
+        try:
+            emulator.start_operator_network()
+        except OperatorNetworkUnavailable as exc:
+            emulator.stop()
+            raise click.ClickException(str(exc)) from exc
     click.echo(f"{modems} emulated modems; control API on http://127.0.0.1:{control_port}; "
                f"ports in {Path(state_dir) / 'modems.json'}", err=True)
     stop.wait()

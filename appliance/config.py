@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,19 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in data_dir
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # How receivers of forwards reach this box (attachment download links); empty: from http_host/port.
+    public_url: str = ""
     # Serial ports or globs, in addition to udev discovery (the emulator's ptys are found this way).
     modems: list[str] = field(default_factory=list)
     # USB modems found by udev: their ttys are probed and the AT port gets a session.
     udev_discovery: bool = True
     # SIM PINs by ICCID; a SIM whose PIN is not here is never unlocked by guessing.
     sim_pins: dict[str, str] = field(default_factory=dict)
+    # How MMS are fetched: "modem" (a data call on the SIM's MMS APN through the modem's network
+    # interface, the only way to an operator's MMSC) or "lan" (the box's own network).
+    mms_bearer: str = "modem"
+    # Port → network interface, for modems whose interface sysfs does not show (emulated ones).
+    modem_interfaces: dict[str, str] = field(default_factory=dict)
     secret_key: str = ""
     # An incomplete multipart set is released as a partial message after this long.
     partial_timeout_seconds: int = 24 * 3600
@@ -40,6 +48,8 @@ class Settings:
     health_seconds: int = 30
     # Pause between two SMS-SUBMITs on one SIM; operators throttle or block SIMs that send faster.
     send_interval_seconds: float = 1.0
+    # First pause before a failed forward is tried again; it doubles up to an hour.
+    forward_first_retry_seconds: float = 5.0
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""
@@ -47,6 +57,13 @@ class Settings:
     smtp_security: str = "none"  # none | starttls | ssl
     smtp_sender: str = ""
     log_level: str = "INFO"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/"
+        host = socket.gethostname() + ".local" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return f"http://{host}:{self.http_port}/"
 
     @property
     def effective_database_url(self) -> str:
@@ -113,6 +130,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         if env_key in env:
             values[key] = _coerce(key, env[env_key], env_key)
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.mms_bearer not in ("modem", "lan"):
+        raise ConfigError(f"mms_bearer must be modem or lan, not {settings.mms_bearer!r}")
     if settings.smtp_security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"smtp_security must be none, starttls or ssl, not {settings.smtp_security!r}")
     return settings

@@ -19,7 +19,9 @@ from sqlalchemy import select
 
 from appliance.config import Settings
 from appliance.db.models import AccessNumber
+from appliance.modem.emulator import operator_network
 from appliance.modem.emulator.emulator import run_emulator
+from appliance.modem.emulator.sim import OPERATORS
 from appliance.runtime import Appliance
 
 log = logging.getLogger(__name__)
@@ -63,23 +65,43 @@ class Demo:
     def __init__(self, settings: Settings, modems: int = 4, interval: float = 3.0) -> None:
         state_dir = settings.data_dir / "emulator"
         self.emulator = run_emulator(modems=modems, control_port=0, state_dir=state_dir, mmsc_port=0)
+        # As root the MMS go the way they go on a Pi: over each SIM's data call (operator_network.py).
+        # Without root there are no network namespaces, and the fetcher reaches the fake MMSC over the LAN.
+        self.over_data_calls = operator_network.available() is None
+        interfaces: dict[str, str] = {}
+        if self.over_data_calls:
+            self.emulator.start_operator_network()
+            interfaces = {str(state_dir / f"ttyEMU{m['id']}"): m["interface"] for m in self.emulator.modems()
+                          if m["interface"]}
+        else:
+            log.info("demo: %s; MMS are fetched over the LAN", operator_network.available())
         ports = [str(state_dir / f"ttyEMU{m['id']}") for m in self.emulator.modems()]
-        self.appliance = Appliance(dataclasses.replace(settings, modems=[*settings.modems, *ports]))
+        self.appliance = Appliance(dataclasses.replace(
+            settings, modems=[*settings.modems, *ports], mms_bearer="modem" if self.over_data_calls else "lan",
+            modem_interfaces={**settings.modem_interfaces, **interfaces}))
         self._bind_access_numbers()
         self._interval = interval
         self._stopping = threading.Event()
         self._traffic = threading.Thread(target=self._generate, name="demo-traffic", daemon=True)
 
     def _bind_access_numbers(self) -> None:
+        """Each SIM a dedicated number with its operator's published MMS settings (docs/mms.md)."""
         mmsc = self.emulator.mmsc.describe()
+        operators = {operator.name: operator for operator in OPERATORS}
         with self.appliance.sessions.begin() as session:
             bound = set(session.scalars(select(AccessNumber.iccid)))
             for modem in self.emulator.modems():
                 if modem["iccid"] in bound:
                     continue
-                operator_url = next(iter(mmsc["operators"].values()))
-                session.add(AccessNumber(number=modem["msisdn"], iccid=modem["iccid"], kind="dedicated",
-                                         mms_enabled=True, mms_proxy=mmsc["proxy"], mmsc_url=operator_url))
+                operator = operators[modem["operator"]]
+                number = AccessNumber(number=modem["msisdn"], iccid=modem["iccid"], kind="dedicated",
+                                      mms_enabled=True, mmsc_url=mmsc["operators"][operator.mcc_mnc])
+                if self.over_data_calls:
+                    number.mms_proxy, number.mms_apn = operator.mms_proxy, operator.mms_apn
+                    number.mms_apn_user, number.mms_apn_password = operator.mms_user, operator.mms_password
+                else:
+                    number.mms_proxy = mmsc["proxy"]
+                session.add(number)
 
     def start(self) -> None:
         self.appliance.start()
@@ -95,14 +117,16 @@ class Demo:
     def _generate(self) -> None:
         rng = random.Random()
         ids = [m["id"] for m in self.emulator.modems()]
+        # Over data calls, only modems with a network interface can fetch (the SIM800 has none).
+        mms_ids = [m["id"] for m in self.emulator.modems() if m["interface"] or not self.over_data_calls]
         sent = 0
         while not self._stopping.wait(rng.uniform(0.3, 1.7) * self._interval):
             modem_id = rng.choice(ids)
             try:
                 if sent % 25 == 24:
                     self.emulator.deliver_pdu(modem_id, TRUNCATED_PDU)
-                elif sent % 7 == 3:
-                    self.emulator.deliver_mms(modem_id, rng.choice(SENDERS[:-1]), [
+                elif sent % 7 == 3 and mms_ids:
+                    self.emulator.deliver_mms(rng.choice(mms_ids), rng.choice(SENDERS[:-1]), [
                         ("image/jpeg", "zdjecie.jpg", _picture(rng)),
                         ("text/plain", "tekst.txt", rng.choice(TEXTS).encode(), "utf-8")],
                         subject=rng.choice(MMS_SUBJECTS))

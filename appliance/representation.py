@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -23,6 +23,9 @@ from appliance.db.models import (
     Contest,
     ContestDraw,
     ContestEntry,
+    Delivery,
+    DeliveryAttempt,
+    ForwardTarget,
     Group,
     Keyword,
     Message,
@@ -30,6 +33,9 @@ from appliance.db.models import (
     OutboundSms,
     Poll,
 )
+
+if TYPE_CHECKING:
+    from appliance.campaigns.dialogue import ConversationSummary, Entry
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -178,7 +184,8 @@ def device_issue_json(issue: Any) -> dict[str, Any]:
 # --- configuration (REST API CRUD, DESIGN §4.3) --------------------------------------------------
 
 def account_json(account: Account) -> dict[str, Any]:
-    return {"id": account.id, "name": account.name, "created_at": iso_utc(account.created_at)}
+    return {"id": account.id, "name": account.name, "opt_out_words": list(account.opt_out_words or []),
+            "created_at": iso_utc(account.created_at)}
 
 
 def access_number_json(number: AccessNumber) -> dict[str, Any]:
@@ -196,6 +203,7 @@ def access_number_json(number: AccessNumber) -> dict[str, Any]:
         "mms_apn": number.mms_apn,
         "mms_apn_user": number.mms_apn_user,
         "mms_apn_password_set": bool(number.mms_apn_password),
+        "unmatched_reply": number.unmatched_reply,
     }
 
 
@@ -303,3 +311,80 @@ def contest_draw_json(draw: ContestDraw) -> dict[str, Any]:
         "winners": list(draw.winners),
         "drawn_at": iso_utc(draw.drawn_at),
     }
+
+
+# --- dialogue (appliance.campaigns.dialogue) -----------------------------------------------------
+
+def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
+    """A row of ``GET /access-numbers/{id}/conversations``: who, how many each way, the last message."""
+    last = summary.last
+    return {
+        "sender": summary.sender,
+        "received": summary.received,
+        "sent": summary.sent,
+        "last_at": iso_utc(last.at),
+        "last": {"direction": last.direction, "id": last.item.id, "text": _entry_text(last.item),
+                 "status": last.item.status},
+    }
+
+
+def conversation_entry_json(entry: Entry, access_number: str | None, *, base_url: str | None = None) -> dict[str, Any]:
+    """One message of a conversation: the message object (in) or the outbound SMS object (out), with
+    ``direction`` and ``at`` (when it was received, or queued) in front."""
+    head = {"direction": entry.direction, "at": iso_utc(entry.at)}
+    if isinstance(entry.item, Message):
+        return {**head, **message_json(entry.item, msisdns={entry.item.iccid: access_number}, base_url=base_url)}
+    return {**head, **outbound_json(entry.item, access_number)}
+
+
+def _entry_text(item: Message | OutboundSms) -> str | None:
+    if isinstance(item, OutboundSms):
+        return item.text
+    return item.text if item.text is not None else item.subject
+
+
+def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
+    """A forward target; ``secret`` signs its webhooks (receivers need it), the CA is shown as set or not."""
+    return {
+        "id": target.id,
+        "account": target.account_id,
+        "name": target.name,
+        "kind": target.kind,
+        "address": target.address,
+        "enabled": target.enabled,
+        "access_number": target.access_number_id,
+        "keyword": target.keyword_id,
+        "actions_only": target.actions_only,
+        "format": target.format,
+        "secret": target.secret,
+        "ca_pem_set": bool(target.ca_pem),
+        "timeout_seconds": target.timeout_seconds,
+        "subject_template": target.subject_template,
+        "body_template": target.body_template,
+        "attach_limit_bytes": target.attach_limit_bytes,
+        "give_up_hours": target.give_up_hours,
+        "created_at": iso_utc(target.created_at),
+    }
+
+
+def delivery_json(delivery: Delivery, attempts: list[DeliveryAttempt] | None = None) -> dict[str, Any]:
+    """One message's forward to one target, with its attempts (oldest first) when given."""
+    body: dict[str, Any] = {
+        "id": delivery.id,
+        "target": delivery.target_id,
+        "message": delivery.message_id,
+        "idempotency_key": delivery.idempotency_key,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": iso_utc(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        "give_up_at": iso_utc(delivery.give_up_at),
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "created_at": iso_utc(delivery.created_at),
+        "delivered_at": iso_utc(delivery.delivered_at),
+    }
+    if attempts is not None:
+        body["log"] = [{"attempt": a.attempt, "started_at": iso_utc(a.started_at),
+                        "duration_ms": round(a.duration_ms, 1), "ok": a.ok, "status_code": a.status_code,
+                        "error": a.error, "excerpt": a.excerpt} for a in attempts]
+    return body

@@ -16,6 +16,9 @@ from appliance.campaigns.group_send import GroupSender
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.delivery.channels import forwarding_channels
+from appliance.delivery.outbox import OutboxWorker
+from appliance.mms.bearer import LanBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
 from appliance.modem.outbound import OutboundQueue
@@ -94,15 +97,21 @@ class Appliance:
         self.sessions = make_session_factory(self.engine)
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
         self.attachments = AttachmentStore(settings.data_dir)
-        self.mms = MmsFetcher(self.sessions, self.attachments, HttpTransport())
-        # Any stored message may be an MMS notification: let the fetcher look at once.
-        self.ingest = IngestWriter(self.store, on_stored=lambda _ids: self.mms.wake())
+        # Any stored message may be an MMS notification or have forwards due: wake both at once.
+        self.ingest = IngestWriter(self.store, on_stored=lambda _ids: (self.mms.wake(), self.outbox.wake()))
         self.registry = ModemRegistry(self.sessions)
         self.outbound = OutboundQueue(self.sessions)
         self.pool = ModemPool(settings.modems, self.ingest, self.registry.record,
                               at_timeout=settings.at_timeout_seconds,
                               poll_seconds=settings.storage_poll_seconds, sim_pins=settings.sim_pins,
                               outbound=self.outbound, send_interval=settings.send_interval_seconds)
+        bearer = (ModemBearer(self.pool.session_for_sim, settings.modem_interfaces)
+                  if settings.mms_bearer == "modem" else LanBearer())
+        self.mms = MmsFetcher(self.sessions, self.attachments, HttpTransport(), bearer,
+                              on_retrieved=lambda: self.outbox.wake())
+        self.channels = forwarding_channels(settings, self.sessions, self.attachments, self.pool.wake_sim)
+        self.outbox = OutboxWorker(self.sessions, self.channels, settings.effective_public_url,
+                                   first_retry=timedelta(seconds=settings.forward_first_retry_seconds))
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.store.release_stale_sets, "interval", seconds=60, id="release-partial-sets",
                                max_instances=1, coalesce=True)
@@ -115,7 +124,8 @@ class Appliance:
         self._http: BaseWSGIServer | None = None
         if serve_http:
             app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
-                             device_issues=self.usb_modems.issues if self.usb_modems else None)
+                             device_issues=self.usb_modems.issues if self.usb_modems else None,
+                             forwarding_channels=self.channels, wake_outbox=self.outbox.wake)
             app.extensions["appliance.attachments"] = self.attachments
             self._http = make_server(settings.http_host, settings.http_port, app, threaded=True)
         self._stopped = threading.Event()
@@ -126,6 +136,7 @@ class Appliance:
             log.warning("%d outbound SMS were being sent when the appliance stopped; queued again", interrupted)
         self.ingest.start()
         self.mms.start()
+        self.outbox.start()
         self.pool.start()
         if self.usb_modems is not None:
             self.usb_modems.start()
@@ -146,6 +157,7 @@ class Appliance:
         self.pool.stop()
         self.ingest.stop()
         self.mms.stop()
+        self.outbox.stop()
         self.engine.dispose()
 
     def wait(self) -> None:

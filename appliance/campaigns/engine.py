@@ -11,11 +11,18 @@ Only complete messages act: an SMS (``routed`` or ``unmatched``) or a fetched MM
 acts then, when the store hands it over again.
 
 Order for one message
-    1. Opt-out. ``is_opt_out`` with STOP and the account's own words. If the message opts out, it
-       does nothing else (no keyword action, no answer: the sender asked for silence).
+    1. Opt-out. ``is_opt_out`` with STOP and the account's own words (``Account.opt_out_words``,
+       read afresh for every batch: a change through the API holds for the next message, in every
+       process sharing the database). If the message opts out, it does nothing else (no keyword
+       action, no answer: the sender asked for silence).
     2. The keyword's actions, in their configured order.
     3. The autoresponders: of the matched keyword, of the number for messages of their account, and
        account-wide ones (no number, no keyword). Several may fire; each is rate-limited.
+    4. The number's default reply (``AccessNumber.unmatched_reply``), when the message matched no
+       keyword of the number and no autoresponder answered it: on a shared number the admin's
+       "unmatched inbox" answer, on a dedicated one the owner's answer to a text that carries none of
+       its keywords. Never to a message that reads as an opt-out (STOP or any account's opt-out
+       word), even one that reached no account: the sender may be asking for silence.
 
 Who a STOP reaches
     Dedicated number: its owner account. Shared number: every account the sender has dealt with *on
@@ -29,14 +36,17 @@ Who a STOP reaches
     the same sender clears it again (the sender asked to join, after asking to leave).
 
 Rate limit of automatic answers
-    Each answer (autoresponder, ``autoreply`` action, poll confirmation or "poll closed") is an
-    ``AutoReply`` row. An answer goes out only while fewer than ``max_per_sender`` answers of that
-    account went to that sender from that number within ``window_seconds``; an autoresponder uses
-    its own settings, the others ``DEFAULT_MAX_PER_SENDER`` per ``DEFAULT_WINDOW``. Answers held back
-    are recorded too (``held_back`` says why) and do not count. Never answered: alphanumeric senders
-    and short codes (``may_autoreply``), and contacts that opted out of the account.
+    Each answer (autoresponder, ``autoreply`` action, poll confirmation or "poll closed", default
+    reply) is an ``AutoReply`` row. An answer goes out only while fewer than ``max_per_sender``
+    answers of that account went to that sender from that number within ``window_seconds``; an
+    autoresponder uses its own settings, the others ``DEFAULT_MAX_PER_SENDER`` per ``DEFAULT_WINDOW``.
+    A default reply speaks for the owner of a dedicated number and for no account on a shared one
+    (``account_id`` None: those count among themselves). Answers held back are recorded too
+    (``held_back`` says why) and do not count. Never answered: alphanumeric senders and short codes
+    (``may_autoreply``), and contacts that opted out of the account the answer speaks for.
 
-``forward`` actions are skipped here: forwarding targets are the delivery outbox's (another issue).
+``forward`` actions are not run here: ``appliance.delivery.outbox.enqueue_for_messages``, called in the
+same transaction right after, writes their deliveries with those of the account's other targets.
 
 Robustness
     Each message acts inside a savepoint: a failing action (a bug, a constraint hit by a concurrent
@@ -56,6 +66,7 @@ from sqlalchemy.orm import Session
 
 from appliance.db.models import (
     AccessNumber,
+    Account,
     AutoReply,
     Autoresponder,
     Contact,
@@ -76,7 +87,7 @@ from appliance.modem.outbound import OutboundError, enqueue_sms
 from appliance.rules import AccessNumberKind, is_opt_out
 from appliance.rules.actions import PollOption, answer_is_correct, may_autoreply, poll_choice, render
 
-__all__ = ["ACTING_STATUSES", "DEFAULT_MAX_PER_SENDER", "DEFAULT_WINDOW", "ActionEngine"]
+__all__ = ["ACTING_STATUSES", "DEFAULT_MAX_PER_SENDER", "DEFAULT_WINDOW", "ActionEngine", "accounts_dealt_with"]
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +117,11 @@ class _Context:
 class ActionEngine:
     """Runs the actions of stored messages in the caller's transaction.
 
-    ``opt_out_words`` maps an account id to its opt-out words besides STOP (say ``("WYPISZ", "NIE")``);
     ``short_code_prefixes`` are national ranges of service numbers never answered (see
     ``may_autoreply``).
     """
 
-    def __init__(self, opt_out_words: Mapping[int, Sequence[str]] | None = None,
-                 short_code_prefixes: Sequence[str] = ()) -> None:
-        self.opt_out_words = dict(opt_out_words or {})
+    def __init__(self, short_code_prefixes: Sequence[str] = ()) -> None:
         self.short_code_prefixes = tuple(short_code_prefixes)
 
     def run(self, session: Session, message_ids: Iterable[int], now: datetime | None = None) -> int:
@@ -140,7 +148,9 @@ class ActionEngine:
                                         Autoresponder.access_number_id.in_(number_ids)
                                         | Autoresponder.access_number_id.is_(None))
             .order_by(Autoresponder.id)))
-        all_extra_words = sorted({word for words in self.opt_out_words.values() for word in words})
+        opt_out_words = {account: list(words) for account, words in
+                         session.execute(select(Account.id, Account.opt_out_words)) if words}
+        all_extra_words = sorted({word for words in opt_out_words.values() for word in words})
         acted = 0
         for message in messages:
             number = numbers.get(message.iccid)
@@ -149,12 +159,12 @@ class ActionEngine:
             text = message.text or message.subject or ""
             opting_out = is_opt_out(text, all_extra_words)
             firing = [] if opting_out else [a for a in autoresponders if _fires(a, message, number)]
-            if not opting_out and message.keyword_id is None and not firing:
+            if not opting_out and message.keyword_id is None and not firing and not number.unmatched_reply:
                 continue
             context = _Context(session, moment, message, number)
             try:
                 with session.begin_nested():
-                    if opting_out and self._opt_out(context, text):
+                    if opting_out and self._opt_out(context, text, opt_out_words):
                         acted += 1
                         continue
                     if opting_out:  # STOP words of no account the sender dealt with: an ordinary message
@@ -164,6 +174,9 @@ class ActionEngine:
                     for autoresponder in firing:
                         self._reply(context, autoresponder.account_id, autoresponder.text,
                                     autoresponder.max_per_sender, timedelta(seconds=autoresponder.window_seconds))
+                    if not opting_out and message.keyword_id is None and not firing and number.unmatched_reply:
+                        # A dedicated number's owner speaks; on a shared number no account does.
+                        self._reply(context, number.account_id, number.unmatched_reply)
                     acted += 1
             except Exception:  # noqa: BLE001 - one message's campaign must not stop reception
                 log.exception("%s: its actions failed and were rolled back; the message is stored without them",
@@ -172,10 +185,12 @@ class ActionEngine:
 
     # --- opt-out ---------------------------------------------------------------------------------
 
-    def _opt_out(self, context: _Context, text: str) -> bool:
+    @staticmethod
+    def _opt_out(context: _Context, text: str, opt_out_words: Mapping[int, Sequence[str]]) -> bool:
         """Opt the sender out of the accounts STOP reaches (module docstring); False if none."""
-        accounts = [account for account in sorted(_accounts_dealt_with(context))
-                    if is_opt_out(text, self.opt_out_words.get(account, ()))]
+        accounts = [account for account in sorted(accounts_dealt_with(context.session, context.number,
+                                                                      context.sender))
+                    if is_opt_out(text, opt_out_words.get(account, ()))]
         for account in accounts:
             _opt_out_of_account(context, account)
         if accounts:
@@ -205,9 +220,7 @@ class ActionEngine:
             elif kind == "contest_entry":
                 _contest_entry(context, account, _int(action.get("contest")))
             elif kind == "forward":
-                # Forward targets belong to the delivery outbox (another issue): nothing to do here yet.
-                log.debug("%s: forward action to target %s skipped (handled by the delivery outbox)",
-                          context.describe(), action.get("target"))
+                continue  # the outbox's, in this same transaction (module docstring)
             else:
                 log.warning("keyword %d (%s): unknown action %r skipped", keyword.id, keyword.keyword, action)
 
@@ -243,12 +256,14 @@ class ActionEngine:
 
     # --- answers ---------------------------------------------------------------------------------
 
-    def _reply(self, context: _Context, account: int, template: str, max_per_sender: int = DEFAULT_MAX_PER_SENDER,
-               window: timedelta = DEFAULT_WINDOW, extra: Mapping[str, str] | None = None) -> AutoReply:
+    def _reply(self, context: _Context, account: int | None, template: str,
+               max_per_sender: int = DEFAULT_MAX_PER_SENDER, window: timedelta = DEFAULT_WINDOW,
+               extra: Mapping[str, str] | None = None) -> AutoReply:
+        """Queue an answer on behalf of ``account`` (None: of no account, a shared number's default reply)."""
         session, message = context.session, context.message
         record = AutoReply(account_id=account, access_number_id=context.number.id, recipient=context.sender,
                            message_id=message.id, at=context.now)
-        contact = _contact(context, account, create=False)
+        contact = _contact(context, account, create=False) if account is not None else None
         if not may_autoreply(context.sender, self.short_code_prefixes):
             record.held_back = "the sender is alphanumeric or a short code: never answered automatically"
         elif contact is not None and contact.opted_out_at is not None:
@@ -257,7 +272,8 @@ class ActionEngine:
             answered = session.scalar(
                 select(func.count(AutoReply.id))
                 .where(AutoReply.access_number_id == context.number.id, AutoReply.recipient == context.sender,
-                       AutoReply.account_id == account, AutoReply.held_back.is_(None),
+                       AutoReply.account_id == account,  # IS NULL for None
+                       AutoReply.held_back.is_(None),
                        AutoReply.at > context.now - window)) or 0
             if answered >= max_per_sender:
                 record.held_back = (f"rate limit: {answered} automatic answers to this sender within "
@@ -307,8 +323,9 @@ def _contact(context: _Context, account: int, *, create: bool) -> Contact | None
     return contact
 
 
-def _accounts_dealt_with(context: _Context) -> set[int]:
-    number, session, sender = context.number, context.session, context.sender
+def accounts_dealt_with(session: Session, number: AccessNumber, sender: str) -> set[int]:
+    """The accounts whose opt-out a message from ``sender`` to ``number`` concerns (module docstring,
+    "Who a STOP reaches"): a dedicated number's owner; on a shared number, those the sender dealt with there."""
     if number.kind == AccessNumberKind.DEDICATED and number.account_id is not None:
         return {number.account_id}
     accounts = set(session.scalars(

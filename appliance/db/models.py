@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -131,6 +132,8 @@ class Message(Base):
         # their senders told apart from the index alone.
         Index("ix_messages_keyword_received", "keyword_id", "received_at", "sender"),
         Index("ix_messages_iccid_received", "iccid", "received_at", "sender"),
+        # A conversation (appliance.campaigns.dialogue): one sender's messages to one SIM, in time order.
+        Index("ix_messages_conversation", "iccid", "sender", "received_at"),
     )
 
 
@@ -283,6 +286,9 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Words besides STOP that opt a sender out of this account ("WYPISZ", "NIE"), as typed; compared
+    # as keywords are (appliance.rules.is_opt_out).
+    opt_out_words: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -304,6 +310,8 @@ class AccessNumber(Base):
     mms_apn: Mapped[str | None] = mapped_column(String(100))
     mms_apn_user: Mapped[str | None] = mapped_column(String(100))
     mms_apn_password: Mapped[str | None] = mapped_column(String(100))
+    # Sent back through this SIM to a message that matched no keyword (appliance.campaigns.engine).
+    unmatched_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -328,6 +336,9 @@ class OutboundSms(Base):
 
     parts: Mapped[list[OutboundPart]] = relationship(back_populates="outbound", order_by="OutboundPart.sequence",
                                                      cascade="all, delete-orphan")
+
+    # A conversation (appliance.campaigns.dialogue): the texts of one SIM to one number, in time order.
+    __table_args__ = (Index("ix_outbound_sms_conversation", "iccid", "recipient", "created_at"),)
 
 
 class OutboundPart(Base):
@@ -498,7 +509,8 @@ class AutoReply(Base):
     __tablename__ = "auto_replies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # None: a shared number's default reply to a message nobody's keyword matched (no account speaks).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"))
     recipient: Mapped[str] = mapped_column(String(32))
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
@@ -610,3 +622,76 @@ class GroupSendRecipient(Base):
     msisdn: Mapped[str] = mapped_column(String(32))
     outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_sms.id"))
     status: Mapped[str] = mapped_column(String(16))  # queued | opted_out | invalid_number
+
+
+class ForwardTarget(Base):
+    """Where an account's messages are forwarded: a URL (webhook), an e-mail address or a phone.
+
+    Which messages: every message of the account, narrowed by ``access_number_id`` and/or
+    ``keyword_id`` when set; a keyword's ``forward`` action names a target whatever its filters.
+    """
+
+    __tablename__ = "forward_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))  # url | email | sms
+    address: Mapped[str] = mapped_column(String(2000))  # the URL, the e-mail address, the phone number
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    access_number_id: Mapped[int | None] = mapped_column(ForeignKey("access_numbers.id"))
+    keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"))
+    # Only messages named by a keyword's forward action, never by the filters above.
+    actions_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Webhooks: body format, HMAC secret, CA bundle (PEM) for a private CA, timeout.
+    format: Mapped[str] = mapped_column(String(8), default="json")  # json | xml
+    secret: Mapped[str] = mapped_column(String(100))
+    ca_pem: Mapped[str | None] = mapped_column(Text)
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
+    # Attachment download URLs in forwards carry this token (GET /api/v1/attachments/{id}?token=).
+    download_token: Mapped[str] = mapped_column(String(100), unique=True)
+    # E-mail: templates (None: the defaults of appliance.delivery.email) and the attachment cap.
+    subject_template: Mapped[str | None] = mapped_column(Text)
+    body_template: Mapped[str | None] = mapped_column(Text)
+    attach_limit_bytes: Mapped[int] = mapped_column(Integer, default=10 * 1024 * 1024)
+    # A delivery still failing this long after its message arrived is given up (dead letter).
+    give_up_hours: Mapped[float] = mapped_column(Float, default=24.0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One message to one target: the outbox row, written in the message's own transaction."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("target_id", "message_id", name="uq_deliveries_target_message"),
+                      Index("ix_deliveries_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("forward_targets.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    # X-Appliance-Message-Id: the same on every attempt, so a receiver can drop repeats.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    give_up_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DeliveryAttempt(Base):
+    """What one try answered: the delivery log of the panel and the API."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    excerpt: Mapped[str | None] = mapped_column(Text)

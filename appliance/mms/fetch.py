@@ -9,10 +9,10 @@ Failures: connection errors, timeouts, 5xx and a body cut short are retried with
 doubling to an hour) until the notification's expiry; a 4xx means the MMSC will not give it (failed);
 bytes that do not decode are kept as a file and the message marked undecodable.
 
-Transport: plain HTTP from this box to the proxy. On a Raspberry Pi the operator's proxy is only
-reachable over the modem's data bearer (the SIM's MMS APN); bringing that bearer up for the fetch
-(pppd or the modem's network interface, a host route to the proxy only) is not done here yet, so
-today this reaches MMSCs routable from the LAN, and the emulator's.
+Bearer (bearer.py): each fetch (the GET and its NotifyResp) runs inside a data call on the access
+number's MMS APN through the modem holding the SIM, with host routes to the proxy only, hung up
+afterwards; the HTTP client binds to the call's address. A call that cannot be made is retried like
+a connection error.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +34,9 @@ from appliance.attachments import AttachmentStore
 from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.mms import MmsError, MmsMessage, decode_retrieve_conf, encode_notifyresp_ind
 from appliance.db.models import AccessNumber, Message, MmsTransfer, utcnow
+from appliance.delivery.outbox import enqueue_for_messages
+from appliance.mms.bearer import BearerError, MmsBearer
+from appliance.modem.data_call import Apn
 from appliance.reception.routing import RoutingTable, routed_fields
 
 log = logging.getLogger(__name__)
@@ -52,28 +57,52 @@ class PermanentFetchError(Exception):
 
 
 class MmsTransport(Protocol):
-    def get(self, url: str, proxy: str | None) -> bytes: ...
+    def get(self, url: str, proxy: str | None, source: str | None) -> bytes: ...
 
-    def post(self, url: str, proxy: str | None, body: bytes) -> None: ...
+    def post(self, url: str, proxy: str | None, source: str | None, body: bytes) -> None: ...
+
+
+class _SourceBoundAdapter(HTTPAdapter):
+    """Connections (direct and to the proxy) from one local address: the data call's."""
+
+    def __init__(self, source: str) -> None:
+        self._source = (source, 0)
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        kwargs["source_address"] = self._source
+        return super().proxy_manager_for(proxy, **kwargs)
 
 
 class HttpTransport:
-    """HTTP to the MMSC, through the operator's proxy (``host:port``) when one is configured."""
+    """HTTP to the MMSC, through the operator's proxy (``host:port``) when one is configured, from
+    the data call's address when there is one."""
 
     def __init__(self, timeout: float = 30.0) -> None:
         self._timeout = timeout
-        self._http = requests.Session()
-        self._http.trust_env = False  # the operator's proxy, never the LAN's
-        self._http.headers.update({"User-Agent": "sms-appliance/1 (MMS client)",
-                                   "Accept": f"{MMS_MEDIA_TYPE}, */*"})
+
+    def _session(self, source: str | None) -> requests.Session:
+        http = requests.Session()
+        http.trust_env = False  # the operator's proxy, never the LAN's
+        http.headers.update({"User-Agent": "sms-appliance/1 (MMS client)", "Accept": f"{MMS_MEDIA_TYPE}, */*"})
+        if source is not None:
+            adapter = _SourceBoundAdapter(source)
+            http.mount("http://", adapter)
+            http.mount("https://", adapter)
+        return http
 
     def _proxies(self, proxy: str | None) -> dict[str, str]:
         return {"http": f"http://{proxy}", "https": f"http://{proxy}"} if proxy else {}
 
-    def get(self, url: str, proxy: str | None) -> bytes:
+    def get(self, url: str, proxy: str | None, source: str | None) -> bytes:
         try:
-            response = self._http.get(url, proxies=self._proxies(proxy), timeout=self._timeout)
-            body = response.content
+            with self._session(source) as http:
+                response = http.get(url, proxies=self._proxies(proxy), timeout=self._timeout)
+                body = response.content
         except requests.RequestException as exc:
             raise TransientFetchError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500:
@@ -82,10 +111,11 @@ class HttpTransport:
             raise PermanentFetchError(f"MMSC answered {response.status_code} {response.reason}")
         return body
 
-    def post(self, url: str, proxy: str | None, body: bytes) -> None:
+    def post(self, url: str, proxy: str | None, source: str | None, body: bytes) -> None:
         try:
-            response = self._http.post(url, data=body, proxies=self._proxies(proxy), timeout=self._timeout,
-                                       headers={"Content-Type": MMS_MEDIA_TYPE})
+            with self._session(source) as http:
+                response = http.post(url, data=body, proxies=self._proxies(proxy), timeout=self._timeout,
+                                     headers={"Content-Type": MMS_MEDIA_TYPE})
         except requests.RequestException as exc:
             raise TransientFetchError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 300:
@@ -100,17 +130,21 @@ class _Job:
     content_location: str
     proxy: str | None
     mmsc_url: str | None
+    iccid: str
+    apn: Apn
 
 
 class MmsFetcher:
     """Works the due transfers, one at a time, in its own thread (woken when a notification arrives)."""
 
     def __init__(self, session_factory: sessionmaker[Session], attachments: AttachmentStore,
-                 transport: MmsTransport, *, first_retry: timedelta = FIRST_RETRY,
-                 check_seconds: float = 5.0) -> None:
+                 transport: MmsTransport, bearer: MmsBearer, *, first_retry: timedelta = FIRST_RETRY,
+                 check_seconds: float = 5.0, on_retrieved: Callable[[], None] | None = None) -> None:
         self._sessions = session_factory
         self._attachments = attachments
         self._transport = transport
+        self._bearer = bearer
+        self._on_retrieved = on_retrieved
         self._first_retry = first_retry
         self._check_seconds = check_seconds
         self._routing = RoutingTable()
@@ -156,7 +190,15 @@ class MmsFetcher:
         if job is None:
             return
         try:
-            body = self._transport.get(job.content_location, job.proxy)
+            with self._bearer.open(job.iccid, job.apn, job.content_location, job.proxy) as source:
+                self._fetch(job, source)
+        except BearerError as exc:
+            self._retry_or_expire(transfer_id, f"no data connection: {exc}")
+
+    def _fetch(self, job: _Job, source: str | None) -> None:
+        transfer_id = job.transfer_id
+        try:
+            body = self._transport.get(job.content_location, job.proxy, source)
         except TransientFetchError as exc:
             self._retry_or_expire(transfer_id, str(exc))
             return
@@ -170,13 +212,15 @@ class MmsFetcher:
                                           f"{mms.retrieve_text or 'no text'}")
         except MmsError as exc:
             self._keep_undecodable(transfer_id, body, str(exc))
-            self._notify(job, "unrecognised")
+            self._notify(job, source, "unrecognised")
             return
         except PermanentFetchError as exc:
             self._finish(transfer_id, "failed", "failed", str(exc))
             return
         self._store(transfer_id, body, mms)
-        self._notify(job, "retrieved")
+        if self._on_retrieved is not None:
+            self._on_retrieved()
+        self._notify(job, source, "retrieved")
 
     def _claim(self, transfer_id: int, now: datetime) -> _Job | None:
         """Take a lease on the transfer (several appliances may share one PostgreSQL)."""
@@ -193,9 +237,11 @@ class MmsFetcher:
             transfer.attempts += 1
             transfer.next_attempt_at = now + timedelta(minutes=5)  # the lease; replaced when done
             access = session.scalar(select(AccessNumber).where(AccessNumber.iccid == transfer.iccid))
+            apn = Apn(access.mms_apn or "", access.mms_apn_user or "", access.mms_apn_password or "") if access \
+                else Apn("")
             return _Job(transfer.id, transfer.transaction_id, transfer.mms_version or "1.2",
                         transfer.content_location, access.mms_proxy if access else None,
-                        access.mmsc_url if access else None)
+                        access.mmsc_url if access else None, transfer.iccid, apn)
 
     def _retry_or_expire(self, transfer_id: int, error: str) -> None:
         with self._sessions.begin() as session:
@@ -265,17 +311,18 @@ class MmsFetcher:
             for name, value in routed_fields(decision, "unmatched").items():
                 setattr(message, name, value)
             self.actions.run(session, [message.id])
+            enqueue_for_messages(session, [message.id])
             log.info("MMS %s from %s retrieved: %d parts, %d bytes", transfer.transaction_id, message.sender,
                      len(mms.parts), len(body))
 
-    def _notify(self, job: _Job, status: str) -> None:
+    def _notify(self, job: _Job, source: str | None, status: str) -> None:
         """m-notifyresp-ind; losing it only makes the MMSC announce the message again."""
         if not job.mmsc_url:
             log.warning("MMS %s: no MMSC URL for its access number, the MMSC is not told it was %s",
                         job.transaction_id, status)
             return
         try:
-            self._transport.post(job.mmsc_url, job.proxy,
+            self._transport.post(job.mmsc_url, job.proxy, source,
                                  encode_notifyresp_ind(job.transaction_id, status=status, version=job.version))
         except TransientFetchError as exc:
             log.warning("MMS %s: NotifyResp not delivered (%s); the MMSC may announce it again",

@@ -24,18 +24,20 @@ WAP_PUSH_PORTS = frozenset({2948, 2949})
 MMS_CONTENT_TYPE = "application/vnd.wap.mms-message"
 
 
-def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | None, now: datetime) -> Message:
-    """The message a WAP push belongs to: a new MMS waiting to be fetched, the MMS a repeated
-    notification announces again, or (not an MMS, or broken) a message that keeps it raw."""
+def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | None,
+                now: datetime) -> tuple[Message, bool]:
+    """The message a WAP push belongs to, and whether it is new: a new MMS waiting to be fetched, the
+    MMS a repeated notification announces again (not new: it must not act or be forwarded again), or
+    (not an MMS, or broken) a new message that keeps it raw."""
     try:
         push = decode_push(data)
         if push.content_type.media_type != MMS_CONTENT_TYPE:
             return _kept(session, iccid, smsc_sender, now, "unmatched",
-                         f"WAP push of {push.content_type.media_type} is not an MMS notification")
+                         f"WAP push of {push.content_type.media_type} is not an MMS notification"), True
         notification = decode_notification_ind(push.body, now=now)
     except MmsError as exc:
         log.warning("SIM %s: WAP push that does not decode kept raw: %s", iccid, exc)
-        return _kept(session, iccid, smsc_sender, now, "undecodable", f"WAP push: {exc}")
+        return _kept(session, iccid, smsc_sender, now, "undecodable", f"WAP push: {exc}"), True
     known = session.scalar(select(MmsTransfer).where(MmsTransfer.iccid == iccid,
                                                      MmsTransfer.transaction_id == notification.transaction_id))
     if known is not None:
@@ -44,7 +46,7 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
                  known.notified)
         message = session.get(Message, known.message_id)
         assert message is not None
-        return message
+        return message, False
     # The SMS came from the operator's push gateway; the customer is the notification's From.
     message = Message(iccid=iccid, received_at=now, kind="mms", status="fetching",
                       sender=notification.sender or smsc_sender, subject=notification.subject)
@@ -56,7 +58,7 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
                             next_attempt_at=now, created_at=now))
     log.info("SIM %s: MMS %s from %s announced (%s bytes), to fetch from %s", iccid, notification.transaction_id,
              message.sender, notification.size, notification.content_location)
-    return message
+    return message, True
 
 
 def _kept(session: Session, iccid: str, sender: str | None, now: datetime, status: str, error: str) -> Message:

@@ -54,11 +54,18 @@ class ClaimedSms:
     parts: tuple[PendingPart, ...]
 
 
-def enqueue_sms(session: Session, iccid: str, recipient: str, text: str) -> OutboundSms:
-    """Queue ``text`` to ``recipient`` through the SIM ``iccid``; encoded now so errors show at once."""
+def recipient_number(recipient: str) -> str:
+    """``recipient`` as the queue addresses it (spaces, dashes, brackets dropped); ``OutboundError``
+    when no SMS can go to it (an alphanumeric sender such as "ALLEGRO", a stray word)."""
     number = re.sub(r"[\s\-()]", "", recipient or "")
     if not _RECIPIENT.match(number):
         raise OutboundError(f"{recipient!r} is not a phone number (digits, optionally with a leading +)")
+    return number
+
+
+def enqueue_sms(session: Session, iccid: str, recipient: str, text: str) -> OutboundSms:
+    """Queue ``text`` to ``recipient`` through the SIM ``iccid``; encoded now so errors show at once."""
+    number = recipient_number(recipient)
     if not text:
         raise OutboundError("the text is empty")
     outbound = OutboundSms(iccid=iccid, recipient=number, text=text)

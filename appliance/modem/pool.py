@@ -13,7 +13,7 @@ import os
 import threading
 
 from appliance.modem.outbound import OutboundQueue
-from appliance.modem.session import ModemSession, ModemStatus, StatusListener
+from appliance.modem.session import ModemSession, ModemState, ModemStatus, StatusListener
 from appliance.reception.ingest import IngestWriter
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,13 @@ class ModemPool:
             sessions = [s for s in self._sessions.values() if s.status.iccid == iccid]
         for session in sessions:
             session.wake()
+
+    def session_for_sim(self, iccid: str) -> ModemSession | None:
+        """The ready session reading this SIM now (a SIM moves between modems; ask each time)."""
+        with self._lock:
+            sessions = [s for s in self._sessions.values() if s.status.iccid == iccid]
+        ready = [s for s in sessions if s.status.state is ModemState.READY]
+        return (ready or sessions or [None])[0]
 
     def attach(self, port: str) -> None:
         """A port discovery found and probed: serve it from now on (until it vanishes or is detached)."""

@@ -7,16 +7,18 @@ arrived while the appliance was down, or whose ``+CMTI`` got lost, is read too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import NoReturn
 
 from appliance.modem import responses
 from appliance.modem.at import AtChannel, AtError, AtTimeout, ChannelClosed, wait_for_sync
+from appliance.modem.data_call import Apn, DataCall, DataCallError, DataLink
 from appliance.modem.outbound import PERMANENT_CMS_ERRORS, ClaimedSms, OutboundQueue
 from appliance.modem.usb_reset import UsbResetUnavailable, reset_usb_device
 from appliance.reception.ingest import IngestWriter
@@ -324,6 +326,34 @@ class ModemSession:
                          registration=registration,
                          storage_used=usage[0] if usage else self.status.storage_used,
                          storage_total=usage[1] if usage else self.status.storage_total)
+
+    # --- data calls ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def data_call(self, apn: Apn) -> Iterator[DataLink]:
+        """A data call for the caller's thread (the MMS fetcher), hung up when the block ends.
+
+        Its AT commands queue with this session's on the channel's lock, so SMS reading goes on
+        between them and during the call (the data flows over the modem's network interface).
+        """
+        if self.status.state is not ModemState.READY:
+            raise DataCallError(f"{self.port} is {self.status.state.value}, not ready for a data call")
+        call = DataCall(self._at, self.status.manufacturer)
+        try:
+            link = call.connect(apn)
+        except (AtError, AtTimeout, ChannelClosed, DataCallError) as exc:
+            self._hang_up(call)
+            raise DataCallError(f"{self.port}: data call on APN {apn.name!r} failed: {exc}") from exc
+        try:
+            yield link
+        finally:
+            self._hang_up(call)
+
+    def _hang_up(self, call: DataCall) -> None:
+        try:
+            call.disconnect()
+        except (AtError, AtTimeout, ChannelClosed) as exc:
+            log.warning("%s: hanging up the data call: %s", self.port, exc)
 
     # --- sending ------------------------------------------------------------------------------------
 

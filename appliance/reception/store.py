@@ -30,6 +30,7 @@ from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.sms_pdu import PduError, SmsDeliver, SmsStatusReport, decode_mt_pdu
 from appliance.db.models import Message, SmsPart, StatusReport, utcnow
 from appliance.db.statistics_summary import count_new_messages
+from appliance.delivery.outbox import enqueue_for_messages
 from appliance.mms.notifications import WAP_PUSH_PORTS, accept_push
 from appliance.modem.outbound import apply_status_reports
 from appliance.reception.routing import RoutingTable, routed_fields
@@ -173,8 +174,11 @@ class MessageStore:
                 self._write_set_parts(batch)
             if batch.single_pushes:
                 self._write_single_pushes(batch)
-            # Keyword actions and autoresponders commit with their messages (appliance.campaigns.engine).
-            self.actions.run(session, [i for result in batch.results if result for i in result.message_ids])
+            # Keyword actions, autoresponders and the forwards' outbox rows commit with their messages
+            # (appliance.campaigns.engine, appliance.delivery.outbox).
+            stored_ids = [i for result in batch.results if result for i in result.message_ids]
+            self.actions.run(session, stored_ids)
+            enqueue_for_messages(session, stored_ids)
         return [result or StoreResult(Outcome.STORED, ()) for result in batch.results]
 
     def _classify(self, batch: _Batch, position: int, item: ReceivedPdu, key: str) -> None:
@@ -251,31 +255,34 @@ class MessageStore:
                     joined = self._join_released(batch, self.routing, part, released.get(key, []))
                     if joined is not None:
                         batch.results[new_by_id[part.id][0]] = StoreResult(Outcome.STORED, (joined,))
-        done = self._flush_set_messages(batch) + self._flush_set_pushes(batch)
+        done: list[tuple[int | None, list[_Part]]] = [*self._flush_set_messages(batch), *self._flush_set_pushes(batch)]
         for message_id, members in done:
             for member in members:
                 if member.new:
-                    batch.results[new_by_id[member.id][0]] = StoreResult(Outcome.STORED, (message_id,))
+                    batch.results[new_by_id[member.id][0]] = StoreResult(
+                        Outcome.STORED, (message_id,) if message_id is not None else ())
 
     @staticmethod
     def _write_single_pushes(batch: _Batch) -> None:
         ids = _insert_returning_ids(batch.session, SmsPart, [{**row, "message_id": None}
                                                            for _, row, _ in batch.single_pushes])
         for (position, row, sms), part_id in zip(batch.single_pushes, ids, strict=True):
-            message = accept_push(batch.session, row["iccid"], sms.data, sms.sender, batch.now)
+            message, new = accept_push(batch.session, row["iccid"], sms.data, sms.sender, batch.now)
             batch.session.execute(update(SmsPart).where(SmsPart.id == part_id).values(message_id=message.id))
-            batch.results[position] = StoreResult(Outcome.STORED, (message.id,))
+            # A repeated notification is kept with its MMS but neither acts nor is forwarded again.
+            batch.results[position] = StoreResult(Outcome.STORED, (message.id,) if new else ())
 
     @staticmethod
-    def _flush_set_pushes(batch: _Batch) -> list[tuple[int, list[_Part]]]:
-        done = []
+    def _flush_set_pushes(batch: _Batch) -> list[tuple[int | None, list[_Part]]]:
+        """The pushes' messages and parts; None for a repeated notification (it created nothing)."""
+        done: list[tuple[int | None, list[_Part]]] = []
         for parts in batch.set_pushes:
             ordered = sorted(parts, key=lambda p: p.sequence)
             data = b"".join(p.sms().data for p in ordered)
-            message = accept_push(batch.session, ordered[0].iccid, data, ordered[0].sms().sender, batch.now)
+            message, new = accept_push(batch.session, ordered[0].iccid, data, ordered[0].sms().sender, batch.now)
             batch.session.execute(update(SmsPart).where(SmsPart.id.in_([p.id for p in parts]))
                                   .values(message_id=message.id))
-            done.append((message.id, parts))
+            done.append((message.id if new else None, parts))
         batch.set_pushes.clear()
         return done
 
@@ -387,6 +394,7 @@ class MessageStore:
                 log.warning("multipart set %s incomplete after %s: released as partial (%d of %d parts)",
                             key, self.partial_timeout, len(parts), parts[0].total)
             created = [message_id for message_id, _ in self._flush_set_messages(batch)]
+            enqueue_for_messages(session, created)  # a partial message is forwarded as what arrived of it
         return created
 
 

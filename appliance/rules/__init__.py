@@ -16,12 +16,13 @@ from appliance.rules.keywords import (
     Reason,
     RoutingDecision,
     is_opt_out,
+    keywords_opted_out_by,
     reserve,
 )
 from appliance.rules.normalise import normalise, words
 
 __all__ = [
     "AccessNumberKind", "Keyword", "KeywordConflict", "KeywordMode", "KeywordRouter", "OPT_OUT_WORDS",
-    "RESERVED_WORDS", "Reason", "RoutingDecision", "TYPO_MIN_LETTERS", "is_opt_out", "normalise",
-    "reserve", "words",
+    "RESERVED_WORDS", "Reason", "RoutingDecision", "TYPO_MIN_LETTERS", "is_opt_out", "keywords_opted_out_by",
+    "normalise", "reserve", "words",
 ]

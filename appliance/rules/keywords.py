@@ -47,7 +47,8 @@ from appliance.rules.normalise import strip_blank, text_after_words, words
 
 __all__ = [
     "AccessNumberKind", "Keyword", "KeywordConflict", "KeywordMode", "KeywordRouter", "OPT_OUT_WORDS",
-    "RESERVED_WORDS", "Reason", "RoutingDecision", "TYPO_MIN_LETTERS", "is_opt_out", "reserve",
+    "RESERVED_WORDS", "Reason", "RoutingDecision", "TYPO_MIN_LETTERS", "is_opt_out", "keywords_opted_out_by",
+    "reserve",
 ]
 
 TYPO_MIN_LETTERS = 5
@@ -166,15 +167,29 @@ def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
     return any(outer[i:i + size] == inner for i in range(len(outer) - size + 1))
 
 
-def reserve(existing_keywords: Iterable[Keyword], new_keyword: Keyword, *, kind: AccessNumberKind) -> None:
+def keywords_opted_out_by(word: str, keywords: Iterable[Keyword]) -> list[Keyword]:
+    """The keywords an account's opt-out ``word`` would take messages from: those beginning with it.
+
+    Opt-out is honoured before routing, so "NIE" as an opt-out word leaves a keyword "NIE CHCĘ"
+    nothing to receive from the senders it applies to.
+    """
+    form = words(word)
+    return [keyword for keyword in keywords if form and keyword.words[:len(form)] == form]
+
+
+def reserve(existing_keywords: Iterable[Keyword], new_keyword: Keyword, *, kind: AccessNumberKind,
+            opt_out_words: Mapping[int, Iterable[str]] | None = None) -> None:
     """Refuse ``new_keyword`` with ``KeywordConflict`` if it cannot join its access number's keywords.
 
     ``existing_keywords`` are the number's keywords (others are ignored, as is one with the new
-    keyword's id, so an edit is checked against the rest). Refused:
+    keyword's id, so an edit is checked against the rest). ``opt_out_words`` are, by account, the
+    opt-out words that apply to messages on the number (the owner's on a dedicated number, every
+    account's on a shared one). Refused:
 
     - a keyword without letters or digits (empty, blanks, punctuation, emoji only);
     - the same words as an existing keyword on the number, whatever the modes and accounts;
-    - on every number, a keyword beginning with a built-in opt-out word (STOP): opt-out comes first;
+    - on every number, a keyword beginning with a built-in opt-out word (STOP) or with one of
+      ``opt_out_words``: opt-out comes first;
     - on a shared number, a keyword beginning with a ``RESERVED_WORDS`` word;
     - on a shared number, between different accounts, exact/base keywords where one begins with the
       other's words and the shorter is a base keyword: the longer would take messages the shorter's
@@ -197,6 +212,13 @@ def reserve(existing_keywords: Iterable[Keyword], new_keyword: Keyword, *, kind:
             raise KeywordConflict(
                 f'Keyword "{new_keyword.keyword}" begins with "{" ".join(opt_out).upper()}", which opts the '
                 "sender out on every number before any keyword is looked at; choose another word.")
+    for account, account_words in (opt_out_words or {}).items():
+        for word in account_words:
+            if keywords_opted_out_by(word, [new_keyword]):
+                raise KeywordConflict(
+                    f'Keyword "{new_keyword.keyword}" begins with "{word}", an opt-out word of account {account}, '
+                    "which opts the sender out before any keyword is looked at; choose another word or take "
+                    f'"{word}" off that account\'s opt-out words.')
     if kind is AccessNumberKind.SHARED:
         for reserved_form, word in _RESERVED_FORMS.items():
             if form[:len(reserved_form)] == reserved_form:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -17,18 +17,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
+from appliance.delivery.outbox import Channel
 
 SECRET_KEY_FILE = "secret_key"
 
 
 def create_app(settings: Settings, session_factory: sessionmaker[Session] | None = None,
                wake_sim: Callable[[str], None] | None = None,
-               device_issues: Callable[[], Sequence[object]] | None = None) -> Flask:
+               device_issues: Callable[[], Sequence[object]] | None = None,
+               forwarding_channels: Mapping[str, Channel] | None = None,
+               wake_outbox: Callable[[], None] | None = None) -> Flask:
     """Build the Flask app; without ``session_factory`` it opens ``settings.effective_database_url``.
 
     ``wake_sim(iccid)`` tells the modem pool a text was queued for that SIM (sent within seconds
     without it). ``device_issues()`` lists plugged USB devices that are no working modem yet, each
-    with ``kind``, ``what`` and ``remedy`` (udev discovery). The schema is not migrated here: ``appliance run`` upgrades it before serving.
+    with ``kind``, ``what`` and ``remedy`` (udev discovery). ``forwarding_channels`` send a target's
+    test message; ``wake_outbox()`` has a retried delivery tried at once. The schema is not migrated here: ``appliance run`` upgrades it before serving.
     """
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or _stored_secret_key(settings.data_dir)
@@ -39,12 +43,23 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.extensions["appliance.sessions"] = session_factory
     app.extensions["appliance.wake_sim"] = wake_sim
     app.extensions["appliance.device_issues"] = device_issues or (lambda: [])
+    app.extensions["appliance.forwarding_channels"] = dict(forwarding_channels or {})
+    app.extensions["appliance.wake_outbox"] = wake_outbox
     app.teardown_appcontext(_close_session)
 
-    from appliance.web import api, api_config, api_stats, panel  # noqa: F401 - they nest in api.bp
+    from appliance.web import (  # noqa: F401 - the api_* modules nest in api.bp
+        api,
+        api_config,
+        api_conversations,
+        api_forwarding,
+        api_stats,
+        panel,
+        panel_forwarding,
+    )
 
     app.register_blueprint(api.bp)
     app.register_blueprint(panel.bp)
+    app.register_blueprint(panel_forwarding.bp)
     return app
 
 

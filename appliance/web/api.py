@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.attachments import AttachmentStore
 from appliance.codecs.media_types import OCTET_STREAM, is_active_content
-from appliance.db.models import AccessNumber, Attachment, Keyword, Message, Modem, OutboundSms
+from appliance.db.models import AccessNumber, Attachment, ForwardTarget, Keyword, Message, Modem, OutboundSms
 from appliance.modem.outbound import OutboundError, enqueue_sms
 from appliance.representation import (
     device_issue_json,
@@ -83,8 +83,25 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
     return error_response(status, code, exc.description or exc.name, headers)
 
 
+# Attachment links in forwards carry their target's download token instead of an API token.
+_DOWNLOADS = ("api.get_attachment", "api.get_attachment_thumbnail")
+
+
+def _authenticate_download(attachment_id: int, token: str) -> None:
+    """A forward target's token opens the attachments of its own account's messages, nothing else."""
+    session = db_session()
+    target = session.scalar(select(ForwardTarget).where(ForwardTarget.download_token == token))
+    attachment = session.get(Attachment, attachment_id)
+    message = session.get(Message, attachment.message_id) if attachment is not None else None
+    if target is None or message is None or message.account_id != target.account_id:
+        raise ApiError(401, "invalid_token", "the download token does not open this attachment")
+
+
 @bp.before_request
 def _authenticate() -> None:
+    if request.endpoint in _DOWNLOADS and request.args.get("token") and "Authorization" not in request.headers:
+        _authenticate_download(int((request.view_args or {})["attachment_id"]), request.args["token"])
+        return
     # RFC 6750 §3: a request without credentials gets a bare challenge, a bad token gets
     # error="invalid_token" so a client knows to stop retrying with it.
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")

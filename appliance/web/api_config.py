@@ -13,6 +13,10 @@ Choices worth knowing
 - A shared number has no account; a dedicated one may have none until it is assigned. MMS is for
   dedicated numbers only (issue 5).
 - Times are ISO 8601; one without an offset is taken as UTC. Shown as UTC with a ``Z``.
+- An account's ``opt_out_words`` (besides STOP, which needs no listing) are kept as typed and compared
+  as keywords are. Opt-out is honoured before routing, so a word may not begin a keyword it would
+  take messages from (the account's own, or any on a shared number), nor a keyword begin with such
+  a word: 409 ``keyword_conflict`` either way, checked when the words or the keyword are saved.
 - Contacts' numbers are normalised to +<country><number>: spaces, dashes, dots and brackets go, a
   leading 00 becomes +, and nine digits without a country code are a Polish number (+48).
 - ``GET /contacts.csv`` is UTF-8 with a byte-order mark (Excel opens it with the Polish letters
@@ -48,6 +52,7 @@ from appliance.db.models import (
     Contest,
     ContestDraw,
     ContestEntry,
+    ForwardTarget,
     Group,
     GroupMember,
     Keyword,
@@ -74,6 +79,7 @@ from appliance.representation import (
     poll_json,
     poll_results_json,
 )
+from appliance.rules import is_opt_out, words
 from appliance.rules import keywords as keyword_rules
 from appliance.rules.contests import DrawMethod, draw_winners
 from appliance.web import api, db_session
@@ -87,6 +93,7 @@ M = TypeVar("M", bound=Base)
 
 DEFAULT_COUNTRY_CODE = "48"
 MAX_IMPORT_ROWS = 100_000
+MAX_OPT_OUT_WORDS = 20
 ACTION_TYPES = ("join_group", "leave_groups", "autoreply", "poll_vote", "contest_entry", "forward")
 _MISSING = object()
 
@@ -244,6 +251,57 @@ def _unique_name(session: Session, account: Account, name: str) -> None:
         raise ApiError(409, "conflict", f"an account named {name!r} exists already (id {other.id})")
 
 
+def _opt_out_words(body: dict[str, Any]) -> Any:
+    """``body["opt_out_words"]`` checked and trimmed; ``_MISSING`` when absent."""
+    if "opt_out_words" not in body:
+        return _MISSING
+    value = body["opt_out_words"]
+    if not isinstance(value, list):
+        raise _invalid("opt_out_words", 'must be a list of words such as ["WYPISZ", "NIE"], or [] for none')
+    if len(value) > MAX_OPT_OUT_WORDS:
+        raise _invalid("opt_out_words", f"at most {MAX_OPT_OUT_WORDS} words, not {len(value)}")
+    checked: list[str] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for index, word in enumerate(value):
+        field = f"opt_out_words[{index}]"
+        if not isinstance(word, str):
+            raise _invalid(field, f"must be a string, not {type(word).__name__}")
+        word = " ".join(word.split())
+        form = words(word)
+        if not form:
+            raise _invalid(field, f"{word!r} has no letters or digits; words are compared as keywords are, "
+                                  "without case, diacritics, punctuation and emoji")
+        if len(word) > 160:
+            raise _invalid(field, f"must be at most 160 characters, not {len(word)}")
+        if is_opt_out(word):
+            raise _invalid(field, f"{word!r} begins with STOP, which opts senders out on every number already")
+        if form in seen:
+            raise _invalid(field, f"{word!r} is the same word as opt_out_words[{seen[form]}] once case, "
+                                  "diacritics and punctuation are set aside")
+        seen[form] = index
+        checked.append(word)
+    return checked
+
+
+def _opt_out_applies(number: AccessNumber, account_id: int | None) -> bool:
+    """Whether the account's opt-out words are read on messages to ``number``: on its own dedicated
+    numbers and on every number no account owns (appliance.campaigns.engine, "Who a STOP reaches")."""
+    return number.kind != "dedicated" or number.account_id in (None, account_id)
+
+
+def _check_opt_out_words(session: Session, account_id: int | None, opt_out_words: list[str]) -> None:
+    numbers = {n.id: n for n in session.scalars(select(AccessNumber)) if _opt_out_applies(n, account_id)}
+    keywords = [_rule(k, numbers[k.access_number_id])
+                for k in session.scalars(select(Keyword).where(Keyword.access_number_id.in_(numbers)))]
+    for word in opt_out_words:
+        taken = keyword_rules.keywords_opted_out_by(word, keywords)
+        if taken:
+            raise ApiError(409, "keyword_conflict", f'The opt-out word "{word}" would take the messages of keyword '
+                                                    f'"{taken[0].keyword}" (#{taken[0].id}) on {taken[0].access_number}: '
+                                                    "an opt-out is honoured before any keyword is looked at; choose "
+                                                    "another word or change that keyword.")
+
+
 @bp.get("/accounts")
 def list_accounts() -> Response:
     return jsonify([account_json(a) for a in db_session().scalars(select(Account).order_by(Account.id))])
@@ -253,8 +311,12 @@ def list_accounts() -> Response:
 def create_account() -> tuple[Response, int]:
     _require_admin()
     body, session = _json_body(), db_session()
-    account = Account(name=_text(body, "name", required=True, max_length=200))
+    account = Account(name=_text(body, "name", required=True, max_length=200), opt_out_words=[])
     _unique_name(session, account, account.name)
+    opt_out_words = _opt_out_words(body)
+    if opt_out_words is not _MISSING:
+        _check_opt_out_words(session, None, opt_out_words)  # a new account owns no number yet
+        account.opt_out_words = opt_out_words
     session.add(account)
     _commit(session, f"an account named {account.name!r} exists already")
     return _created(account_json(account))
@@ -274,6 +336,10 @@ def update_account(ident: int) -> Response:
     if name is not _MISSING:
         _unique_name(session, account, name)
         account.name = name
+    opt_out_words = _opt_out_words(body)
+    if opt_out_words is not _MISSING:
+        _check_opt_out_words(session, account.id, opt_out_words)
+        account.opt_out_words = opt_out_words
     _commit(session, f"an account named {account.name!r} exists already")
     return jsonify(account_json(account))
 
@@ -321,7 +387,8 @@ def _apply_access_number(session: Session, number: AccessNumber, body: dict[str,
          mms_enabled=_bool(body, "mms_enabled"),
          mmsc_url=_text(body, "mmsc_url", max_length=500), mms_proxy=_text(body, "mms_proxy", max_length=200),
          mms_apn=_text(body, "mms_apn", max_length=100), mms_apn_user=_text(body, "mms_apn_user", max_length=100),
-         mms_apn_password=_text(body, "mms_apn_password", max_length=100))
+         mms_apn_password=_text(body, "mms_apn_password", max_length=100),
+         unmatched_reply=_text(body, "unmatched_reply"))
     if number.kind is None:
         number.kind = "dedicated"
     if number.kind == "shared" and number.account_id is not None:
@@ -385,8 +452,9 @@ def delete_access_number(ident: int) -> Response:
 
 # --- keywords ------------------------------------------------------------------------------------
 
-_ACTION_REFERENCES: dict[str, tuple[str, type[Group] | type[Poll] | type[Contest]]] = {
-    "join_group": ("group", Group), "poll_vote": ("poll", Poll), "contest_entry": ("contest", Contest)}
+_ACTION_REFERENCES: dict[str, tuple[str, type[Group] | type[Poll] | type[Contest] | type[ForwardTarget]]] = {
+    "join_group": ("group", Group), "poll_vote": ("poll", Poll), "contest_entry": ("contest", Contest),
+    "forward": ("target", ForwardTarget)}
 
 
 def _validate_actions(session: Session, actions: Any, account_id: int | None) -> list[dict[str, Any]]:
@@ -413,11 +481,6 @@ def _validate_actions(session: Session, actions: Any, account_id: int | None) ->
             text = action.get("text")
             if not isinstance(text, str) or not text.strip():
                 raise _invalid(f"{field}.text", "an autoreply needs a non-empty text")
-        if kind == "forward":
-            # Forward targets are another issue's; until they are stored, only the shape is checked.
-            target = action.get("target")
-            if isinstance(target, bool) or not isinstance(target, int):
-                raise _invalid(f"{field}.target", "must be the integer id of a forward target")
         checked.append(dict(action))
     return checked
 
@@ -451,9 +514,12 @@ def _apply_keyword(session: Session, keyword: Keyword, body: dict[str, Any], cre
     actions = body["actions"] if "actions" in body else (keyword.actions or [])
     keyword.actions = _validate_actions(session, actions, keyword.account_id)
     existing = session.scalars(select(Keyword).where(Keyword.access_number_id == number.id)).all()
+    opt_out_words = {account_id: account_words
+                     for account_id, account_words in session.execute(select(Account.id, Account.opt_out_words))
+                     if account_words and _opt_out_applies(number, account_id)}
     try:
         keyword_rules.reserve([_rule(k, number) for k in existing if k is not keyword], _rule(keyword, number),
-                              kind=keyword_rules.AccessNumberKind(number.kind))
+                              kind=keyword_rules.AccessNumberKind(number.kind), opt_out_words=opt_out_words)
     except keyword_rules.KeywordConflict as exc:
         raise ApiError(409, "keyword_conflict", str(exc)) from None
     return number

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.campaigns.group_send import GroupSender, progress
+from appliance.config import Settings
 from appliance.db.models import (
     AccessNumber,
     Account,
@@ -29,7 +30,10 @@ from appliance.db.models import (
     PollVote,
 )
 from appliance.modem.outbound import OutboundQueue
+from appliance.modem.registry import ModemRegistry
 from appliance.modem.session import ModemSession
+from appliance.web import create_app
+from appliance.web.tokens import create_token
 from tests.modem.test_session import Rig, wait_for
 
 ANIA, BARTEK, CELINA, DAREK = "+48600100200", "+48600100300", "+48600100400", "+48600100500"
@@ -176,3 +180,57 @@ def test_two_autoresponder_robots_texting_each_other_stop_at_the_rate_limit(rig:
 
     assert relayed == {1: 3, 2: 3}
     assert message_count(rig) == 1 + 3 + 3  # the first text, then each robot's three answers received
+
+
+def test_a_text_no_keyword_matches_gets_the_shared_number_s_default_reply_and_a_robot_gets_none(rig: Rig) -> None:
+    rig.emulator.add_modem("quectel")
+    garden = add(rig, Account(name="Ogrodnik"))
+    shared = access_number(rig, 1, garden, "shared")
+    with rig.sessions.begin() as db:
+        number = db.get(AccessNumber, shared)
+        assert number is not None
+        number.unmatched_reply = "Nie znamy tego hasła. Ogrodnicy piszą OGRODNIK."
+    add(rig, Keyword(access_number_id=shared, account_id=garden, keyword="OGRODNIK", mode="base"))
+    sending_session(rig, 1)
+
+    rig.emulator.deliver_sms(1, "InfoSMS", "Twoja paczka czeka")  # a robot: never answered
+    rig.emulator.deliver_sms(1, ANIA, "Ogrodnik")  # a keyword: no default reply
+    rig.emulator.deliver_sms(1, BARTEK, "Dzień dobry, czy są sadzonki?")
+    wait_for(lambda: sent_to(rig, 1, BARTEK), what="the default reply")
+    wait_for(lambda: message_count(rig) == 3 and all_sent(rig), what="every text stored and answered")
+    assert [(item["to"], item["text"]) for item in rig.emulator.sent(1)] == [
+        (BARTEK, "Nie znamy tego hasła. Ogrodnicy piszą OGRODNIK.")]
+
+
+def test_a_reply_posted_through_the_api_reaches_the_sender_from_the_sim_they_wrote_to(
+        rig: Rig, tmp_path: Path, database_url: str) -> None:
+    rig.emulator.add_modem("huawei")
+    rig.emulator.add_modem("simcom")
+    shop = add(rig, Account(name="Kwiaciarnia"))
+    access_number(rig, 1, shop, "dedicated")
+    florist = access_number(rig, 2, shop, "dedicated")
+    sessions = {modem: sending_session(rig, modem) for modem in (1, 2)}
+    registry = ModemRegistry(rig.sessions)  # what the pool does with each session's status
+    for session in sessions.values():
+        registry.record(session.status)
+    with rig.sessions.begin() as db:
+        token = create_token(db, "crm", admin=True)
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="test"), rig.sessions,
+                     wake_sim=lambda iccid: [s.wake() for s in sessions.values() if s.status.iccid == iccid])
+    client = app.test_client()
+
+    rig.emulator.deliver_sms(2, ANIA, "Czy macie białe róże?")
+    wait_for(lambda: message_count(rig) == 1, what="Ania's question stored")
+    response = client.post(f"/api/v1/access-numbers/{florist}/conversations/{ANIA}",
+                           json={"text": "Mamy, zapraszamy do 18:00 🌹"}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.get_json()
+
+    wait_for(lambda: sent_to(rig, 2, ANIA), what="the reply on the network")
+    assert sent_to(rig, 2, ANIA) == ["Mamy, zapraszamy do 18:00 🌹"]
+    assert rig.emulator.sent(1) == []
+    wait_for(lambda: all_sent(rig), what="the reply marked sent")
+    conversation = client.get(f"/api/v1/access-numbers/{florist}/conversations/{ANIA}",
+                              headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert [(item["direction"], item["text"]) for item in conversation["items"]] == [
+        ("in", "Czy macie białe róże?"), ("out", "Mamy, zapraszamy do 18:00 🌹")]
+    assert conversation["items"][1]["status"] in ("sent", "delivered")

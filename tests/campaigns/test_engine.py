@@ -180,13 +180,55 @@ def test_a_stop_reaches_an_account_whose_group_send_reached_the_sender_from_that
     assert setup.members(setup.promo) == []
 
 
-def test_an_account_s_own_opt_out_words_opt_out_too(setup: Setup) -> None:
-    setup.store.actions.opt_out_words = {setup.pizza: ["WYPISZ"]}
+def opt_out_words(setup: Setup, account: int, words: list[str]) -> None:
+    with setup.sessions.begin() as session:
+        row = session.get(Account, account)
+        assert row is not None
+        row.opt_out_words = words
+
+
+def test_an_account_s_configured_opt_out_word_opts_out_and_a_later_group_send_skips_the_sender(setup: Setup) -> None:
     setup.keyword(setup.dedicated, setup.pizza, "PIZZA", [{"type": "join_group", "group": setup.pizza_fans}])
     setup.deliver("pizza", iccid=DEDICATED_SIM)
+    setup.deliver("pizza", sender=BARTEK, iccid=DEDICATED_SIM)
+    setup.deliver("Wypisz mnie!", iccid=DEDICATED_SIM)  # not a word of the account yet: an ordinary message
+    assert setup.members(setup.pizza_fans) == [ANIA, BARTEK]
+
+    opt_out_words(setup, setup.pizza, ["WYPISZ", "Rezygnuję"])  # the running store reads it with the next batch
     setup.deliver("Wypisz mnie!", iccid=DEDICATED_SIM)
-    assert setup.members(setup.pizza_fans) == []
+    assert setup.members(setup.pizza_fans) == [BARTEK]
     assert [kind for kind, _ in setup.events(setup.pizza)] == ["opt_in", "left", "opt_out"]
+
+    with setup.sessions.begin() as session:  # an import puts her back in the group: she stays opted out
+        contact = session.scalars(select(Contact).where(Contact.account_id == setup.pizza, Contact.msisdn == ANIA)).one()
+        session.add(GroupMember(group_id=setup.pizza_fans, contact_id=contact.id))
+    send = setup.add(GroupSend(account_id=setup.pizza, group_id=setup.pizza_fans, access_number_id=setup.dedicated,
+                               text="Dziś pizza za pół ceny"))
+    GroupSender(setup.sessions).run_due()
+    assert setup.replies() == [(DEDICATED_SIM, BARTEK, "Dziś pizza za pół ceny")]
+    with setup.sessions() as session:
+        assert progress(session, send) == {"queued": 1, "opted_out": 1}
+
+
+def test_another_account_s_opt_out_word_is_an_ordinary_message_on_a_dedicated_number(setup: Setup) -> None:
+    opt_out_words(setup, setup.garden, ["KONIEC"])
+    setup.keyword(setup.dedicated, setup.pizza, "PIZZA", [{"type": "join_group", "group": setup.pizza_fans}])
+    setup.deliver("pizza", iccid=DEDICATED_SIM)
+    setup.deliver("koniec", iccid=DEDICATED_SIM)
+    assert setup.members(setup.pizza_fans) == [ANIA]
+    contact = setup.contact(setup.pizza)
+    assert contact is not None and contact.opted_out_at is None
+
+
+def test_an_opt_out_word_on_a_shared_number_reaches_only_the_account_that_configured_it(setup: Setup) -> None:
+    opt_out_words(setup, setup.garden, ["WYPISZ"])
+    setup.keyword(setup.shared, setup.garden, "OGRODNIK", [{"type": "join_group", "group": setup.newsletter}])
+    setup.keyword(setup.shared, setup.pizza, "PIZZA", [{"type": "join_group", "group": setup.pizza_fans}])
+    setup.deliver("OGRODNIK")
+    setup.deliver("PIZZA")
+    setup.deliver("wypisz")
+    assert setup.members(setup.newsletter) == []
+    assert setup.members(setup.pizza_fans) == [ANIA]
 
 
 def test_a_stop_gets_no_answer_and_joining_again_after_it_is_a_new_opt_in(setup: Setup) -> None:
@@ -400,3 +442,72 @@ def test_a_group_send_wakes_the_sim_it_goes_out_from(session_factory) -> None:
     woken: list[str] = []
     GroupSender(session_factory, wake_sim=woken.append).run_due()
     assert woken == ["89480610003333333333"]
+
+
+def unmatched_reply(setup: Setup, number: int, text: str) -> None:
+    with setup.sessions.begin() as session:
+        row = session.get(AccessNumber, number)
+        assert row is not None
+        row.unmatched_reply = text
+
+
+def test_a_message_no_keyword_matches_on_a_shared_number_gets_the_number_s_default_reply(setup: Setup) -> None:
+    unmatched_reply(setup, setup.shared, "Nie znamy tego hasła, {sender}. Wyślij OGRODNIK.")
+    setup.keyword(setup.shared, setup.garden, "OGRODNIK", [])
+    setup.deliver("dzień dobry")
+    setup.deliver("OGRODNIK", sender=BARTEK)  # a keyword: its account's business, no default reply
+    assert setup.replies() == [(SHARED_SIM, ANIA, f"Nie znamy tego hasła, {ANIA}. Wyślij OGRODNIK.")]
+    with setup.sessions() as session:
+        record = session.scalars(select(AutoReply)).one()
+        assert (record.account_id, record.recipient, record.held_back) == (None, ANIA, None)
+
+
+def test_on_a_dedicated_number_the_default_reply_answers_texts_without_a_keyword_unless_an_autoresponder_did(
+        setup: Setup) -> None:
+    unmatched_reply(setup, setup.dedicated, "Wyślij PIZZA, by zamówić.")
+    setup.keyword(setup.dedicated, setup.pizza, "PIZZA", [])
+    setup.deliver("pizza", iccid=DEDICATED_SIM)
+    setup.deliver("a jaka pizza dziś?", iccid=DEDICATED_SIM)
+    assert setup.replies() == [(DEDICATED_SIM, ANIA, "Wyślij PIZZA, by zamówić.")]
+    with setup.sessions() as session:
+        assert session.scalars(select(AutoReply.account_id)).all() == [setup.pizza]  # the owner speaks
+
+    setup.add(Autoresponder(account_id=setup.pizza, access_number_id=setup.dedicated, text="Dziękujemy"))
+    setup.deliver("halo", sender=BARTEK, iccid=DEDICATED_SIM)
+    assert setup.replies(BARTEK) == [(DEDICATED_SIM, BARTEK, "Dziękujemy")]
+
+
+@pytest.mark.parametrize("sender", ["ALLEGRO", "80123"])
+def test_the_default_reply_never_answers_robots(setup: Setup, sender: str) -> None:
+    unmatched_reply(setup, setup.shared, "Nie znamy tego hasła.")
+    setup.deliver("Twoja paczka czeka", sender=sender)
+    assert setup.replies() == []
+    [reason] = setup.held_back()
+    assert reason is not None and "alphanumeric or a short code" in reason
+
+
+def test_the_default_reply_stops_at_the_rate_limit(setup: Setup) -> None:
+    unmatched_reply(setup, setup.shared, "Nie znamy tego hasła.")
+    for n in range(engine_module.DEFAULT_MAX_PER_SENDER + 2):
+        setup.deliver(f"pytanie {n}")
+    assert len(setup.replies()) == engine_module.DEFAULT_MAX_PER_SENDER
+    assert [reason is not None and reason.startswith("rate limit") for reason in setup.held_back()] == [
+        False, False, False, True, True]
+
+
+def test_an_opt_out_gets_no_default_reply_even_when_it_reaches_no_account(setup: Setup) -> None:
+    unmatched_reply(setup, setup.shared, "Nie znamy tego hasła.")
+    unmatched_reply(setup, setup.dedicated, "Wyślij PIZZA, by zamówić.")
+    opt_out_words(setup, setup.garden, ["KONIEC"])
+    setup.deliver("STOP")  # Ania has dealt with no account on the shared number yet
+    setup.deliver("koniec", sender=BARTEK, iccid=DEDICATED_SIM)  # the garden's word, not the pizzeria's
+    setup.deliver("dzień dobry")
+    assert setup.replies() == [(SHARED_SIM, ANIA, "Nie znamy tego hasła.")]
+
+
+def test_a_contact_opted_out_of_the_owner_gets_no_default_reply(setup: Setup) -> None:
+    unmatched_reply(setup, setup.dedicated, "Wyślij PIZZA, by zamówić.")
+    setup.deliver("STOP", iccid=DEDICATED_SIM)
+    setup.deliver("halo?", iccid=DEDICATED_SIM)
+    assert setup.replies() == []
+    assert setup.held_back() == ["the sender opted out of this account"]

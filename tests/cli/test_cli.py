@@ -51,18 +51,25 @@ def test_emulate_writes_modems_json_and_serves_the_control_api(tmp_path: Path) -
     state = tmp_path / "emu"
     process = subprocess.Popen(
         [sys.executable, "-m", "appliance.cli", "emulate", "--modems", "2", "--control-port", "0",
-         "--state-dir", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         "--state-dir", str(state), "--operator-network"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
     try:
         deadline = time.monotonic() + 20
-        while not (state / "modems.json").exists() and time.monotonic() < deadline:
+        modems: list[dict[str, object]] = []
+        while not (modems and modems[0]["interface"]) and time.monotonic() < deadline:
             time.sleep(0.1)
-        modems = json.loads((state / "modems.json").read_text())
+            if (state / "modems.json").exists():
+                modems = json.loads((state / "modems.json").read_text())
         assert [m["id"] for m in modems] == [1, 2]
-        assert all(os.path.exists(m["port"]) and m["iccid"].startswith("89") for m in modems)
+        assert all(os.path.exists(str(m["port"])) and str(m["iccid"]).startswith("89") for m in modems)
+        # The Huawei shows a network interface for data calls; the SIM800 has none.
+        interface = str(modems[0]["interface"])
+        assert os.path.exists(f"/sys/class/net/{interface}") and modems[1]["interface"] is None
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=20)
     assert process.returncode == 0, errors
+    assert not os.path.exists(f"/sys/class/net/{interface}"), "the operator network is removed on exit"
 
 
 def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:

@@ -17,8 +17,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.attachments import AttachmentStore
 from appliance.codecs.mms import encode_retrieve_conf
 from appliance.config import Settings
-from appliance.db.models import AccessNumber, Attachment, Message, MmsTransfer
+from appliance.db.models import (
+    AccessNumber,
+    Account,
+    Attachment,
+    AutoReply,
+    Autoresponder,
+    Message,
+    MmsTransfer,
+)
+from appliance.mms.bearer import LanBearer, MmsBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
+from appliance.modem.session import ModemSession
 from appliance.web import create_app
 from appliance.web.tokens import create_token
 from tests.modem.test_session import Rig, wait_for
@@ -45,21 +55,42 @@ AMR = b"#!AMR\n" + bytes(random.Random(2).getrandbits(8) for _ in range(4000))
 
 
 class MmsRig(Rig):
-    def __init__(self, tmp_path: Path, session_factory: sessionmaker[Session], *, notify: bool = True) -> None:
+    """A modem with an Orange SIM, its dedicated access number, and an MMS fetcher.
+
+    ``bearer="lan"``: the fetcher reaches the fake MMSC's proxy on 127.0.0.1. ``bearer="modem"``: the
+    emulator runs its operator network and the access number has Orange's published settings (APN
+    mms, user mms/mms, proxy 192.168.6.104:8080), reachable only over the SIM's data call.
+    """
+
+    def __init__(self, tmp_path: Path, session_factory: sessionmaker[Session], *, notify: bool = True,
+                 personality: str = "huawei", bearer: str = "lan", timeout: float = 1.5,
+                 **access: object) -> None:
         super().__init__(tmp_path, session_factory)
         self.emulator.start_mmsc()
-        self.modem = self.emulator.add_modem("huawei")
+        fetch_bearer: MmsBearer = LanBearer()
+        settings: dict[str, object] = {"mms_proxy": self.emulator.mmsc.describe()["proxy"]}
+        if bearer == "modem":
+            network = self.emulator.start_operator_network()
+            interfaces = {str(self.emulator.state_dir / f"ttyEMU{n}"): network.interface(n) for n in range(1, 9)}
+            fetch_bearer = ModemBearer(self.session_for_sim, interfaces)
+            settings = {"mms_proxy": "192.168.6.104:8080", "mms_apn": "mms", "mms_apn_user": "mms",
+                        "mms_apn_password": "mms"}
+        self.modem = self.emulator.add_modem(personality)
         described = self.emulator.mmsc.describe()
         self.iccid = str(self.modem.info()["iccid"])
         with session_factory.begin() as session:
-            session.add(AccessNumber(number="+48500100100", iccid=self.iccid, kind="dedicated", mms_enabled=True,
-                                     mms_proxy=described["proxy"],
-                                     mmsc_url=described["operators"]["26003"] if notify else None))
+            session.add(AccessNumber(**{"number": "+48500100100", "iccid": self.iccid, "kind": "dedicated",
+                                        "mms_enabled": True,
+                                        "mmsc_url": described["operators"]["26003"] if notify else None,
+                                        **settings, **access}))
         self.store = AttachmentStore(tmp_path / "data")
-        self.fetcher = MmsFetcher(session_factory, self.store, HttpTransport(timeout=1.5),
-                                  first_retry=timedelta(seconds=0.3), check_seconds=0.2)
+        self.fetcher = MmsFetcher(session_factory, self.store, HttpTransport(timeout=timeout),
+                                  fetch_bearer, first_retry=timedelta(seconds=0.3), check_seconds=0.2)
         self.fetcher.start()
         self.session(1)
+
+    def session_for_sim(self, iccid: str) -> ModemSession | None:
+        return next((s for s in self.modem_sessions if s.status.iccid == iccid), None)
 
     def mms(self) -> list[Message]:
         with self.sessions() as session:
@@ -126,6 +157,28 @@ def test_a_repeated_notification_stores_the_mms_once(tmp_path: Path, session_fac
         wait_for(lambda: (t := rig.transfer()) is not None and t.notified == 3, what="each repeat to be seen")
         rig.settled("unmatched")
         assert len(rig.mms()) == 1
+    finally:
+        rig.stop()
+
+
+def test_a_notification_repeated_after_the_fetch_does_not_act_again(
+        tmp_path: Path, session_factory: sessionmaker[Session]) -> None:
+    with session_factory.begin() as session:
+        account = Account(name="Fotokonkurs")
+        session.add(account)
+        session.flush()
+        session.add(Autoresponder(account_id=account.id, text="Dziękujemy za zdjęcie!", max_per_sender=10))
+        account_id = account.id
+    rig = MmsRig(tmp_path, session_factory, notify=False, account_id=account_id)  # no NotifyResp: repeats
+    try:
+        rig.emulator.fault(1, "mms_redeliver", seconds=1.2, count=2)
+        rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"moje zdjecie", "utf-8")])
+        rig.settled("routed")
+        wait_for(lambda: (t := rig.transfer()) is not None and t.notified == 3, timeout=20,
+                 what="both repeats to arrive after the fetch")
+        with rig.sessions() as session:
+            replies = session.scalars(select(AutoReply.recipient)).all()
+        assert replies == ["+48600100200"]
     finally:
         rig.stop()
 

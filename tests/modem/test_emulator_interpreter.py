@@ -8,15 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.modem.emulator.at_interpreter import (
-    AtInterpreter,
-    Command,
-    SyntaxFault,
-    from_te,
-    parse_command_line,
-    split_args,
-    to_te,
-)
+from appliance.modem.emulator.at_interpreter import AtInterpreter, from_te, to_te
+from appliance.modem.emulator.at_syntax import Command, SyntaxFault, parse_command_line, split_args
 from appliance.modem.emulator.device import build_device
 from appliance.modem.emulator.personalities import PERSONALITIES, personality
 from appliance.modem.emulator.sim import OPERATORS, luhn_digit, luhn_valid, make_identity

@@ -18,6 +18,7 @@ from appliance.rules import (
     KeywordRouter,
     Reason,
     is_opt_out,
+    keywords_opted_out_by,
     reserve,
 )
 
@@ -266,6 +267,21 @@ def test_editing_a_keyword_is_checked_against_the_others_only() -> None:
 def test_keywords_of_other_numbers_do_not_conflict() -> None:
     elsewhere = keyword_list(["base:PIZZA@2"], ND, number="+48500600701")
     reserve(elsewhere, Keyword(5, NUMBER, 1, "PIZZA", "base"), kind=ND)
+
+
+def test_a_keyword_may_not_begin_with_an_opt_out_word_of_an_account_heard_on_its_number() -> None:
+    with pytest.raises(KeywordConflict) as refused:
+        reserve([], Keyword(1, NUMBER, 1, "Nie chcę reklam", "base"), kind=NDI, opt_out_words={7: ["WYPISZ", "NIE"]})
+    assert str(refused.value) == (
+        'Keyword "Nie chcę reklam" begins with "NIE", an opt-out word of account 7, which opts the sender out '
+        'before any keyword is looked at; choose another word or take "NIE" off that account\'s opt-out words.')
+    reserve([], Keyword(1, NUMBER, 1, "NIEBO", "base"), kind=NDI, opt_out_words={7: ["NIE"]})  # another word
+
+
+def test_an_opt_out_word_takes_the_messages_of_the_keywords_that_begin_with_it() -> None:
+    keywords = keyword_list(["base:KONIEC PROMOCJI", "exact:koniec", "phrase:PROMO KONIEC", "base:KONIECZNIE"], ND)
+    assert [k.keyword for k in keywords_opted_out_by("Koniec!", keywords)] == ["KONIEC PROMOCJI", "koniec"]
+    assert keywords_opted_out_by("🛑", keywords) == []
 
 
 OPT_OUTS = [

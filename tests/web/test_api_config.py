@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from appliance.db.models import ContestEntry, PollVote
+from appliance.campaigns.group_send import GroupSender
+from appliance.codecs.sms_pdu import encode_sms_deliver
+from appliance.db.models import ContestEntry, GroupSend, OutboundSms, PollVote
+from appliance.reception.store import MessageStore, ReceivedPdu
 from appliance.web.api_config import normalise_msisdn
 from appliance.web.tokens import create_token
 from tests.web.conftest import Store
@@ -416,3 +420,99 @@ def test_an_unreadable_csv_imports_nothing(client: FlaskClient, api: Api) -> Non
                            content_type="text/csv", headers=api.headers)
     assert response.status_code == 400 and "nothing was imported" in response.get_json()["error"]["message"]
     assert api.get(f"/contacts?account={a['id']}") == []
+
+
+# --- opt-out words and default replies -----------------------------------------------------------
+
+def test_an_account_s_opt_out_words_are_kept_as_typed_and_replaced_whole(api: Api) -> None:
+    account = api.post("/accounts", {"name": "Pizzeria", "opt_out_words": [" WYPISZ ", "Rezygnuję", "nie  chcę"]})
+    assert account["opt_out_words"] == ["WYPISZ", "Rezygnuję", "nie chcę"]
+    assert api.get(f"/accounts/{account['id']}")["opt_out_words"] == ["WYPISZ", "Rezygnuję", "nie chcę"]
+    assert api.put(f"/accounts/{account['id']}", {"name": "Pizzeria Roma"})["opt_out_words"] == [
+        "WYPISZ", "Rezygnuję", "nie chcę"]  # untouched when not sent
+    assert api.put(f"/accounts/{account['id']}", {"opt_out_words": ["NIE"]})["opt_out_words"] == ["NIE"]
+    assert api.put(f"/accounts/{account['id']}", {"opt_out_words": []})["opt_out_words"] == []
+    assert api.post("/accounts", {"name": "Bez słów"})["opt_out_words"] == []
+
+
+@pytest.mark.parametrize(("words", "message"), [
+    ("WYPISZ", "opt_out_words: must be a list of words"),
+    ([["WYPISZ"]], "opt_out_words[0]: must be a string, not list"),
+    (["WYPISZ", " !? 🙂 "], "opt_out_words[1]: '!? 🙂' has no letters or digits"),
+    (["Stop proszę"], "opt_out_words[0]: 'Stop proszę' begins with STOP, which opts senders out on every number"),
+    (["REZYGNUJĘ", "rezygnuje!"], "opt_out_words[1]: 'rezygnuje!' is the same word as opt_out_words[0]"),
+    ([f"SŁOWO{n}" for n in range(21)], "opt_out_words: at most 20 words, not 21"),
+    (["X" * 161], "opt_out_words[0]: must be at most 160 characters"),
+])
+def test_bad_opt_out_words_are_400_naming_the_word(api: Api, words: Any, message: str) -> None:
+    account = api.post("/accounts", {"name": "A"})
+    error = api.put(f"/accounts/{account['id']}", {"opt_out_words": words}, status=400)["error"]
+    assert error["code"] == "invalid_field" and error["message"].startswith(message)
+    assert api.get(f"/accounts/{account['id']}")["opt_out_words"] == []
+
+
+def test_an_opt_out_word_may_not_take_a_keyword_s_messages_nor_a_keyword_begin_with_one(api: Api) -> None:
+    a, b, shared = _shared_setup(api)
+    own = api.post("/access-numbers", {"number": "+48500100300", "iccid": "8948000000000000009", "account": a["id"]})
+    others = api.post("/access-numbers", {"number": "+48500100400", "iccid": "8948000000000000010",
+                                          "account": b["id"]})
+    api.post("/keywords", {"access_number": own["id"], "keyword": "KONIEC PROMOCJI"})
+    api.post("/keywords", {"access_number": shared["id"], "account": b["id"], "keyword": "PIZZA"})
+    api.post("/keywords", {"access_number": others["id"], "keyword": "BASTA"})
+
+    error = api.put(f"/accounts/{a['id']}", {"opt_out_words": ["koniec"]}, status=409)["error"]
+    assert error["code"] == "keyword_conflict"
+    assert error["message"].startswith('The opt-out word "koniec" would take the messages of keyword '
+                                       '"KONIEC PROMOCJI"')
+    error = api.put(f"/accounts/{a['id']}", {"opt_out_words": ["Pizza"]}, status=409)["error"]
+    assert "PIZZA" in error["message"] and "+48500100200" in error["message"]  # a shared number's keyword
+    # Another account's dedicated number never hears account A's words.
+    assert api.put(f"/accounts/{a['id']}", {"opt_out_words": ["BASTA"]})["opt_out_words"] == ["BASTA"]
+
+    error = api.post("/keywords", {"access_number": own["id"], "keyword": "basta teraz"}, status=409)["error"]
+    assert error["code"] == "keyword_conflict"
+    assert f'begins with "BASTA", an opt-out word of account {a["id"]}' in error["message"]
+    error = api.post("/keywords", {"access_number": shared["id"], "account": b["id"], "keyword": "BASTA"},
+                     status=409)["error"]
+    assert f"an opt-out word of account {a['id']}" in error["message"]
+
+
+def test_an_opt_out_word_set_through_the_api_keeps_the_sender_out_of_later_group_sends(
+        api: Api, session_factory: sessionmaker[Session]) -> None:
+    shop = api.post("/accounts", {"name": "Kwiaciarnia"})
+    number = api.post("/access-numbers", {"number": "+48500100300", "iccid": "8948000000000000009",
+                                          "account": shop["id"]})
+    group = api.post("/groups", {"account": shop["id"], "name": "Klienci"})
+    api.post("/keywords", {"access_number": number["id"], "keyword": "KWIATY",
+                           "actions": [{"type": "join_group", "group": group["id"]}]})
+    store = MessageStore(session_factory, partial_timeout=timedelta(hours=24))  # running before the change
+    sent = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    for second, (sender, text) in enumerate([("+48600100200", "kwiaty"), ("+48600100300", "KWIATY"),
+                                             ("+48600100200", "Rezygnuję z SMS-ów")]):
+        if second == 2:
+            api.put(f"/accounts/{shop['id']}", {"opt_out_words": ["REZYGNUJĘ"]})
+        store.store([ReceivedPdu("8948000000000000009", pdu)
+                     for pdu in encode_sms_deliver(sender, text, sent + timedelta(seconds=second))])
+    assert [m["msisdn"] for m in api.get(f"/groups/{group['id']}/members")] == ["+48600100300"]
+    opted_out = api.get(f"/contacts?account={shop['id']}")
+    assert [(c["msisdn"], c["opted_out_at"] is not None) for c in opted_out] == [
+        ("+48600100200", True), ("+48600100300", False)]
+
+    with session_factory.begin() as session:
+        session.add(GroupSend(account_id=shop["id"], group_id=group["id"], access_number_id=number["id"],
+                              text="Tulipany -20%"))
+    GroupSender(session_factory).run_due()
+    with session_factory() as session:
+        assert session.execute(select(OutboundSms.recipient, OutboundSms.text)).all() == [
+            ("+48600100300", "Tulipany -20%")]
+
+
+def test_an_access_number_s_default_reply_is_set_and_cleared(api: Api) -> None:
+    _a, _b, number = _shared_setup(api)
+    assert number["unmatched_reply"] is None
+    updated = api.put(f"/access-numbers/{number['id']}", {"unmatched_reply": " Nie znamy tego hasła. "})
+    assert updated["unmatched_reply"] == "Nie znamy tego hasła."
+    assert api.get(f"/access-numbers/{number['id']}")["unmatched_reply"] == "Nie znamy tego hasła."
+    assert api.put(f"/access-numbers/{number['id']}", {"unmatched_reply": ""})["unmatched_reply"] is None
+    error = api.put(f"/access-numbers/{number['id']}", {"unmatched_reply": 7}, status=400)["error"]
+    assert error["message"] == "unmatched_reply: must be a string, not int"

@@ -108,3 +108,25 @@ def test_hostile_text_is_shown_as_text(page, server_url, store):
     expect(rows.nth(1).locator(".body")).to_have_text(hostile)
     assert page.locator("#messages script, #messages img").count() == 0
     assert page.evaluate("window.pwned") is None
+
+
+def test_a_reply_is_written_from_the_conversation_a_sender_links_to(page, server_url, store, session_factory):
+    from appliance.db.models import AccessNumber
+    from tests.web.conftest import DEFAULT_ICCID
+
+    with session_factory.begin() as session:
+        session.add(AccessNumber(number="+48500100200", iccid=DEFAULT_ICCID, kind="shared"))
+    store.modem(state="ready")
+    store.message(sender="+48600100200", text="Czy są tulipany?")
+    page.goto(server_url + "/")
+
+    page.get_by_role("link", name="+48600100200").click()
+    page.get_by_label("Reply from +48500100200").fill("Są, zapraszamy do 18:00!")
+    page.get_by_role("button", name="Send reply").click()
+
+    entries = page.locator("#conversation li.entry")
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0)).to_contain_text("Czy są tulipany?")
+    expect(entries.nth(1)).to_contain_text("Są, zapraszamy do 18:00!")
+    expect(entries.nth(1)).to_contain_text("queued")
+    expect(page.get_by_label("Reply from +48500100200")).to_have_value("")

@@ -10,7 +10,6 @@ PDU after "> ").
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,19 @@ from appliance.codecs.sms_pdu import (
     SmsStatusReport,
     decode_mt_pdu,
     decode_sms_submit,
+)
+from appliance.modem.emulator import packet_data
+from appliance.modem.emulator.at_syntax import (
+    AtError,
+    CmeError,
+    CmsError,
+    Command,
+    FinalResult,
+    SyntaxFault,
+    Unsupported,
+    int_arg,
+    parse_command_line,
+    split_args,
 )
 from appliance.modem.emulator.device import ModemDevice
 from appliance.modem.emulator.network import Acceptance, SubmittedSms, submitted_from_pdu
@@ -80,148 +92,6 @@ CMS_TEXT = {
 }
 # V.250 §5.7.1: numeric result codes for ATV0
 NUMERIC_RESULT = {"OK": "0", "CONNECT": "1", "RING": "2", "NO CARRIER": "3", "ERROR": "4"}
-
-
-class AtError(Exception):
-    """A command failed; the final result code ends the command line."""
-
-
-class SyntaxFault(AtError):
-    """Plain ERROR: the command line could not be parsed or a parameter is out of range."""
-
-
-class Unsupported(AtError):
-    """The firmware does not know the command (ERROR; Huawei: COMMAND NOT SUPPORT)."""
-
-
-class CmeError(AtError):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class CmsError(AtError):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class FinalResult(Exception):
-    """A command ending with a final result other than OK (ATD: NO CARRIER)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str  # "+CMGF", "^ICCID", "E", "&F", "S7", "D"
-    form: str  # "exec", "read" (?), "test" (=?), "set" (=)
-    args: str = ""  # after "=" for set; the digits of a basic command; the dial string of D
-
-
-_EXTENDED_PREFIXES = "+^$%#*!"
-_EXTENDED_NAME = re.compile(r"[A-Za-z0-9_!%\-./:&]+")
-
-
-def parse_command_line(body: str) -> list[Command]:
-    """Split what follows "AT" into commands (V.250 §5.2): basic ones run together ("E0V1", "&F"),
-    extended ones separated by ";" ("+CMGF=0;+CNMI=2,1"). Raises SyntaxFault."""
-    commands: list[Command] = []
-    pos = 0
-    n = len(body)
-    while pos < n:
-        char = body[pos]
-        if char in " ;":
-            pos += 1
-        elif char in _EXTENDED_PREFIXES:
-            match = _EXTENDED_NAME.match(body, pos + 1)
-            name = char + (match.group(0).upper() if match else "")
-            pos = match.end() if match else pos + 1
-            if body.startswith("=?", pos):
-                commands.append(Command(name, "test"))
-                pos += 2
-            elif body.startswith("=", pos):
-                end = _end_of_parameters(body, pos + 1)
-                commands.append(Command(name, "set", body[pos + 1 : end].strip()))
-                pos = end
-            elif body.startswith("?", pos):
-                commands.append(Command(name, "read"))
-                pos += 1
-            else:
-                commands.append(Command(name, "exec"))
-            while pos < n and body[pos] == " ":
-                pos += 1
-            if pos < n and body[pos] != ";":
-                raise SyntaxFault(f"unexpected {body[pos]!r} after {name}")
-        elif char in "Dd":
-            commands.append(Command("D", "exec", body[pos + 1 :]))
-            pos = n
-        elif char in "Ss":
-            match = re.compile(r"[Ss](\d+)(=\s*(\d*)|\?)?").match(body, pos)
-            if not match:
-                raise SyntaxFault("malformed S-register command")
-            if match.group(2) == "?":
-                commands.append(Command(f"S{int(match.group(1))}", "read"))
-            else:
-                commands.append(Command(f"S{int(match.group(1))}", "set", match.group(3) or "0"))
-            pos = match.end()
-        elif char == "&":
-            match = re.compile(r"&([A-Za-z])(\d*)").match(body, pos)
-            if not match:
-                raise SyntaxFault("malformed & command")
-            commands.append(Command("&" + match.group(1).upper(), "exec", match.group(2)))
-            pos = match.end()
-        elif char.isascii() and char.isalpha():  # basic commands are ASCII letters; 'À' is noise
-            match = re.compile(r"([A-Za-z])(\d*)(\?)?").match(body, pos)
-            assert match is not None
-            form = "read" if match.group(3) else "exec"
-            commands.append(Command(match.group(1).upper(), form, match.group(2)))
-            pos = match.end()
-        else:
-            raise SyntaxFault(f"unexpected {char!r}")
-    return commands
-
-
-def _end_of_parameters(body: str, pos: int) -> int:
-    quoted = False
-    while pos < len(body):
-        if body[pos] == '"':
-            quoted = not quoted
-        elif body[pos] == ";" and not quoted:
-            return pos
-        pos += 1
-    return pos
-
-
-def split_args(args: str) -> list[str]:
-    """`1,"SM",,x` → ["1", "SM", "", "x"]; quotes removed, commas inside quotes kept."""
-    if not args.strip():
-        return []
-    values: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in args:
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            values.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    values.append("".join(current).strip())
-    return values
-
-
-def _int(value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SyntaxFault(f"not a number: {value!r}") from None
-    if not low <= number <= high:
-        raise SyntaxFault(f"{number} outside {low}..{high}")
-    return number
 
 
 def _scts(moment: datetime) -> str:
@@ -626,7 +496,7 @@ class AtInterpreter:
             raise CmeError(10)
         return sim
 
-    def _require_sim_cme(self) -> SimCard:
+    def require_sim_cme(self) -> SimCard:
         sim = self._inserted_sim()
         if sim.cpin_state == "SIM PUK":
             raise CmeError(12)
@@ -741,13 +611,14 @@ class AtInterpreter:
         for name in self.person.iccid_commands:
             table[name] = self._iccid
         table[self.person.pin_counter_command] = self._pin_counters
+        table.update(packet_data.handlers(self))
         return table
 
     # ---- V.250 basics ---------------------------------------------------------------------------
 
     @staticmethod
     def _flag(command: Command) -> bool:
-        return _int(command.args or "0", 0, 1) == 1
+        return int_arg(command.args or "0", 0, 1) == 1
 
     def _echo(self, command: Command) -> None:
         self.settings.echo = self._flag(command)
@@ -781,7 +652,7 @@ class AtInterpreter:
             return [f"+CMEE: {self.settings.cmee}"]
         if command.form == "test":
             return ["+CMEE: (0-2)"]
-        self.settings.cmee = _int(command.args or "0", 0, 2)
+        self.settings.cmee = int_arg(command.args or "0", 0, 2)
         return None
 
     def _clac(self, command: Command) -> list[str]:
@@ -793,7 +664,7 @@ class AtInterpreter:
     def _cimi(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        return [self._require_sim_cme().identity.imsi]
+        return [self.require_sim_cme().identity.imsi]
 
     def _iccid(self, command: Command) -> list[str] | None:
         if command.form == "test":
@@ -834,8 +705,8 @@ class AtInterpreter:
         args = split_args(command.args)
         if len(args) < 2 or args[0].upper() != "SC":
             raise CmeError(4)
-        lock = self._require_sim_cme().lock
-        mode = _int(args[1], 0, 2)
+        lock = self.require_sim_cme().lock
+        mode = int_arg(args[1], 0, 2)
         if mode == 2:
             return [f"+CLCK: {int(lock.enabled)}"]
         if len(args) < 3 or args[2] != lock.pin:
@@ -853,7 +724,7 @@ class AtInterpreter:
     def _cnum(self, command: Command) -> list[str] | None:
         if command.form == "test":
             return None
-        return [f'+CNUM: "","{self._require_sim_cme().identity.msisdn}",145']
+        return [f'+CNUM: "","{self.require_sim_cme().identity.msisdn}",145']
 
     # ---- radio ------------------------------------------------------------------------------------
 
@@ -871,7 +742,7 @@ class AtInterpreter:
             n = getattr(self.settings, attribute)
             return [self._registration_line(command.name, n, self.registration_stat(), solicited=True)]
         if command.form == "set":
-            setattr(self.settings, attribute, _int(command.args or "0", 0, 2))
+            setattr(self.settings, attribute, int_arg(command.args or "0", 0, 2))
             return None
         raise SyntaxFault(command.name)
 
@@ -891,9 +762,9 @@ class AtInterpreter:
                 name = to_te(name, self.settings.cscs)
             return [f'+COPS: 0,{fmt},"{name}",{act}']
         args = split_args(command.args)
-        mode = _int(args[0], 0, 4) if args and args[0] else 0
+        mode = int_arg(args[0], 0, 4) if args and args[0] else 0
         if mode == 3:
-            self.settings.cops_format = _int(args[1], 0, 2) if len(args) > 1 and args[1] else 0
+            self.settings.cops_format = int_arg(args[1], 0, 2) if len(args) > 1 and args[1] else 0
         elif mode == 2:
             self.cops_deregistered = True
         else:
@@ -912,11 +783,11 @@ class AtInterpreter:
         if args and args[0].isdigit() and int(args[0]) in self.person.reset_cfun:
             self.reset_requested = True  # a vendor reset (Huawei AT+CFUN=16)
             return None
-        fun = _int(args[0] if args else "1", 0, 4)
+        fun = int_arg(args[0] if args else "1", 0, 4)
         if fun not in (0, 1, 4):
             raise CmeError(4)
         self.cfun = fun
-        if len(args) > 1 and _int(args[1], 0, 1) == 1:
+        if len(args) > 1 and int_arg(args[1], 0, 1) == 1:
             self.reset_requested = True
         return None
 
@@ -927,7 +798,7 @@ class AtInterpreter:
             return [f"+CMGF: {self.settings.cmgf}"]
         if command.form == "test":
             return ["+CMGF: (0,1)"]
-        self.settings.cmgf = _int(command.args or "0", 0, 1)
+        self.settings.cmgf = int_arg(command.args or "0", 0, 1)
         return None
 
     def _cscs(self, command: Command) -> list[str] | None:
@@ -960,7 +831,7 @@ class AtInterpreter:
             return [f"+CSMS: {self.settings.csms},1,1,1"]
         if command.form == "test":
             return ["+CSMS: (0,1)"]
-        self.settings.csms = _int(command.args or "0", 0, 1)
+        self.settings.csms = int_arg(command.args or "0", 0, 1)
         return ["+CSMS: 1,1,1"]
 
     def _csmp(self, command: Command) -> list[str] | None:
@@ -976,7 +847,7 @@ class AtInterpreter:
             return [f"+CSDH: {self.settings.csdh}"]
         if command.form == "test":
             return ["+CSDH: (0,1)"]
-        self.settings.csdh = _int(command.args or "0", 0, 1)
+        self.settings.csdh = int_arg(command.args or "0", 0, 1)
         return None
 
     def _cpms(self, command: Command) -> list[str]:
@@ -1016,7 +887,7 @@ class AtInterpreter:
         values = list(self.settings.cnmi)
         for position, arg in enumerate(args):
             if arg:
-                values[position] = _int(arg, 0, limits[position])
+                values[position] = int_arg(arg, 0, limits[position])
         self.settings.cnmi = tuple(values)  # type: ignore[assignment]
         return None
 
@@ -1093,7 +964,7 @@ class AtInterpreter:
             return [f"+CMGD: ({used}),(0-4)"]
         self._require_sim_cms()
         args = split_args(command.args)
-        flag = _int(args[1], 0, 4) if len(args) > 1 and args[1] else 0
+        flag = int_arg(args[1], 0, 4) if len(args) > 1 and args[1] else 0
         if flag:
             storage.delete_by_flag(flag)
             return None
@@ -1129,8 +1000,8 @@ class AtInterpreter:
             raise CmsError(303)
         if not args:
             raise CmsError(304)
-        length = _int(args[0], 1, 175)
-        stat = _int(args[1], 0, 3) if len(args) > 1 and args[1] else STAT_STO_UNSENT
+        length = int_arg(args[0], 1, 175)
+        stat = int_arg(args[1], 0, 3) if len(args) > 1 and args[1] else STAT_STO_UNSENT
         if self._storage(1).full:
             raise CmsError(322)
         return _Prompt("+CMGW", length, stat=stat)

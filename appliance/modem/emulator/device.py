@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from appliance.modem.emulator.network import SmscQueue
+from appliance.modem.emulator.packet_data import PacketData
 from appliance.modem.emulator.personalities import Personality
 from appliance.modem.emulator.sim import (
     OPERATORS,
@@ -36,6 +37,7 @@ class ModemDevice:
     sim: SimCard | None
     me_storage: MessageStorage
     network: Operator  # the network the radio finds, whatever SIM is (or is not) inside
+    packet: PacketData  # PDP contexts and the data call (packet_data.py)
     sr_storage: MessageStorage | None = None  # status reports, on personalities that keep them apart
     smsc: SmscQueue = field(default_factory=SmscQueue)
     normal_rssi: int = NORMAL_RSSI
@@ -132,6 +134,7 @@ def build_device(modem_id: int, person: Personality, *, seed: int = 0) -> ModemD
         sim=sim,
         me_storage=MessageStorage("ME", person.me_capacity, person.first_index),
         network=operator,
+        packet=PacketData(modem_id),
         sr_storage=sr_storage,
         normal_rssi=rng.randint(17, 27),
     )

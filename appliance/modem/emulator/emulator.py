@@ -59,6 +59,7 @@ from appliance.modem.emulator.network import (
     SubscriberTraffic,
     sms_deliver_pdus,
 )
+from appliance.modem.emulator.operator_network import OperatorNetwork
 from appliance.modem.emulator.personalities import PERSONALITIES, periodic_urc, personality
 from appliance.modem.emulator.pty_link import PtyLink
 from appliance.modem.emulator.sim import SimCard
@@ -190,6 +191,7 @@ class EmulatedModem:
             "personality": device.personality.name,
             "plugged": self.plugged,
             "link": str(self._symlink),
+            "interface": device.packet.interface,
         }
 
     # ---- faults (run in the modem's thread) --------------------------------------------------
@@ -383,6 +385,7 @@ class EmulatedModem:
         """Power-on (plug, replug, reset): fresh settings, the SIM asks for its PIN again."""
         if self.device.sim is not None:
             self.device.sim.power_on()
+        self.device.packet.power_off()  # a data call does not survive a power cycle
         self._interpreter = AtInterpreter(self.device)
         self._deferred.clear()
         self._hang_until = 0.0
@@ -567,6 +570,7 @@ class Emulator:
         self._modems: dict[int, EmulatedModem] = {}
         self._lock = threading.Lock()
         self._control: Any = None
+        self.operator_network: OperatorNetwork | None = None
 
     # ---- building --------------------------------------------------------------------------
 
@@ -577,6 +581,7 @@ class Emulator:
             cycle = DEFAULT_PERSONALITY_CYCLE
             person = personality(personality_name or cycle[(modem_id - 1) % len(cycle)])
             device = build_device(modem_id, person, seed=self.seed)
+            self._give_interface(device)
             modem = EmulatedModem(
                 device, self.state_dir, urc_interval=self.urc_interval, on_port_change=self.write_modems_json
             )
@@ -584,6 +589,25 @@ class Emulator:
         modem.start()
         self.write_modems_json()
         return modem
+
+    def start_operator_network(self) -> OperatorNetwork:
+        """Give the modems network interfaces behind which the operator's MMS proxy is reachable
+        (operator_network.py; needs root). The fake MMSC, started before or after, listens there too."""
+        if self.operator_network is None:
+            self.operator_network = OperatorNetwork()
+            with self._lock:
+                modems = list(self._modems.values())
+            for modem in modems:
+                self._give_interface(modem.device)
+            if self._mmsc is not None:
+                self._mmsc.listen_in_operator_network(self.operator_network)
+            self.write_modems_json()
+        return self.operator_network
+
+    def _give_interface(self, device: ModemDevice) -> None:
+        if self.operator_network is not None and device.personality.network_interface:
+            self.operator_network.add_modem(device.id)
+            device.packet.network = self.operator_network
 
     def start_control_api(self, port: int = 0, host: str = "127.0.0.1") -> int:
         from appliance.modem.emulator.control_api import ControlApi
@@ -602,6 +626,8 @@ class Emulator:
             raise EmulatorError(f"the fake MMSC already runs on port {self._mmsc.port}")
         self._mmsc = FakeMmsc(self, host=host, port=port)
         self._mmsc.start()
+        if self.operator_network is not None:
+            self._mmsc.listen_in_operator_network(self.operator_network)
         self.mmsc_port = self._mmsc.port
         write_mmsc_json(self)
         return self._mmsc.port
@@ -640,6 +666,9 @@ class Emulator:
             modems = list(self._modems.values())
         for modem in modems:
             modem.stop()
+        if self.operator_network is not None:
+            self.operator_network.close()
+            self.operator_network = None
 
     def __enter__(self) -> Emulator:
         return self

@@ -31,7 +31,12 @@ How an MMS reaches an emulated modem (OMA-TS-MMS_CTR, WAP-251 Push):
    another PDU type). The MMSC keeps serving a message after its NotifyResp.
 
 `state_dir/mmsc.json` (and `GET /mmsc`): `{"url": "http://127.0.0.1:<port>/mms", "proxy":
-"127.0.0.1:<port>", "operators": {mcc_mnc: "http://<operator host>/mms"}}`.
+"127.0.0.1:<port>", "operator_proxies": {mcc_mnc: "<address>:8080"} or null, "operators": {mcc_mnc:
+"http://<operator host>/mms"}}`. `operator_proxies` are the same proxy at each operator's published
+proxy address inside the emulated operator network (operator_network.py), reachable only over a
+modem's data call on the operator's MMS APN, as on a real network; null unless the emulator runs
+with that network. Fetch and POST log entries carry `client`, the
+address the request came from (the data call's address when it came over one).
 
 The log (`GET /modems/{id}/mms-log`, `Emulator.mms_log(id)`; every modem's entries and unmatched
 POSTs: `GET /mms-log`) lists `{"transaction_id", "type", "status", "at", "modem"}` in order, `at` in
@@ -81,12 +86,14 @@ from appliance.codecs import mms as mms_codec
 from appliance.codecs import wsp
 from appliance.codecs.sms_pdu import PduError, PortAddress, encode_sms_deliver_data
 from appliance.modem.emulator.emulator import BadRequest
+from appliance.modem.emulator.sim import OPERATORS
 
 if TYPE_CHECKING:
     import re
 
     from appliance.modem.emulator.control_api import ControlApi
     from appliance.modem.emulator.emulator import Emulator
+    from appliance.modem.emulator.operator_network import OperatorNetwork
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +183,7 @@ class FakeMmsc:
         self._redeliver_thread = threading.Thread(
             target=self._redeliver_loop, name="fake-mmsc-redeliver", daemon=True
         )
+        self._operator_server: ThreadingHTTPServer | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -193,16 +201,35 @@ class FakeMmsc:
         """The MMSC URL reached directly, without the proxy."""
         return f"http://{self.proxy}/mms"
 
+    @property
+    def operator_proxies(self) -> dict[str, str] | None:
+        """Each operator's proxy (host:port) inside the operator network, reachable over a data call."""
+        if self._operator_server is None:
+            return None
+        return {operator.mcc_mnc: operator.mms_proxy for operator in OPERATORS}
+
     def start(self) -> None:
         self._serve_thread.start()
         self._redeliver_thread.start()
+
+    def listen_in_operator_network(self, network: OperatorNetwork) -> None:
+        """Serve the proxy on the operator network's proxy address too, as the operator does."""
+        server = ThreadingHTTPServer(("0.0.0.0", 0), _handler_class(self), bind_and_activate=False)
+        server.socket.close()
+        server.socket = network.listen()
+        server.server_address = server.socket.getsockname()
+        server.daemon_threads = True
+        self._operator_server = server
+        threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-mmsc-operator", daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()  # ends the silences of mmsc_timeout
         with self._wakeup:
             self._wakeup.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
+        for server in (self._server, self._operator_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         self._serve_thread.join(timeout=5)
         self._redeliver_thread.join(timeout=5)
 
@@ -211,6 +238,7 @@ class FakeMmsc:
         return {
             "url": self.url,
             "proxy": self.proxy,
+            "operator_proxies": self.operator_proxies,
             "operators": {mcc_mnc: f"http://{host}/mms" for mcc_mnc, host in MMSC_HOSTS.items()},
         }
 
@@ -467,7 +495,7 @@ class FakeMmsc:
                 )
             return _Fetch(200, stored.retrieve_conf, stored)
 
-    def receive_post(self, body: bytes) -> tuple[int, bytes]:
+    def receive_post(self, body: bytes, client: str | None = None) -> tuple[int, bytes]:
         """An m-notifyresp-ind or m-acknowledge-ind from a client: decode, log, answer."""
         try:
             pdu = mms_codec.decode_mms_pdu(body)
@@ -487,7 +515,8 @@ class FakeMmsc:
                     stored.responded = True
                     stored.resend_at = math.inf
             status = pdu.headers.get("X-Mms-Status")
-            self._record(modem_id, transaction_id, message_type, None if status is None else str(status))
+            self._record(modem_id, transaction_id, message_type, None if status is None else str(status),
+                         client=client)
             return 200, b""
         if message_type == "m-acknowledge-ind":
             self._record(
@@ -504,7 +533,7 @@ class FakeMmsc:
             f"the fake MMSC takes m-notifyresp-ind and m-acknowledge-ind, not {message_type}\n".encode(),
         )
 
-    def record_fetch(self, fetch: _Fetch, written: int) -> None:
+    def record_fetch(self, fetch: _Fetch, written: int, client: str | None = None) -> None:
         stored = fetch.stored
         self._record(
             stored.modem_id if stored else None,
@@ -512,6 +541,7 @@ class FakeMmsc:
             "fetch",
             fetch.log_status,
             bytes=written,
+            client=client,
             **fetch.extra,
         )
 
@@ -619,13 +649,13 @@ def _handler_class(mmsc: FakeMmsc) -> type[BaseHTTPRequestHandler]:
                 return
             fetch = mmsc.fetch(path.removeprefix("/mms/").strip("/"))
             if fetch.timeout is not None:
-                mmsc.record_fetch(fetch, 0)
+                mmsc.record_fetch(fetch, 0, self.client_address[0])
                 mmsc.wait_stopping(fetch.timeout)  # accepted, never answered
                 self.close_connection = True
                 return
             content_type = MMS_CONTENT_TYPE if fetch.status == 200 else "text/plain"
             # logged before the answer goes out: a client that has its answer finds it in the log
-            mmsc.record_fetch(fetch, len(fetch.body[: fetch.truncate]))
+            mmsc.record_fetch(fetch, len(fetch.body[: fetch.truncate]), self.client_address[0])
             self._answer(fetch.status, fetch.body, content_type, truncate=fetch.truncate)
 
         def do_POST(self) -> None:  # noqa: N802
@@ -634,7 +664,7 @@ def _handler_class(mmsc: FakeMmsc) -> type[BaseHTTPRequestHandler]:
             body = self._read_body()
             if body is None:
                 return
-            status, answer = mmsc.receive_post(body)
+            status, answer = mmsc.receive_post(body, self.client_address[0])
             self._answer(status, answer)
 
         def do_HEAD(self) -> None:  # noqa: N802

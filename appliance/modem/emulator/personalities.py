@@ -49,6 +49,8 @@ class Personality:
     report_memory: str = "SM"
     sr_capacity: int = 0  # slots of the "SR" storage, when report_memory is "SR"
     reset_cfun: frozenset[int] = frozenset()  # vendor AT+CFUN=<fun> values that reset (Huawei: 16)
+    # The modem shows the host a network interface for its data calls (NCM, QMI); the SIM800 has none.
+    network_interface: bool = True
 
     def format_iccid(self, command: str, iccid: str) -> str:
         """The information line answering an ICCID query; `command` is e.g. "+CCID" or "^ICCID"."""
@@ -122,6 +124,7 @@ SIMCOM_SIM800 = Personality(
     sim_removed_urcs=("+CPIN: NOT READY",),
     pin_required_urcs=("+CPIN: SIM PIN",),
     network_act=0,
+    network_interface=False,
     # The SIM800 manual lists <ds> 0-1 only and no "SR" storage; the emulated one also takes <ds>=2
     # (the appliance asks for it first) and then keeps reports in "SM", as Telit modules do.
     report_memory="SM",

@@ -28,13 +28,19 @@ class Operator:
     short_name: str
     smsc: str  # the SMS centre number the SIM carries (AT+CSCA?)
     iccid_issuer: str  # digits after "8948" in the ICCID
+    # MMS over its packet network, as the operator publishes it (docs/mms.md, operator presets): the
+    # APN a data call is accepted on, its user and password, and the WAP/HTTP proxy behind it.
+    mms_apn: str
+    mms_user: str
+    mms_password: str
+    mms_proxy: str
 
 
 OPERATORS: tuple[Operator, ...] = (
-    Operator("26003", "Orange PL", "Orange", "+48501200777", "03"),
-    Operator("26006", "Play", "Play", "+48790998250", "06"),
-    Operator("26001", "Plus", "Plus", "+48601000310", "01"),
-    Operator("26002", "T-Mobile.pl", "T-Mobile", "+48602951111", "02"),
+    Operator("26003", "Orange PL", "Orange", "+48501200777", "03", "mms", "mms", "mms", "192.168.6.104:8080"),
+    Operator("26006", "Play", "Play", "+48790998250", "06", "mms", "", "", "10.10.25.5:8080"),
+    Operator("26001", "Plus", "Plus", "+48601000310", "01", "mms", "", "", "212.2.96.16:8080"),
+    Operator("26002", "T-Mobile.pl", "T-Mobile", "+48602951111", "02", "mms", "", "", "213.158.194.226:8080"),
 )
 
 

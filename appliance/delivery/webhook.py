@@ -1,0 +1,230 @@
+"""One webhook POST (DESIGN §4.4): signed, TLS verified, never redirected, always answered with a result.
+
+The outbox decides what to send and when to retry; this module only makes the attempt and says how it
+went, in a line a support person can act on ("HTTP 500 Internal Server Error", "connection refused",
+"TLS: certificate verify failed: unable to get local issuer certificate"). Network trouble never
+raises.
+
+Signature: ``X-Appliance-Signature: sha256=<hex HMAC-SHA256>`` keyed with the target's secret (its
+UTF-8 bytes) over ``"<X-Appliance-Timestamp>."`` followed by the raw body. Receivers check it with
+:func:`verify_signature` and should refuse timestamps older than five minutes (replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import os
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from appliance import __version__
+
+USER_AGENT = f"appliance-webhook/{__version__}"
+# Enough of an answer to show what the receiver said; a receiver answering with a gigabyte costs us
+# this much and no more.
+RESPONSE_READ_LIMIT = 64 * 1024
+EXCERPT_CHARS = 500
+
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``sha256=`` and the hex HMAC-SHA256 over ``"<timestamp>."`` + body, keyed with the secret."""
+    return _signature(secret, str(int(timestamp)), body)
+
+
+def verify_signature(secret: str, timestamp: int | str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` (``X-Appliance-Signature``) signs ``body`` at ``timestamp`` (the
+    ``X-Appliance-Timestamp`` header, as received or as an int); compares in constant time.
+
+    It does not judge the timestamp's age: a receiver should also refuse one older than 5 minutes.
+    """
+    if header is None:
+        return False
+    expected = _signature(secret, timestamp if isinstance(timestamp, str) else str(int(timestamp)), body)
+    return hmac.compare_digest(expected.encode("ascii"), header.encode("utf-8", errors="replace"))
+
+
+def _signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("utf-8") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where to POST: ``url`` (http or https), the signing ``secret``, an optional PEM ``ca_bundle``
+    to trust instead of the system's CAs (a receiver with a private CA), and a ``timeout`` in seconds
+    for connecting, for the answer and for reading the answer's body."""
+
+    url: str
+    secret: str
+    ca_bundle: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """How one attempt went. ``ok`` only for a 2xx answer; ``excerpt`` is the start of the answer's
+    body (at most 500 characters, decoded leniently); ``error`` a one-line reason when not ``ok``."""
+
+    ok: bool
+    status_code: int | None
+    excerpt: str
+    error: str | None
+    duration_ms: float
+
+
+class WebhookSender:
+    """Makes webhook attempts. Holds no connections between attempts: each ``post`` opens and closes
+    its own, so one sender can serve any number of threads."""
+
+    def post(self, target: WebhookTarget, body: bytes, content_type: str, *, event: str,
+             idempotency_key: str, attempt: int, now: float | None = None) -> WebhookResult:
+        """POST ``body`` to the target, signed at ``now`` (Unix seconds; default: the clock).
+
+        ``idempotency_key`` goes out as ``X-Appliance-Message-Id`` and must be the same on every
+        attempt of one delivery; ``attempt`` counts from 1. Raises ValueError only for arguments no
+        attempt could carry (a header value with spaces or non-ASCII, an attempt below 1).
+        """
+        if attempt < 1:
+            raise ValueError(f"attempt counts from 1, got {attempt}")
+        for name, value in (("event", event), ("idempotency_key", idempotency_key)):
+            if not _HEADER_VALUE.fullmatch(value):
+                raise ValueError(f"{name} {value!r} cannot be a header value (visible ASCII only)")
+        timestamp = int(time.time() if now is None else now)
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": USER_AGENT,
+            "Accept": "*/*",
+            # Uncompressed, please: a compressed answer could inflate far past what we mean to read.
+            "Accept-Encoding": "identity",
+            "X-Appliance-Event": event,
+            "X-Appliance-Message-Id": idempotency_key,
+            "X-Appliance-Attempt": str(attempt),
+            "X-Appliance-Timestamp": str(timestamp),
+            "X-Appliance-Signature": signature(target.secret, timestamp, body),
+        }
+        started = time.monotonic()
+        status, excerpt, error = self._attempt(target, body, headers, started)
+        duration_ms = (time.monotonic() - started) * 1000
+        return WebhookResult(ok=error is None, status_code=status, excerpt=excerpt, error=error,
+                             duration_ms=duration_ms)
+
+    def _attempt(self, target: WebhookTarget, body: bytes, headers: dict[str, str],
+                 started: float) -> tuple[int | None, str, str | None]:
+        with requests.Session() as session:
+            # The appliance's environment (a LAN proxy, REQUESTS_CA_BUNDLE, .netrc) is not the target's.
+            session.trust_env = False
+            try:
+                response = session.post(target.url, data=body, headers=headers, timeout=target.timeout,
+                                        allow_redirects=False, stream=True,
+                                        verify=target.ca_bundle or _system_ca_bundle())
+            except (requests.RequestException, OSError, ValueError) as exc:
+                return None, "", _reason(exc, target)
+            with response:
+                excerpt = _read_excerpt(response, started + target.timeout)
+                return response.status_code, excerpt, _status_error(response)
+
+
+def _system_ca_bundle() -> str | bool:
+    """The operating system's CA bundle (Debian: ca-certificates, where an administrator adds a
+    company CA), else requests' own (certifi)."""
+    cafile = ssl.get_default_verify_paths().cafile
+    return cafile if cafile and os.path.isfile(cafile) else True
+
+
+def _read_excerpt(response: requests.Response, deadline: float) -> str:
+    """The start of the body, read up to RESPONSE_READ_LIMIT bytes or until the deadline passes."""
+    received = bytearray()
+    try:
+        for chunk in response.iter_content(chunk_size=8192):
+            received += chunk
+            if len(received) >= RESPONSE_READ_LIMIT or time.monotonic() > deadline:
+                break
+    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError):
+        pass  # the status line decides; a body cut short is still worth showing
+    charset = response.encoding or "utf-8"
+    try:
+        text = bytes(received).decode(charset, errors="replace")
+    except LookupError:
+        text = bytes(received).decode("utf-8", errors="replace")
+    # NUL cannot be stored in a PostgreSQL text column.
+    return text[:EXCERPT_CHARS].replace("\x00", "\ufffd")
+
+
+def _status_error(response: requests.Response) -> str | None:
+    code = response.status_code
+    if 200 <= code < 300:
+        return None
+    if 300 <= code < 400:
+        location = response.headers.get("Location")
+        where = f"to {_one_line(location)}" if location else "without a Location"
+        return f"redirect not followed ({code} {where})"
+    return f"HTTP {code} {_one_line(response.reason or _phrase(code))}".rstrip()
+
+
+def _phrase(code: int) -> str:
+    try:
+        return http.HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def _reason(exc: BaseException, target: WebhookTarget) -> str:
+    """A one-line reason for an attempt that got no answer."""
+    timeout = f"{target.timeout:g} s"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"timed out after {timeout} connecting"
+    if isinstance(exc, requests.Timeout):
+        return f"timed out after {timeout} waiting for the answer"
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                  | requests.exceptions.InvalidSchema):
+        return f"invalid URL: {_one_line(str(exc))}"
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS: certificate verify failed: {cause.verify_message}"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {_one_line(cause.reason or str(cause))}"
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, urllib3.exceptions.NameResolutionError):
+            return f"host name not found: {urlsplit(target.url).hostname}"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the receiver"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "connection closed without an answer"
+    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and target.ca_bundle:
+        # requests checks the bundle path before connecting.
+        return f"TLS: CA bundle unusable ({_one_line(str(exc))})"
+    return f"request failed: {_one_line(str(exc))}"
+
+
+def _causes(exc: BaseException):
+    """The exception and everything it wraps: requests wraps urllib3, which wraps the socket's."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(e for e in (current.__cause__, current.__context__, getattr(current, "reason", None))
+                       if isinstance(e, BaseException))
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+
+
+def _one_line(text: str) -> str:
+    return _NOT_ONE_LINE.sub(" ", text).strip()[:300]

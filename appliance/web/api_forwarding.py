@@ -1,0 +1,256 @@
+"""REST API v1, forwarding: targets, the delivery log, retries and a test send.
+
+    GET    /api/v1/forward-targets?account=          POST /api/v1/forward-targets            (admin)
+    GET    /api/v1/forward-targets/<id>              PUT|PATCH|DELETE /api/v1/forward-targets/<id> (admin)
+    POST   /api/v1/forward-targets/<id>/test         sends a sample message now; answers the attempt (admin)
+    GET    /api/v1/deliveries?message=&target=&status=&after_id=&limit=
+    GET    /api/v1/deliveries/<id>                   with every attempt
+    POST   /api/v1/deliveries/<id>/retry             a pending or dead delivery is tried again now (admin)
+
+What a target is and which messages it gets: :mod:`appliance.delivery.outbox`. A target may not be
+deleted once it has deliveries (their log would lose its subject): disable it instead.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import func, select
+
+from appliance.db.models import (
+    AccessNumber,
+    Account,
+    Delivery,
+    DeliveryAttempt,
+    ForwardTarget,
+    Keyword,
+    Message,
+    utcnow,
+)
+from appliance.delivery.outbox import DeliveryJob, retry
+from appliance.modem.outbound import OutboundError, recipient_number
+from appliance.representation import delivery_json, forward_target_json, message_json
+from appliance.web import api, db_session
+from appliance.web.api import ApiError, _int_param, _json_body, _require_admin
+
+bp = Blueprint("api_forwarding", __name__)
+api.bp.register_blueprint(bp)
+
+KINDS = ("url", "email", "sms")
+FORMATS = ("json", "xml")
+STATUSES = ("pending", "delivered", "dead")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_PEM = 100_000
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_field", f"{field}: {message}")
+
+
+def _target(target_id: int) -> ForwardTarget:
+    target = db_session().get(ForwardTarget, target_id)
+    if target is None:
+        raise ApiError(404, "not_found", f"no forward target with id {target_id}")
+    return target
+
+
+def _address(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in "\r\n"):
+        raise _invalid("address", "must be a one-line text")
+    value = value.strip()
+    if kind == "url":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _invalid("address", f"must be an http:// or https:// URL, not {value!r}")
+    elif kind == "email":
+        if not _EMAIL.match(value) or len(value) > 254:
+            raise _invalid("address", f"must be an e-mail address, not {value!r}")
+    else:
+        try:
+            value = recipient_number(value)
+        except OutboundError as exc:
+            raise _invalid("address", str(exc)) from None
+    return value
+
+
+def _number(value: Any, field: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise _invalid(field, f"must be a number between {lo:g} and {hi:g}")
+    return value
+
+
+def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> None:
+    session = db_session()
+    if creating or "account" in body:
+        account = body.get("account")
+        if isinstance(account, bool) or not isinstance(account, int) or session.get(Account, account) is None:
+            raise _invalid("account", "must be the id of an account")
+        target.account_id = account
+    if creating or "kind" in body:
+        if body.get("kind") not in KINDS:
+            raise _invalid("kind", f"must be one of {', '.join(KINDS)}")
+        target.kind = body["kind"]
+    if creating or "address" in body or "kind" in body:
+        target.address = _address(target.kind, body.get("address", target.address))
+    if creating or "name" in body:
+        name = body.get("name", target.address if creating else None)
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise _invalid("name", "must be a text of 1 to 200 characters")
+        target.name = name.strip()
+    for field in ("enabled", "actions_only"):
+        if field in body:
+            if not isinstance(body[field], bool):
+                raise _invalid(field, "must be true or false")
+            setattr(target, field, body[field])
+    if "format" in body:
+        if body["format"] not in FORMATS:
+            raise _invalid("format", f"must be one of {', '.join(FORMATS)}")
+        target.format = body["format"]
+    for field, model in (("access_number", AccessNumber), ("keyword", Keyword)):
+        if field in body:
+            ident = body[field]
+            if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int)
+                                      or session.get(model, ident) is None):
+                raise _invalid(field, f"must be the id of a {field.replace('_', ' ')} or null")
+            setattr(target, f"{field}_id", ident)
+    if "timeout_seconds" in body:
+        target.timeout_seconds = _number(body["timeout_seconds"], "timeout_seconds", 1, 120)
+    if "give_up_hours" in body:
+        target.give_up_hours = _number(body["give_up_hours"], "give_up_hours", 0.01, 24 * 30)
+    if "attach_limit_bytes" in body:
+        target.attach_limit_bytes = int(_number(body["attach_limit_bytes"], "attach_limit_bytes", 0, 50_000_000))
+    for field in ("subject_template", "body_template", "ca_pem"):
+        if field in body:
+            value = body[field]
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_PEM):
+                raise _invalid(field, "must be a text or null")
+            if field == "ca_pem" and value and "-----BEGIN CERTIFICATE-----" not in value:
+                raise _invalid(field, "must be PEM: one or more -----BEGIN CERTIFICATE----- blocks")
+            setattr(target, field, value or None)
+    if "secret" in body:
+        if not isinstance(body["secret"], str) or len(body["secret"]) < 16:
+            raise _invalid("secret", "must be a text of at least 16 characters")
+        target.secret = body["secret"]
+
+
+@bp.get("/forward-targets")
+def list_targets() -> Response:
+    query = select(ForwardTarget).order_by(ForwardTarget.id)
+    account = _int_param("account", default=0, minimum=0)
+    if account:
+        query = query.where(ForwardTarget.account_id == account)
+    return jsonify({"items": [forward_target_json(t) for t in db_session().scalars(query)]})
+
+
+@bp.post("/forward-targets")
+def create_target() -> tuple[Response, int]:
+    _require_admin()
+    target = ForwardTarget(secret=secrets.token_urlsafe(32), download_token=secrets.token_urlsafe(32), format="json",
+                           enabled=True, actions_only=False, timeout_seconds=10.0, give_up_hours=24.0,
+                           attach_limit_bytes=10 * 1024 * 1024)
+    _apply(target, _json_body(), creating=True)
+    session = db_session()
+    session.add(target)
+    session.commit()
+    return jsonify(forward_target_json(target)), 201
+
+
+@bp.get("/forward-targets/<int:target_id>")
+def get_target(target_id: int) -> Response:
+    return jsonify(forward_target_json(_target(target_id)))
+
+
+@bp.route("/forward-targets/<int:target_id>", methods=["PUT", "PATCH"])
+def update_target(target_id: int) -> Response:
+    _require_admin()
+    target = _target(target_id)
+    _apply(target, _json_body(), creating=request.method == "PUT")
+    db_session().commit()
+    return jsonify(forward_target_json(target))
+
+
+@bp.delete("/forward-targets/<int:target_id>")
+def delete_target(target_id: int) -> tuple[str, int]:
+    _require_admin()
+    session, target = db_session(), _target(target_id)
+    count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.target_id == target.id))
+    if count:
+        raise ApiError(409, "in_use", f"forward target {target.id} has {count} deliveries in its log; "
+                                      "set enabled to false instead")
+    session.delete(target)
+    session.commit()
+    return "", 204
+
+
+@bp.post("/forward-targets/<int:target_id>/test")
+def test_target(target_id: int) -> Response:
+    """Send the account's newest message (or a made-up one) to the target now, outside the outbox."""
+    _require_admin()
+    session, target = db_session(), _target(target_id)
+    channel = current_app.extensions["appliance.forwarding_channels"].get(target.kind)
+    if channel is None:
+        raise ApiError(409, "unavailable", f"this appliance cannot send to {target.kind} targets")
+    newest = session.scalar(select(Message).where(Message.account_id == target.account_id)
+                            .order_by(Message.id.desc()).limit(1))
+    sample = newest or Message(id=0, received_at=utcnow(), iccid="", sender="+48600000000", kind="sms",
+                               text="Wiadomość testowa / test message", status="routed",
+                               account_id=target.account_id, parts_total=1, parts_received=1)
+    message = message_json(sample, msisdns={} if newest is None else None, base_url=request.host_url)
+    session.expunge(target)
+    result = channel.deliver(DeliveryJob(0, f"test-{secrets.token_hex(12)}", 1, target, message, sample.iccid))
+    return jsonify({"ok": result.ok, "status_code": result.status_code, "error": result.error,
+                    "excerpt": result.excerpt, "duration_ms": round(result.duration_ms, 1)})
+
+
+@bp.get("/deliveries")
+def list_deliveries() -> Response:
+    query = select(Delivery).order_by(Delivery.id)
+    for name, column in (("message", Delivery.message_id), ("target", Delivery.target_id)):
+        value = _int_param(name, default=0, minimum=0)
+        if value:
+            query = query.where(column == value)
+    status = request.args.get("status", "").strip()
+    if status:
+        if status not in STATUSES:
+            raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(STATUSES)}")
+        query = query.where(Delivery.status == status)
+    after_id = _int_param("after_id", default=0, minimum=0)
+    limit = _int_param("limit", default=100, minimum=1, maximum=1000)
+    rows = list(db_session().scalars(query.where(Delivery.id > after_id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"items": [delivery_json(d) for d in rows], "next_after_id": rows[-1].id if more else None})
+
+
+def _delivery(delivery_id: int) -> Delivery:
+    delivery = db_session().get(Delivery, delivery_id)
+    if delivery is None:
+        raise ApiError(404, "not_found", f"no delivery with id {delivery_id}")
+    return delivery
+
+
+@bp.get("/deliveries/<int:delivery_id>")
+def get_delivery(delivery_id: int) -> Response:
+    delivery = _delivery(delivery_id)
+    attempts = list(db_session().scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id)
+                                         .order_by(DeliveryAttempt.id)))
+    return jsonify(delivery_json(delivery, attempts))
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+def retry_delivery(delivery_id: int) -> Response:
+    _require_admin()
+    delivery = _delivery(delivery_id)
+    if delivery.status == "delivered":
+        raise ApiError(409, "delivered", f"delivery {delivery.id} was delivered at {delivery.delivered_at}")
+    retry(db_session(), delivery)
+    db_session().commit()
+    wake = current_app.extensions.get("appliance.wake_outbox")
+    if wake is not None:
+        wake()
+    return jsonify(delivery_json(delivery))
+
