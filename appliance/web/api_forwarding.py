@@ -31,7 +31,7 @@ from appliance.db.models import (
     Message,
     utcnow,
 )
-from appliance.delivery.outbox import DeliveryJob, retry
+from appliance.delivery.outbox import DeliveryJob, forward_action_targets, retry
 from appliance.modem.outbound import OutboundError, recipient_number
 from appliance.representation import delivery_json, forward_target_json, message_json
 from appliance.web import api, db_session
@@ -177,6 +177,11 @@ def update_target(target_id: int) -> Response:
 def delete_target(target_id: int) -> tuple[str, int]:
     _require_admin()
     session, target = db_session(), _target(target_id)
+    naming = [k.keyword for k in session.scalars(select(Keyword).where(Keyword.account_id == target.account_id))
+              if target.id in forward_action_targets(k)]
+    if naming:
+        raise ApiError(409, "in_use", f"forward target {target.id} is named by the forward action of keyword(s) "
+                                      f"{', '.join(naming)}; change those first")
     count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.target_id == target.id))
     if count:
         raise ApiError(409, "in_use", f"forward target {target.id} has {count} deliveries in its log; "

@@ -129,9 +129,10 @@ def test_keywords_crud_with_actions(api: Api) -> None:
     group = api.post("/groups", {"account": a["id"], "name": "Ogrodnicy"})
     poll = api.post("/polls", {"account": a["id"], "question": "Który?", "options": [{"code": "A", "label": "Róża"}]})
     contest = api.post("/contests", {"account": a["id"], "answer": "Kraków"})
+    crm = api.post("/forward-targets", {"account": a["id"], "kind": "url", "address": "https://crm.example/sms"})
     actions = [{"type": "join_group", "group": group["id"]}, {"type": "autoreply", "text": "Dzięki, {name}!"},
                {"type": "poll_vote", "poll": poll["id"]}, {"type": "contest_entry", "contest": contest["id"]},
-               {"type": "leave_groups"}, {"type": "forward", "target": 1}]
+               {"type": "leave_groups"}, {"type": "forward", "target": crm["id"]}]
     keyword = api.post("/keywords", {"access_number": number["id"], "account": a["id"], "keyword": "OGRÓD",
                                      "mode": "base", "typo_tolerant": True, "actions": actions})
     assert {k: keyword[k] for k in ("access_number", "account", "keyword", "mode", "typo_tolerant", "actions")} == {
@@ -145,8 +146,9 @@ def test_keywords_crud_with_actions(api: Api) -> None:
     updated = api.put(f"/keywords/{by_number['id']}", {"mode": "phrase", "actions": []})
     assert updated["mode"] == "phrase" and updated["keyword"] == "PROMO"
     assert [k["id"] for k in api.get(f"/keywords?account={a['id']}")] == [keyword["id"], by_number["id"]]
-    # A group used by a keyword cannot go away under it.
+    # A group or forward target used by a keyword cannot go away under it.
     assert "keywords" in api.delete(f"/groups/{group['id']}", status=409)["error"]["message"]
+    assert "OGRÓD" in api.delete(f"/forward-targets/{crm['id']}", status=409)["error"]["message"]
     api.delete(f"/keywords/{by_number['id']}")
     api.get(f"/keywords/{by_number['id']}", status=404)
 
