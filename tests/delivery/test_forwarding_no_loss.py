@@ -93,7 +93,11 @@ def test_sigkill_during_a_burst_with_a_flaky_receiver_delivers_every_message_onc
     accepted: set[str] = set()
     for request in receiver.requests:
         key = request.headers["X-Appliance-Message-Id"]
-        by_key[key].add(json.loads(request.body)["message"]["id"])
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            continue  # the appliance was killed in the middle of sending it: no receiver takes half a body
+        by_key[key].add(body["message"]["id"])
         if request.status is not None and 200 <= request.status < 300:
             accepted.add(key)
     assert all(len(ids) == 1 for ids in by_key.values()), "one idempotency key, one message"
