@@ -20,7 +20,6 @@ import json
 import os
 import random
 import secrets
-import statistics
 import sys
 import tempfile
 import threading
@@ -35,12 +34,8 @@ from appliance.db.migrate import upgrade  # noqa: E402
 from appliance.db.models import AccessNumber, Account, Delivery, ForwardTarget, Message  # noqa: E402
 from appliance.delivery.channels import WebhookChannel  # noqa: E402
 from appliance.delivery.outbox import OutboxWorker, enqueue_for_messages  # noqa: E402
+from bench.latencies import latency_summary  # noqa: E402
 from tests.support.http_receiver import HttpReceiver  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def _account_with_target(sessions, url: str) -> int:  # type: ignore[no-untyped-def]
@@ -137,8 +132,7 @@ def latency(count: int, rate: float) -> dict[str, float]:
     emulator.stop()
     engine.dispose()
     delays = [(received[s] - sent[s]) * 1000 for s in sent if s in received]
-    return {"sent": count, "received": len(delays), "p50_ms": percentile(delays, 0.5),
-            "p99_ms": percentile(delays, 0.99), "max_ms": max(delays), "mean_ms": statistics.fmean(delays)}
+    return {"sent": count, "received": len(delays), **latency_summary(delays)}
 
 
 def main() -> None:

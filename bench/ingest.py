@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from appliance.db.engine import make_engine, make_session_factory  # noqa: E402
 from appliance.db.migrate import upgrade  # noqa: E402
 from appliance.reception.ingest import IngestWriter  # noqa: E402
 from appliance.reception.store import MessageStore, ReceivedPdu  # noqa: E402
+from bench.latencies import latency_summary  # noqa: E402
 
 ICCIDS = [f"894806100012345678{n:02d}" for n in range(4)]
 
@@ -81,10 +81,6 @@ def throughput(database_url: str, count: int, batch: int = 10) -> dict[str, floa
             "messages_per_s": messages / elapsed, "pdus_per_s": pdus / elapsed}
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
 
 def latency(count: int) -> dict[str, float]:
     from appliance.modem.emulator.emulator import run_emulator
@@ -130,8 +126,7 @@ def latency(count: int) -> dict[str, float]:
     writer.stop()
     engine.dispose()
     delays = [(committed[n] - sent[n]) * 1000 for n in sent if n in committed]
-    return {"sent": count, "committed": len(delays), "p50_ms": percentile(delays, 0.5),
-            "p99_ms": percentile(delays, 0.99), "max_ms": max(delays), "mean_ms": statistics.fmean(delays)}
+    return {"sent": count, "committed": len(delays), **latency_summary(delays)}
 
 
 def main() -> None:

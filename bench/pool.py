@@ -26,6 +26,10 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.latencies import latency_summary  # noqa: E402
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -57,10 +61,6 @@ def post(url: str, body: dict[str, object]) -> None:
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def run(modems: int, seconds: float, rate: float) -> dict[str, float]:
@@ -137,8 +137,7 @@ def run(modems: int, seconds: float, rate: float) -> dict[str, float]:
                 moment = moment.replace(tzinfo=UTC)
             latencies.append((moment.timestamp() - sent[int(sender[-6:])]) * 1000)
         return {"modems": modems, "sent": len(sent), "stored": len(rows), "rate": len(sent) / send_phase,
-                "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
-                "max_ms": max(latencies) if latencies else float("nan"),
+                **latency_summary(latencies),
                 "backlog_max": max(backlog_samples, default=0), "backlog_end": backlog_at_end,
                 "cpu_percent": 100 * cpu_used / send_phase, "rss_mib": memory.get("VmRSS", 0) / 1024,
                 "peak_rss_mib": memory.get("VmHWM", 0) / 1024}
