@@ -116,6 +116,8 @@ def _matches(target: ForwardTarget, message: Message, access_number_id: int | No
 def enqueue_for_messages(session: Session, message_ids: Iterable[int], now: datetime | None = None) -> int:
     """Add the deliveries these messages are due (none twice); returns how many were added."""
     ids = sorted(set(message_ids))
+    if not ids or session.scalar(select(ForwardTarget.id).where(ForwardTarget.enabled.is_(True)).limit(1)) is None:
+        return 0  # no target anywhere: one cheap query per stored batch
     messages: list[Message] = []
     for start in range(0, len(ids), _IN_CHUNK):
         messages.extend(session.scalars(select(Message).where(
