@@ -31,11 +31,12 @@ from appliance.db.models import (
     Message,
     utcnow,
 )
-from appliance.delivery.outbox import DeliveryJob, forward_action_targets, retry
+from appliance.delivery.outbox import DeliveryJob, retry
 from appliance.modem.outbound import OutboundError, recipient_number
 from appliance.representation import delivery_json, forward_target_json, message_json
 from appliance.web import api, db_session
 from appliance.web.api import ApiError, _int_param, _json_body, _require_admin
+from appliance.web.api_config import _bool, _choice, _invalid, _keywords_using
 
 bp = Blueprint("api_forwarding", __name__)
 api.bp.register_blueprint(bp)
@@ -45,10 +46,6 @@ FORMATS = ("json", "xml")
 STATUSES = ("pending", "delivered", "dead")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_PEM = 100_000
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_field", f"{field}: {message}")
 
 
 def _target(target_id: int) -> ForwardTarget:
@@ -91,9 +88,7 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
             raise _invalid("account", "must be the id of an account")
         target.account_id = account
     if creating or "kind" in body:
-        if body.get("kind") not in KINDS:
-            raise _invalid("kind", f"must be one of {', '.join(KINDS)}")
-        target.kind = body["kind"]
+        target.kind = _choice({"kind": body.get("kind")}, "kind", KINDS)
     if creating or "address" in body or "kind" in body:
         target.address = _address(target.kind, body.get("address", target.address))
     if creating or "name" in body:
@@ -103,13 +98,9 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
         target.name = name.strip()
     for field in ("enabled", "actions_only"):
         if field in body:
-            if not isinstance(body[field], bool):
-                raise _invalid(field, "must be true or false")
-            setattr(target, field, body[field])
+            setattr(target, field, _bool(body, field))
     if "format" in body:
-        if body["format"] not in FORMATS:
-            raise _invalid("format", f"must be one of {', '.join(FORMATS)}")
-        target.format = body["format"]
+        target.format = _choice(body, "format", FORMATS)
     for field, model in (("access_number", AccessNumber), ("keyword", Keyword)):
         if field in body:
             ident = body[field]
@@ -177,8 +168,8 @@ def update_target(target_id: int) -> Response:
 def delete_target(target_id: int) -> tuple[str, int]:
     _require_admin()
     session, target = db_session(), _target(target_id)
-    naming = [k.keyword for k in session.scalars(select(Keyword).where(Keyword.account_id == target.account_id))
-              if target.id in forward_action_targets(k)]
+    naming = [session.get(Keyword, ident).keyword
+              for ident in _keywords_using(session, target.account_id, "target", target.id)]
     if naming:
         raise ApiError(409, "in_use", f"forward target {target.id} is named by the forward action of keyword(s) "
                                       f"{', '.join(naming)}; change those first")
