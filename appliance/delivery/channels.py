@@ -63,8 +63,6 @@ class EmailChannel:
 
     def deliver(self, job: DeliveryJob) -> AttemptResult:
         target = job.target
-        if not self._settings.host:
-            return AttemptResult(False, error="no SMTP server configured (smtp_host in the settings)")
         try:
             email = render_email(
                 EmailTarget(target.address, target.subject_template or DEFAULT_SUBJECT,
