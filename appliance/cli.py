@@ -6,12 +6,18 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
                              envvar="APPLIANCE_CONFIG", help="Settings file (TOML).")
@@ -157,6 +163,23 @@ def install_udev(target: str, reload: bool) -> None:
     click.echo("udev reloaded; replug modems that ModemManager already holds")
 
 
+@contextmanager
+def _database(config_file: str | None) -> Iterator[Session]:
+    """One transaction on the configured database, migrated first; committed when the block ends."""
+    from appliance.db.engine import make_engine, make_session_factory
+    from appliance.db.migrate import upgrade
+
+    settings = _settings(config_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 @main.group()
 def token() -> None:
     """REST API tokens."""
@@ -165,24 +188,52 @@ def token() -> None:
 @token.command("create")
 @config_option
 @click.argument("name")
-@click.option("--admin", is_flag=True, help="May configure everything (not only read).")
-def token_create(config_file: str | None, name: str, admin: bool) -> None:
-    """Create an API token and print it once; only its hash is stored."""
-    from appliance.db.engine import make_engine, make_session_factory
-    from appliance.db.migrate import upgrade
+@click.option("--admin", is_flag=True, help="May configure every account.")
+@click.option("--account", "account_id", type=int, default=None,
+              help="Sees and configures only this account (by id).")
+def token_create(config_file: str | None, name: str, admin: bool, account_id: int | None) -> None:
+    """Create an API token and print it once; only its hash is stored.
+
+    Without --admin or --account the token reads every account and changes nothing.
+    """
+    from appliance.db.models import Account
     from appliance.web.tokens import create_token
 
-    settings = _settings(config_file)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            secret = create_token(session, name, admin=admin)
-    finally:
-        engine.dispose()
+    if admin and account_id is not None:
+        raise click.UsageError("--admin sees every account already; give --admin or --account, not both")
+    with _database(config_file) as session:
+        if account_id is not None and session.get(Account, account_id) is None:
+            raise click.ClickException(f"there is no account {account_id}")
+        secret = create_token(session, name, admin=admin, account_id=account_id)
     click.echo(secret)
 
+
+@main.group()
+def user() -> None:
+    """People who sign in to the panel."""
+
+
+@user.command("create")
+@config_option
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Sees and configures every account.")
+@click.option("--account", "account_id", type=int, default=None, help="The account this user belongs to (by id).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking.")
+def user_create(config_file: str | None, email: str, admin: bool, account_id: int | None,
+                password_stdin: bool) -> None:
+    """Create a panel user: an admin, or a user of one account."""
+    from appliance.users import UserError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _database(config_file) as session:
+            created = create_user(session, email, password, admin=admin, account_id=account_id)
+            click.echo(f"user {created.email} created" + (" (admin)" if admin else f" for account {account_id}"))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 if __name__ == "__main__":
     sys.exit(main())

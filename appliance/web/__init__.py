@@ -47,6 +47,8 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.extensions["appliance.wake_outbox"] = wake_outbox
     app.teardown_appcontext(_close_session)
 
+    from flask_login import current_user
+
     from appliance.web import (  # noqa: F401 - the api_* modules nest in api.bp
         api,
         api_config,
@@ -56,10 +58,23 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel,
         panel_forwarding,
     )
+    from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
+    from appliance.web.navigation import navigation
 
+    init_auth(app)
     app.register_blueprint(api.bp)
+    # Bearer tokens, no cookies: nothing for another site to ride on. The API's nested blueprints
+    # ("api.config" …) are exempted one by one, as flask-wtf looks up the innermost.
+    for name, blueprint in app.blueprints.items():
+        if name == "api" or name.startswith("api."):
+            csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+
+    # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
+    app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
+                                 current_language=current_language, current_user=current_user)
+
     return app
 
 

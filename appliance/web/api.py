@@ -30,6 +30,7 @@ from appliance.representation import (
 )
 from appliance.rules import normalise
 from appliance.web import db_session
+from appliance.web.access import Principal
 from appliance.web.tokens import find_token
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ def _authenticate() -> None:
         token.last_used_at = now
         session.commit()
     g.api_token = token
+    g.principal = Principal(is_admin=token.is_admin, account_id=token.account_id, label=f"token {token.name!r}",
+                            token_id=token.id)
 
 
 @bp.get("/messages")

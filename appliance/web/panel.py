@@ -5,14 +5,11 @@ rows, rendered here by the same macro as the page so that escaping lives in one 
 autoescape). Server-sent events replace the polling later.
 
 A message's sender links to its conversation with the access number (``appliance.campaigns.dialogue``),
-which has a reply form. The panel has no login (it serves the LAN), so the form carries a token kept in
-the signed session cookie: a page of another site cannot make the browser send a text.
+which has a reply form. Sign-in and CSRF protection of every form are :mod:`appliance.web.auth`'s.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,7 +26,6 @@ from flask import (
     request,
     url_for,
 )
-from flask import session as cookie_session
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as BaseResponse
@@ -126,7 +122,6 @@ def conversation_page(number_id: int, sender: str) -> str:
 def conversation_reply(number_id: int, sender: str) -> BaseResponse | tuple[str, int]:
     """The reply form: queued, then back to the conversation; refused, the page again with the reason
     and the text as typed."""
-    require_csrf_token()
     session, number = db_session(), _access_number(number_id)
     text = request.form.get("text", "")
     try:
@@ -139,20 +134,6 @@ def conversation_reply(number_id: int, sender: str) -> BaseResponse | tuple[str,
     if wake_sim is not None:
         wake_sim(number.iccid)
     return redirect(url_for("panel.conversation_page", number_id=number.id, sender=sender, _anchor="reply"), 303)
-
-
-def csrf_token() -> str:
-    """The token the panel's forms carry, kept in the signed session cookie."""
-    if "csrf_token" not in cookie_session:
-        cookie_session["csrf_token"] = secrets.token_urlsafe(32)
-    return str(cookie_session["csrf_token"])
-
-
-def require_csrf_token() -> None:
-    """400 for a form without this browser's token: stale, or posted by another site's page."""
-    sent_token = request.form.get("csrf_token", "")
-    if not sent_token or not hmac.compare_digest(sent_token, cookie_session.get("csrf_token", "")):
-        abort(400, "This form is out of date or came from another site; reload the page and send it again.")
 
 
 def _access_number(number_id: int) -> AccessNumber:
@@ -192,7 +173,6 @@ def _render_conversation(number: AccessNumber, sender: str, *, error: str | None
         refusal=refusal.message if refusal is not None else None,
         error=error,
         draft=draft,
-        csrf_token=csrf_token(),
     )
 
 

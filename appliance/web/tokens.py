@@ -22,13 +22,15 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, name: str, admin: bool = False) -> str:
+def create_token(session: Session, name: str, admin: bool = False, account_id: int | None = None,
+                 user_id: int | None = None) -> str:
     """Add a token named ``name`` and return its secret, the only time it is ever available.
 
     The row is flushed, not committed: the caller commits (or rolls back) with its own transaction.
     """
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, token_hash=hash_token(secret), is_admin=admin))
+    session.add(ApiToken(name=name, token_hash=hash_token(secret), is_admin=admin, account_id=account_id,
+                         user_id=user_id))
     session.flush()
     return secret
 

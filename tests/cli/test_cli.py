@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -77,6 +79,9 @@ def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
     env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_HTTP_PORT": str(port)}
     token = subprocess.run([sys.executable, "-m", "appliance.cli", "token", "create", "demo"], env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([sys.executable, "-m", "appliance.cli", "user", "create", "owner@shop.pl", "--admin",
+                    "--password-stdin"], env=env, input="demo password 1\n", text=True, check=True,
+                   capture_output=True)
     process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "demo", "--interval", "0.3"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -92,8 +97,11 @@ def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
             except OSError:
                 continue
         assert len(items) >= 3
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-            page = response.read().decode()
+        browser = requests.Session()
+        login = browser.get(f"http://127.0.0.1:{port}/login", timeout=5).text
+        csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+        page = browser.post(f"http://127.0.0.1:{port}/login", timeout=5, data={
+            "csrf_token": csrf, "email": "owner@shop.pl", "password": "demo password 1"}).text
         assert str(items[0]["sender"]) in page
     finally:
         process.send_signal(signal.SIGTERM)

@@ -239,7 +239,7 @@ def test_the_message_list_carries_attachments_and_their_urls_work(client, auth, 
 
 # --- the panel ---------------------------------------------------------------------------------------
 
-def test_the_panel_shows_an_mms_with_its_thumbnail_and_download_links(client, mms):
+def test_the_panel_shows_an_mms_with_its_thumbnail_and_download_links(panel, mms):
     photo = jpeg()
     vcard = b"BEGIN:VCARD\r\nEND:VCARD\r\n" * 100
     message_id, [photo_id, vcard_id, svg_id] = mms([
@@ -248,7 +248,7 @@ def test_the_panel_shows_an_mms_with_its_thumbnail_and_download_links(client, mm
         ("image/svg+xml", "logo.svg", SVG),
     ])
 
-    html = client.get("/").get_data(as_text=True)
+    html = panel.get("/").get_data(as_text=True)
 
     row = html[html.index(f'id="message-{message_id}"'):]
     row = row[:row.index("</tr>")]
@@ -265,28 +265,28 @@ def test_the_panel_shows_an_mms_with_its_thumbnail_and_download_links(client, mm
     assert f'href="/panel/attachments/{svg_id}" download>logo.svg</a>' in row
     assert f"/panel/attachments/{svg_id}/thumbnail" not in row
 
-    assert client.get(f"/panel/attachments/{photo_id}").get_data() == photo
-    assert client.get(f"/panel/attachments/{photo_id}/thumbnail").headers["Content-Type"] == "image/jpeg"
+    assert panel.get(f"/panel/attachments/{photo_id}").get_data() == photo
+    assert panel.get(f"/panel/attachments/{photo_id}/thumbnail").headers["Content-Type"] == "image/jpeg"
 
 
-def test_the_panel_serves_attachments_with_the_api_headers(client, mms):
+def test_the_panel_serves_attachments_with_the_api_headers(panel, mms):
     _, [svg_id] = mms([("image/svg+xml", "logo.svg", SVG)])
 
-    response = client.get(f"/panel/attachments/{svg_id}")
+    response = panel.get(f"/panel/attachments/{svg_id}")
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Content-Disposition"].startswith("attachment;")
-    assert client.get(f"/panel/attachments/{svg_id}/thumbnail").status_code == 404
-    assert client.get("/panel/attachments/999999").status_code == 404
+    assert panel.get(f"/panel/attachments/{svg_id}/thumbnail").status_code == 404
+    assert panel.get("/panel/attachments/999999").status_code == 404
 
 
-def test_the_panel_escapes_a_hostile_file_name(client, mms):
+def test_the_panel_escapes_a_hostile_file_name(panel, mms):
     mms([("image/jpeg", HOSTILE_NAME, jpeg()), ("application/pdf", "<script>window.pwned=1<", b"%PDF-")],
         subject="<b>subject</b>")
 
-    html = client.get("/").get_data(as_text=True)
+    html = panel.get("/").get_data(as_text=True)
 
     assert "<img src=x" not in html
     assert 'onerror="window.pwned=1"' not in html
@@ -296,9 +296,9 @@ def test_the_panel_escapes_a_hostile_file_name(client, mms):
     assert "&lt;b&gt;subject&lt;/b&gt;" in html
 
 
-def test_live_updates_render_attachments_too(client, mms):
+def test_live_updates_render_attachments_too(panel, mms):
     _, [photo_id] = mms([("image/jpeg", "photo.jpg", jpeg())])
 
-    [item] = client.get("/panel/messages.json?after_id=0").get_json()["items"]
+    [item] = panel.get("/panel/messages.json?after_id=0").get_json()["items"]
 
     assert f'src="/panel/attachments/{photo_id}/thumbnail"' in item["html"]

@@ -1,4 +1,4 @@
-"""The panel's conversation page and its reply form, through Flask's test client."""
+"""The panel's conversation page and its reply form, through Flask's test panel."""
 
 from __future__ import annotations
 
@@ -43,20 +43,20 @@ def form_token(html: str) -> str:
     return found.group(1)
 
 
-def test_a_sender_on_a_sim_with_an_access_number_links_to_the_conversation(client: FlaskClient, store: Store,
+def test_a_sender_on_a_sim_with_an_access_number_links_to_the_conversation(panel: FlaskClient, store: Store,
                                                                          session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory)
     store.message(sender=ANIA, text="na numerze")
     store.message(iccid="8948000000000000077", sender="+48600100300", text="na SIM-ie bez numeru")
 
-    html = client.get("/").get_data(as_text=True)
+    html = panel.get("/").get_data(as_text=True)
 
     assert f'<a href="/panel/access-numbers/{number}/conversations/{ANIA}"' in html
     assert "/conversations/+48600100300" not in html
 
 
 def test_the_conversation_shows_both_directions_in_order_escaped_with_each_text_s_status(
-        client: FlaskClient, store: Store, session_factory: sessionmaker[Session]) -> None:
+        panel: FlaskClient, store: Store, session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory)
     store.modem(state="ready")
     store.message(sender=ANIA, text=HOSTILE, received_at=T0)
@@ -66,7 +66,7 @@ def test_the_conversation_shows_both_directions_in_order_escaped_with_each_text_
                                 last_error="the network could not deliver a part"))
     store.message(sender="+48600100300", text="ktoś inny")
 
-    response = client.get(f"/panel/access-numbers/{number}/conversations/{ANIA}")
+    response = panel.get(f"/panel/access-numbers/{number}/conversations/{ANIA}")
 
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -79,46 +79,46 @@ def test_the_conversation_shows_both_directions_in_order_escaped_with_each_text_
 
 
 def test_the_reply_form_queues_a_text_on_the_number_s_sim_and_returns_to_the_conversation(
-        client: FlaskClient, store: Store, session_factory: sessionmaker[Session]) -> None:
+        panel: FlaskClient, store: Store, session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory)
     store.modem(state="ready")
     store.message(sender=ANIA, text="Czy są tulipany?")
     path = f"/panel/access-numbers/{number}/conversations/{ANIA}"
-    token = form_token(client.get(path).get_data(as_text=True))
+    token = form_token(panel.get(path).get_data(as_text=True))
 
-    response = client.post(path, data={"csrf_token": token, "text": "Są, zapraszamy!"})
+    response = panel.post(path, data={"csrf_token": token, "text": "Są, zapraszamy!"})
 
     assert response.status_code == 303 and response.headers["Location"].endswith(f"{path}#reply")
     assert queued(session_factory) == [(DEFAULT_ICCID, ANIA, "Są, zapraszamy!")]
-    html = client.get(path).get_data(as_text=True)
+    html = panel.get(path).get_data(as_text=True)
     assert "Są, zapraszamy!" in html and 'badge-queued">queued<' in html
 
 
-def test_a_reply_without_the_page_s_token_is_refused(client: FlaskClient, store: Store,
+def test_a_reply_without_the_page_s_token_is_refused(panel: FlaskClient, store: Store,
                                                       session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory)
     store.modem(state="ready")
     store.message(sender=ANIA)
     path = f"/panel/access-numbers/{number}/conversations/{ANIA}"
-    client.get(path)  # this browser has a token; a page of another site does not know it
+    panel.get(path)  # this browser has a token; a page of another site does not know it
 
     for data in ({"text": "spam"}, {"text": "spam", "csrf_token": "guessed"}):
-        response = client.post(path, data=data)
+        response = panel.post(path, data=data)
         assert response.status_code == 400
-        assert "came from another site" in response.get_data(as_text=True)
+        assert "security token" in response.get_data(as_text=True)
     assert queued(session_factory) == []
 
 
-def test_a_refused_reply_says_why_and_keeps_the_text_as_typed(client: FlaskClient, store: Store,
+def test_a_refused_reply_says_why_and_keeps_the_text_as_typed(panel: FlaskClient, store: Store,
                                                                session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory)
     store.modem(state="ready")
     store.message(sender=ANIA)
     path = f"/panel/access-numbers/{number}/conversations/{ANIA}"
-    token = form_token(client.get(path).get_data(as_text=True))
+    token = form_token(panel.get(path).get_data(as_text=True))
     draft = HOSTILE + "x" * 40_000
 
-    response = client.post(path, data={"csrf_token": token, "text": draft})
+    response = panel.post(path, data={"csrf_token": token, "text": draft})
 
     assert response.status_code == 400
     html = response.get_data(as_text=True)
@@ -127,7 +127,7 @@ def test_a_refused_reply_says_why_and_keeps_the_text_as_typed(client: FlaskClien
     assert queued(session_factory) == []
 
 
-def test_when_no_reply_can_go_out_the_form_is_disabled_with_the_reason(client: FlaskClient, store: Store,
+def test_when_no_reply_can_go_out_the_form_is_disabled_with_the_reason(panel: FlaskClient, store: Store,
                                                                        session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory, kind="dedicated", account="Kwiaciarnia")
     store.modem(state="ready")
@@ -137,16 +137,16 @@ def test_when_no_reply_can_go_out_the_form_is_disabled_with_the_reason(client: F
         assert owner is not None
         session.add(Contact(account_id=owner, msisdn=ANIA, opted_out_at=T0 + timedelta(seconds=1)))
 
-    html = client.get(f"/panel/access-numbers/{number}/conversations/{ANIA}").get_data(as_text=True)
+    html = panel.get(f"/panel/access-numbers/{number}/conversations/{ANIA}").get_data(as_text=True)
 
     assert "opted out at 2026-11-25T09:00:01Z and has not written to +48500100200 since" in html
     assert re.search(r"<textarea[^>]* disabled>", html) and re.search(r"<button[^>]* disabled>", html)
 
 
-def test_unknown_numbers_and_senders_are_404(client: FlaskClient, store: Store,
+def test_unknown_numbers_and_senders_are_404(panel: FlaskClient, store: Store,
                                              session_factory: sessionmaker[Session]) -> None:
     number = bind(session_factory)
     store.message(sender=ANIA)
 
-    assert client.get(f"/panel/access-numbers/{number + 1}/conversations/{ANIA}").status_code == 404
-    assert client.get(f"/panel/access-numbers/{number}/conversations/+48600999999").status_code == 404
+    assert panel.get(f"/panel/access-numbers/{number + 1}/conversations/{ANIA}").status_code == 404
+    assert panel.get(f"/panel/access-numbers/{number}/conversations/+48600999999").status_code == 404

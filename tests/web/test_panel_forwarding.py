@@ -35,29 +35,29 @@ def dead_delivery(sessions: sessionmaker[Session]) -> int:
     return delivery
 
 
-def test_the_page_shows_targets_and_each_attempt_escaped(client: FlaskClient,
+def test_the_page_shows_targets_and_each_attempt_escaped(panel: FlaskClient,
                                                          session_factory: sessionmaker[Session]) -> None:
     dead_delivery(session_factory)
-    html = client.get("/panel/forwarding").get_data(as_text=True)
+    html = panel.get("/panel/forwarding").get_data(as_text=True)
     assert "Sklep &lt;CRM&gt;" in html and "<b>boom</b>" not in html and "&lt;b&gt;boom&lt;/b&gt;" in html
     assert "HTTP 500 Internal Server Error" in html and "Retry now" in html
 
 
-def test_retry_by_hand_makes_a_dead_delivery_pending_again(client: FlaskClient,
+def test_retry_by_hand_makes_a_dead_delivery_pending_again(panel: FlaskClient,
                                                            session_factory: sessionmaker[Session]) -> None:
     delivery = dead_delivery(session_factory)
-    html = client.get("/panel/forwarding").get_data(as_text=True)
+    html = panel.get("/panel/forwarding").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
-    response = client.post(f"/panel/deliveries/{delivery}/retry", data={"csrf_token": token})
+    response = panel.post(f"/panel/deliveries/{delivery}/retry", data={"csrf_token": token})
     assert response.status_code == 303
     with session_factory() as session:
         row = session.get(Delivery, delivery)
         assert row.status == "pending" and row.give_up_at > datetime.now(UTC) + timedelta(hours=23)
 
 
-def test_a_retry_without_the_pages_token_is_refused(client: FlaskClient,
+def test_a_retry_without_the_pages_token_is_refused(panel: FlaskClient,
                                                     session_factory: sessionmaker[Session]) -> None:
     delivery = dead_delivery(session_factory)
-    assert client.post(f"/panel/deliveries/{delivery}/retry", data={"csrf_token": "forged"}).status_code == 400
+    assert panel.post(f"/panel/deliveries/{delivery}/retry", data={"csrf_token": "forged"}).status_code == 400
     with session_factory() as session:
         assert session.get(Delivery, delivery).status == "dead"

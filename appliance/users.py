@@ -1,0 +1,125 @@
+"""People who sign in to the panel: creation, password checks and the sign-in rate limit.
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults, which follow RFC 9106's second
+recommendation); a hash made with older parameters is replaced at the next successful sign-in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from appliance.db.models import Account, LoginFailure, User
+
+MIN_PASSWORD_LENGTH = 10
+# Five wrong passwords for one address book entry, or twenty from one network address, in the window
+# stop further tries until the oldest of them leaves it.
+FAILURES_PER_EMAIL = 5
+FAILURES_PER_ADDRESS = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+
+_hasher = PasswordHasher()
+# A hash to verify against when the e-mail is unknown, so that a wrong e-mail takes as long as a
+# wrong password and response times do not tell which accounts exist.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+class UserError(ValueError):
+    """A user could not be created or changed; the message says why, in words for the form."""
+
+
+@dataclass(frozen=True)
+class SignInRefused:
+    reason: str  # "rate_limited" or "invalid"
+    retry_after_seconds: int = 0
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if password.strip() != password or not password.strip():
+        raise UserError("the password may not start or end with spaces")
+
+
+def create_user(session: Session, email: str, password: str, *, admin: bool = False,
+                account_id: int | None = None) -> User:
+    """Add a user (flushed, not committed). An admin has no account; any other user has exactly one."""
+    email = normalise_email(email)
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise UserError(f"{email!r} is not an e-mail address")
+    check_password_strength(password)
+    if admin and account_id is not None:
+        raise UserError("an admin sees every account; leave the account empty")
+    if not admin:
+        if account_id is None:
+            raise UserError("a user who is not an admin belongs to an account")
+        if session.get(Account, account_id) is None:
+            raise UserError(f"there is no account {account_id}")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise UserError(f"there is a user {email} already")
+    user = User(email=email, password_hash=_hasher.hash(password), is_admin=admin, account_id=account_id)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_strength(password)
+    user.password_hash = _hasher.hash(password)
+
+
+def any_user_exists(session: Session) -> bool:
+    return session.scalar(select(User.id).limit(1)) is not None
+
+
+def sign_in(session: Session, email: str, password: str, address: str,
+            now: datetime | None = None) -> User | SignInRefused:
+    """The user these credentials open, or why not; a refusal is recorded (the caller commits)."""
+    now = now or datetime.now(UTC)
+    email = normalise_email(email)[:254]
+    since = now - FAILURE_WINDOW
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    wait = _rate_limited(session, email, address, since, now)
+    if wait:
+        return SignInRefused("rate_limited", wait)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None or user.disabled_at is not None or not _verify(user, password):
+        session.add(LoginFailure(email=email, address=address[:64], at=now))
+        return SignInRefused("invalid")
+    user.last_login_at = now
+    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    return user
+
+
+def _verify(user: User | None, password: str) -> bool:
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if user is not None and _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user is not None
+
+
+def _rate_limited(session: Session, email: str, address: str, since: datetime, now: datetime) -> int:
+    """Seconds until another try is allowed; 0 when it is allowed now."""
+    waits = []
+    for column, value, limit in ((LoginFailure.email, email, FAILURES_PER_EMAIL),
+                                 (LoginFailure.address, address, FAILURES_PER_ADDRESS)):
+        count, oldest = session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at >= since)).one()
+        if count >= limit:
+            waits.append(max(1, int((oldest + FAILURE_WINDOW - now).total_seconds()) + 1))
+    return max(waits, default=0)
+
