@@ -3,7 +3,10 @@
 What a newcomer sees after ``make run``: four modems of different vendors coming up in the panel,
 and messages arriving every few seconds, in Polish and English, some long (multipart), some with
 emoji, now and then an MMS with a picture (fetched from the emulator's MMSC) and a PDU that does not
-decode, as on a real line. Each SIM is bound to a dedicated access number with MMS enabled.
+decode, as on a real line. The first SIM is a shared number where two businesses reserved keywords
+(OGRODNIK, KONKURS; PIZZA, ANKIETA); the others are the pizzeria's dedicated numbers with MMS enabled.
+So the panel has campaigns to show from the first minute: a growing contact group, autoreplies, a
+poll filling up and a contest with entries.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import threading
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from appliance.config import Settings
-from appliance.db.models import AccessNumber
+from appliance.db.models import AccessNumber, Account, Contest, Group, Keyword, Poll
 from appliance.modem.emulator import operator_network
 from appliance.modem.emulator.emulator import run_emulator
 from appliance.modem.emulator.sim import OPERATORS
@@ -31,9 +35,11 @@ TEXTS = [
     "OGRODNIK Jan Kowalski, proszę o wycenę trawnika 200 m²",
     "PIZZA 2x margherita na 19:00, ul. Długa 5",
     "Dzień dobry, czy sklep jest otwarty w sobotę?",
-    "KONKURS odpowiedź B 🎉",
+    "KONKURS B 🎉",
+    "KONKURS A",
     "STOP",
     "ANKIETA 3",
+    "ANKIETA margherita",
     "Hello, is the shop open on Sunday? 😀",
     "Zamawiam: 3 kg jabłek, 2 l mleka, chleb żytni, masło, 10 jaj, ser żółty 0,5 kg, pomidory, ogórki, "
     "sałata, koperek, ziemniaki młode 5 kg, truskawki 2 opakowania — dostawa jutro rano, płatność kartą. "
@@ -85,23 +91,33 @@ class Demo:
         self._traffic = threading.Thread(target=self._generate, name="demo-traffic", daemon=True)
 
     def _bind_access_numbers(self) -> None:
-        """Each SIM a dedicated number with its operator's published MMS settings (docs/mms.md)."""
+        """The first SIM shared, the others dedicated to the pizzeria, each with its operator's published
+        MMS settings (docs/mms.md); on a first run, the two businesses' campaigns too."""
         mmsc = self.emulator.mmsc.describe()
         operators = {operator.name: operator for operator in OPERATORS}
         with self.appliance.sessions.begin() as session:
-            bound = set(session.scalars(select(AccessNumber.iccid)))
-            for modem in self.emulator.modems():
-                if modem["iccid"] in bound:
-                    continue
+            if session.scalar(select(AccessNumber.id).limit(1)) is not None:
+                return  # a later run of the same demo data directory: keep what the user changed
+            garden, pizzeria = Account(name="Ogrody Zielony Zakątek"), Account(name="Pizzeria Da Marco")
+            session.add_all([garden, pizzeria])
+            session.flush()
+            numbers = []
+            for index, modem in enumerate(self.emulator.modems()):
                 operator = operators[modem["operator"]]
-                number = AccessNumber(number=modem["msisdn"], iccid=modem["iccid"], kind="dedicated",
-                                      mms_enabled=True, mmsc_url=mmsc["operators"][operator.mcc_mnc])
+                shared = index == 0
+                number = AccessNumber(number=modem["msisdn"], iccid=modem["iccid"],
+                                      kind="shared" if shared else "dedicated",
+                                      account_id=None if shared else pizzeria.id,
+                                      mms_enabled=not shared, mmsc_url=mmsc["operators"][operator.mcc_mnc])
                 if self.over_data_calls:
                     number.mms_proxy, number.mms_apn = operator.mms_proxy, operator.mms_apn
                     number.mms_apn_user, number.mms_apn_password = operator.mms_user, operator.mms_password
                 else:
                     number.mms_proxy = mmsc["proxy"]
                 session.add(number)
+                numbers.append(number)
+            session.flush()
+            _seed_campaigns(session, numbers[0], garden, pizzeria)
 
     def start(self) -> None:
         self.appliance.start()
@@ -135,3 +151,26 @@ class Demo:
                 sent += 1
             except Exception:  # noqa: BLE001 - a demo generator must not end the demo
                 log.exception("demo traffic failed")
+
+
+def _seed_campaigns(session: Session, shared: AccessNumber, garden: Account, pizzeria: Account) -> None:
+    """Keywords on the shared number with the actions a shop would set up, matching the demo's texts."""
+    clients = Group(account_id=garden.id, name="Klienci ogrodu")
+    poll = Poll(account_id=pizzeria.id, question="Jaka pizza w przyszłym tygodniu?", policy="keep_last",
+                options=[{"code": "1", "label": "hawajska"}, {"code": "2", "label": "capricciosa"},
+                         {"code": "3", "label": "margherita"}],
+                confirmation="Dziękujemy za głos na {option}!")
+    contest = Contest(account_id=garden.id, name="Wiosenny konkurs", answer="B", entries_per_number=1)
+    session.add_all([clients, poll, contest])
+    session.flush()
+    session.add_all([
+        Keyword(access_number_id=shared.id, account_id=garden.id, keyword="OGRODNIK", mode="base", actions=[
+            {"type": "join_group", "group": clients.id},
+            {"type": "autoreply", "text": "Dziękujemy! Ogrodnik oddzwoni w ciągu dnia. STOP - wypis."}]),
+        Keyword(access_number_id=shared.id, account_id=garden.id, keyword="KONKURS", mode="base",
+                actions=[{"type": "contest_entry", "contest": contest.id}]),
+        Keyword(access_number_id=shared.id, account_id=pizzeria.id, keyword="PIZZA", mode="base", typo_tolerant=True,
+                actions=[{"type": "autoreply", "text": "Zamówienie przyjęte, potwierdzimy telefonicznie."}]),
+        Keyword(access_number_id=shared.id, account_id=pizzeria.id, keyword="ANKIETA", mode="base",
+                actions=[{"type": "poll_vote", "poll": poll.id}]),
+    ])
