@@ -57,11 +57,13 @@ def main() -> None:
 def run(config_file: str | None) -> None:
     """The appliance: modem pool, reception, panel and API."""
     from appliance.runtime import Appliance
+    from appliance.service import supervised
 
     stop = _shutdown_requested()
     appliance = Appliance(_settings(config_file))
     appliance.start()
-    stop.wait()
+    with supervised(appliance):  # READY=1, the watchdog fed while healthy, STOPPING=1 (systemd)
+        stop.wait()
     appliance.stop()
 
 

@@ -25,6 +25,9 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in data_dir
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Worker threads of the panel's HTTP server: each request being answered holds one, and so does
+    # each open live-updates stream (docs/operations.md).
+    http_threads: int = 32
     # How receivers of forwards reach this box (attachment download links); empty: from http_host/port.
     public_url: str = ""
     # Serial ports or globs, in addition to udev discovery (the emulator's ptys are found this way).
@@ -132,6 +135,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.mms_bearer not in ("modem", "lan"):
         raise ConfigError(f"mms_bearer must be modem or lan, not {settings.mms_bearer!r}")
+    if settings.http_threads < 1:
+        raise ConfigError(f"http_threads must be at least 1, not {settings.http_threads}")
     if settings.smtp_security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"smtp_security must be none, starttls or ssl, not {settings.smtp_security!r}")
     return settings

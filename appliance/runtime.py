@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from cheroot.wsgi import Server as WsgiServer
 from sqlalchemy import Engine
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from appliance.attachments import AttachmentStore
 from appliance.campaigns.group_send import GroupSender
@@ -27,11 +27,10 @@ from appliance.modem.probe import PortChoiceCache, PortProber
 from appliance.modem.registry import ModemRegistry
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
+from appliance.service import HealthCheck, http_server_answers, ingest_writer_answers
 from appliance.web import create_app
 
 log = logging.getLogger(__name__)
-# One line per panel poll drowns what matters in the journal.
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class UsbModems:
@@ -121,13 +120,16 @@ class Appliance:
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
                                id="modem-health", max_instances=1, coalesce=True)
         self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None
-        self._http: BaseWSGIServer | None = None
+        self._http: WsgiServer | None = None
         if serve_http:
             app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
                              device_issues=self.usb_modems.issues if self.usb_modems else None,
                              forwarding_channels=self.channels, wake_outbox=self.outbox.wake)
             app.extensions["appliance.attachments"] = self.attachments
-            self._http = make_server(settings.http_host, settings.http_port, app, threaded=True)
+            # cheroot: a fixed pool of worker threads, one per request being answered; a live-updates
+            # stream holds its worker while the page is open (docs/operations.md sizes the pool).
+            self._http = WsgiServer((settings.http_host, settings.http_port), app, numthreads=settings.http_threads)
+            self._http.prepare()  # binds now: a port in use fails the start, not a thread later
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -142,15 +144,15 @@ class Appliance:
             self.usb_modems.start()
         self.scheduler.start()
         if self._http is not None:
-            threading.Thread(target=self._http.serve_forever, name="http", daemon=True).start()
-            log.info("panel on http://%s:%d", self.settings.http_host, self._http.server_port)
+            threading.Thread(target=self._http.serve, name="http", daemon=True).start()
+            log.info("panel on http://%s:%d", self.settings.http_host, self.http_port)
 
     def stop(self) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
         if self._http is not None:
-            self._http.shutdown()
+            self._http.stop()
         self.scheduler.shutdown(wait=False)
         if self.usb_modems is not None:
             self.usb_modems.stop()
@@ -162,3 +164,17 @@ class Appliance:
 
     def wait(self) -> None:
         self._stopped.wait()
+
+    @property
+    def http_port(self) -> int:
+        """The port the panel listens on (the one picked when ``http_port`` is 0)."""
+        if self._http is None:
+            raise RuntimeError("this appliance serves no HTTP")
+        return int(self._http.bind_addr[1])
+
+    def health_checks(self, timeout: float) -> list[HealthCheck]:
+        """What the service watchdog asks before each ping (appliance/service.py)."""
+        checks = [ingest_writer_answers(self.ingest, timeout)]
+        if self._http is not None:
+            checks.append(http_server_answers(self.settings.http_host, self.http_port, timeout))
+        return checks
