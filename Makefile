@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench clean translations screenshots
+.PHONY: run test lint bench clean translations screenshots image image-constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,27 @@ translations: $(INSTALLED)
 	$(BIN)/pybabel update -i .state/messages.pot -d appliance/web/translations -l pl \
 	    --no-fuzzy-matching --ignore-obsolete --width 110
 	$(BIN)/pybabel compile -d appliance/web/translations
+
+# The SD card image for a Raspberry Pi 3, 4 or Zero 2 W: build/sms-appliance.img (as root, on Debian;
+# docs/install.md). IMAGE_ARCH=amd64 builds a PC's root file system the same way (the image tests).
+IMAGE_ARCH ?= arm64
+IMAGE_LOCK := $(wildcard image/packages-$(IMAGE_ARCH).lock)
+image: $(BIN)/python
+	rm -rf build/wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps -w build/wheel .
+	IMAGE_ARCH=$(IMAGE_ARCH) $(BIN)/python image/build.py rootfs --wheel build/wheel/appliance-*.whl \
+	    --out build/rootfs-$(IMAGE_ARCH) --cache .state/image-cache $(if $(IMAGE_LOCK),--lock $(IMAGE_LOCK))
+	IMAGE_ARCH=$(IMAGE_ARCH) $(BIN)/python image/build.py disk --rootfs build/rootfs-$(IMAGE_ARCH) \
+	    --out build/sms-appliance-$(IMAGE_ARCH).img
+
+# image/constraints.txt: the versions of the appliance's dependencies the image installs, from PyPI now.
+image-constraints: $(BIN)/python
+	rm -rf build/wheel .state/constraints-venv
+	$(BIN)/python -m pip wheel --quiet --no-deps -w build/wheel .
+	$(PYTHON) -m venv .state/constraints-venv
+	.state/constraints-venv/bin/pip install --quiet build/wheel/appliance-*.whl
+	{ sed -n '/^#/p' image/constraints.txt; .state/constraints-venv/bin/pip freeze --exclude appliance; } \
+	    > image/constraints.txt.new && mv image/constraints.txt.new image/constraints.txt
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .hypothesis

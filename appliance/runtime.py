@@ -31,6 +31,8 @@ from appliance.service import HealthCheck, http_server_answers, ingest_writer_an
 from appliance.web import create_app
 
 log = logging.getLogger(__name__)
+# A line for every run of every periodic job (every 5 s) would wear the SD card and hide what matters.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class UsbModems:
