@@ -347,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if os.geteuid() != 0:
             raise BuildError("the image is built as root (debootstrap, chroot, mounts)")
+        if os.environ.get("IMAGE_BUILD_NAMESPACE") != "private":
+            # Every mount of the build lives in a mount namespace of its own: a build killed halfway
+            # leaves nothing mounted on the build machine, where a later rm -r of the build directory
+            # would go through the bind mounts into its /dev.
+            os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable, __file__,
+                                   *(sys.argv[1:] if argv is None else argv)],
+                       {**os.environ, "IMAGE_BUILD_NAMESPACE": "private"})
         settings = load_settings()
         if options.stage == "rootfs":
             commit = os.environ.get("IMAGE_COMMIT") or build_commit()

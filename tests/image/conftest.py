@@ -1,5 +1,6 @@
 """The image's root file system, built once per test run for this machine's architecture with the
-same image/build.py that `make image` runs (modules base, network and app; raspi is arm64 only).
+same image/build.py that `make image` runs (modules base, network and app, and pc for a kernel qemu
+boots; raspi is arm64 only), and the disk image made of it.
 
 The system stage (debootstrap and Debian's packages, about 3 minutes from the mirror) is cached in
 APPLIANCE_TEST_IMAGE_CACHE (default /var/cache/appliance-image) and reused while its inputs stay the
@@ -51,10 +52,28 @@ def host_rootfs(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterat
     if problem:
         pytest.skip(problem)
     rootfs = tmp_path_factory.mktemp("image") / "rootfs"
-    env = {**os.environ, "IMAGE_ARCH": host_architecture(), "IMAGE_MODULES": "base network app"}
+    architecture = host_architecture()
+    env = {**os.environ, "IMAGE_ARCH": architecture, "IMAGE_MODULES": "base network app pc",
+           "PC_PACKAGES": f"linux-image-{architecture}"}
     result = subprocess.run(["nice", "-n", "19", sys.executable, str(REPOSITORY / "image" / "build.py"), "rootfs",
                              "--wheel", str(wheel), "--out", str(rootfs), "--cache", str(CACHE)],
                             env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     yield rootfs
     shutil.rmtree(rootfs)
+
+
+@pytest.fixture(scope="session")
+def host_disk(host_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    image = tmp_path_factory.mktemp("disk") / "sms-appliance.img"
+    # What raspi-firmware's hook leaves in /boot/firmware on an arm64 build.
+    config_txt = host_rootfs / "boot/firmware/config.txt"
+    config_txt.write_text("arm_64bit=1\n")
+    try:
+        result = subprocess.run([sys.executable, str(REPOSITORY / "image" / "build.py"), "disk", "--rootfs",
+                                 str(host_rootfs), "--out", str(image)], capture_output=True, text=True, timeout=600)
+    finally:
+        config_txt.unlink()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    yield image
+    image.unlink()

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).parents[2]
-pytestmark = pytest.mark.slow
+# The first test of a run builds the root file system (conftest.py): minutes, not the usual 300 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def chroot(rootfs: Path, *command: str) -> subprocess.CompletedProcess[str]:
