@@ -160,13 +160,14 @@ def booted(host_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         image.stop()
 
 
-def test_the_first_boot_makes_the_cards_own_secrets_and_leaves_a_note(booted: BootedImage) -> None:
+def test_the_first_boot_makes_the_cards_own_secrets_leaves_a_note_and_keeps_ssh_off(booted: BootedImage) -> None:
     assert booted.run("test", "-e", "/etc/appliance/first-boot-done").returncode == 0
     assert booted.run("stat", "-c", "%U %a %s", "/var/lib/appliance/secret_key").stdout.split() == [
         "appliance", "600", "65"]  # 64 hex digits and a newline
     assert "ssh_host_ed25519_key" in booted.run("ls", "/etc/ssh").stdout.split()
     assert "http://sms-appliance.local:8080/" in booted.run("cat", "/boot/firmware/appliance-setup.txt").stdout
     assert booted.run("systemctl", "is-enabled", "ssh.service").stdout.strip() == "disabled"
+    assert booted.run("systemctl", "is-active", "avahi-daemon.service").stdout.strip() == "active"
 
 
 def test_booted_by_systemd_the_appliance_is_ready_sandboxed_and_answers(booted: BootedImage) -> None:
