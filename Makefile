@@ -43,15 +43,17 @@ translations: $(INSTALLED)
 	    --no-fuzzy-matching --ignore-obsolete --width 110
 	$(BIN)/pybabel compile -d appliance/web/translations
 
-# The SD card image for a Raspberry Pi 3, 4 or Zero 2 W: build/sms-appliance.img (as root, on Debian;
-# docs/install.md). IMAGE_ARCH=amd64 builds a PC's root file system the same way (the image tests).
+# The SD card image for a Raspberry Pi 3, 4 or Zero 2 W: build/sms-appliance-arm64.img (as root, on
+# Debian; docs/image.md). Debian package versions must match image/packages-arm64.lock;
+# IMAGE_UPDATE_LOCK=1 takes the archive's current ones into the lock instead.
 IMAGE_ARCH ?= arm64
 IMAGE_LOCK := $(wildcard image/packages-$(IMAGE_ARCH).lock)
 image: $(BIN)/python
 	rm -rf build/wheel
 	$(BIN)/python -m pip wheel --quiet --no-deps -w build/wheel .
 	IMAGE_ARCH=$(IMAGE_ARCH) $(BIN)/python image/build.py rootfs --wheel build/wheel/appliance-*.whl \
-	    --out build/rootfs-$(IMAGE_ARCH) --cache .state/image-cache $(if $(IMAGE_LOCK),--lock $(IMAGE_LOCK))
+	    --out build/rootfs-$(IMAGE_ARCH) --cache .state/image-cache \
+	    $(if $(IMAGE_LOCK),--lock $(IMAGE_LOCK) $(if $(IMAGE_UPDATE_LOCK),--update-lock))
 	IMAGE_ARCH=$(IMAGE_ARCH) $(BIN)/python image/build.py disk --rootfs build/rootfs-$(IMAGE_ARCH) \
 	    --out build/sms-appliance-$(IMAGE_ARCH).img
 
