@@ -55,13 +55,13 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_conversations,
         api_forwarding,
         api_stats,
+        openapi,
         panel,
         panel_forwarding,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.navigation import navigation
 
-    app.url_map.converters["int"] = api.IdConverter
     init_auth(app)
     app.register_blueprint(api.bp)
     # Bearer tokens, no cookies: nothing for another site to ride on. The API's nested blueprints

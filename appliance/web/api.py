@@ -26,7 +26,6 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from werkzeug.exceptions import BadRequest, HTTPException
-from werkzeug.routing import IntegerConverter, Map
 
 from appliance.attachments import AttachmentStore
 from appliance.codecs.media_types import OCTET_STREAM, is_active_content
@@ -71,14 +70,6 @@ _ERROR_CODES = {
     415: "unsupported_media_type",
     500: "internal_error",
 }
-
-
-class IdConverter(IntegerConverter):
-    """``<int:…>`` in the app's URLs is always an id: a larger number than any id matches no route (404)."""
-
-    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 - Werkzeug's names
-                 max: int | None = MAX_INTEGER, signed: bool = False) -> None:
-        super().__init__(url_map, fixed_digits, min, max, signed)
 
 
 class ApiError(Exception):
@@ -126,24 +117,29 @@ def _authenticate_download(attachment_id: int, token: str) -> None:
     attachment = session.get(Attachment, attachment_id)
     message = session.get(Message, attachment.message_id) if attachment is not None else None
     if target is None or message is None or message.account_id != target.account_id:
-        raise ApiError(401, "invalid_token", "the download token does not open this attachment")
+        raise ApiError(401, "invalid_token", "the download token does not open this attachment",
+                       {"WWW-Authenticate": 'Bearer realm="appliance", error="invalid_token"'})
     g.principal = Principal(is_admin=False, account_id=target.account_id,
                             label=f"download token of forward target {target.id}")
 
 
 def _check_url() -> None:
-    """No NUL anywhere in the path or the query: PostgreSQL refuses it in a text, so it would fail the
-    query instead of matching nothing."""
+    """No NUL anywhere in the path or the query, no id beyond any id in the path: PostgreSQL would
+    refuse the query rather than find nothing. (Not a route converter's maximum: Werkzeug answers 405
+    when one method's rule refuses the value and another method's rule has the same path.)"""
     if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
         raise ApiError(400, "invalid_parameter", "the URL contains a NUL character (%00)")
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > MAX_INTEGER:
+            raise ApiError(404, "not_found", f"no row has the id {value} ({name})")
 
 
 @bp.before_request
 def _authenticate() -> None:
     request.max_content_length = MAX_UPLOAD_BYTES if request.endpoint in _UPLOADS else MAX_BODY_BYTES
-    _check_url()
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
+    _check_url()
     if request.endpoint in _DOWNLOADS and request.args.get("token") and "Authorization" not in request.headers:
         _authenticate_download(int((request.view_args or {})["attachment_id"]), request.args["token"])
         return

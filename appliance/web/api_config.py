@@ -38,7 +38,7 @@ import io
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
@@ -111,6 +111,10 @@ M = TypeVar("M", bound=Base)
 DEFAULT_COUNTRY_CODE = "48"
 MAX_IMPORT_ROWS = 100_000
 MAX_OPT_OUT_WORDS = 20
+# Times far out of these years are typing mistakes, and near the ends of Python's calendar they no
+# longer convert between time zones.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 ACTION_TYPES = ("join_group", "leave_groups", "autoreply", "poll_vote", "contest_entry", "forward")
 _MISSING = object()
 
@@ -190,9 +194,14 @@ def _time(body: dict[str, Any], field: str) -> Any:
         raise _invalid(field, "must be an ISO 8601 time such as 2026-05-01T12:00:00Z, or null")
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise _invalid(field, f"{value!r} is not an ISO 8601 time such as 2026-05-01T12:00:00Z") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00" is in year 0 in UTC
+        moment = EARLIEST_TIME - timedelta(days=1)
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise _invalid(field, f"{value!r} is not between {EARLIEST_TIME.year} and {LATEST_TIME.year}")
+    return moment
 
 
 def _set(obj: Base, **values: Any) -> None:
@@ -484,7 +493,8 @@ def update_access_number(ident: int) -> Response:
     number = _get_to_change(session, AccessNumber, ident, "access number")
     body = _json_body()
     binding = (number.number, number.iccid, number.kind, number.account_id)
-    _apply_access_number(session, number, body, creating=False)
+    with session.no_autoflush:  # the duplicate checks must not flush the duplicate first
+        _apply_access_number(session, number, body, creating=False)
     if not current_principal().is_admin and (number.number, number.iccid, number.kind, number.account_id) != binding:
         raise ApiError(403, "forbidden", "only an admin token binds access numbers: number, iccid, kind and "
                                          "account are the admin's to change")
@@ -708,7 +718,8 @@ def update_group(ident: int) -> Response:
     if "account" in body and body["account"] != group.account_id:
         raise _invalid("account", "a group cannot move to another account")
     _set(group, name=_text(body, "name", max_length=200, nullable=False))
-    _unique_group(session, group)
+    with session.no_autoflush:  # the duplicate check must not flush the duplicate first
+        _unique_group(session, group)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return jsonify(group_json(group, _member_count(session, ident)))
 
@@ -793,8 +804,10 @@ def _apply_contact(session: Session, contact: Contact, body: dict[str, Any], cre
             contact.msisdn = normalise_msisdn(msisdn)
         except ValueError as exc:
             raise _invalid("msisdn", str(exc)) from None
-        other = session.scalar(select(Contact).where(Contact.account_id == contact.account_id,
-                                                     Contact.msisdn == contact.msisdn, Contact.id != (contact.id or 0)))
+        with session.no_autoflush:  # the duplicate check must not flush the duplicate first
+            other = session.scalar(select(Contact).where(Contact.account_id == contact.account_id,
+                                                         Contact.msisdn == contact.msisdn,
+                                                         Contact.id != (contact.id or 0)))
         if other is not None:
             raise ApiError(409, "conflict", f"account {contact.account_id} has the contact {contact.msisdn} "
                                             f"already (id {other.id})")

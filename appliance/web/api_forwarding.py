@@ -66,8 +66,12 @@ api.bp.register_blueprint(bp)
 KINDS = ("url", "email", "sms")
 FORMATS = ("json", "xml")
 STATUSES = ("pending", "delivered", "dead")
+# DESIGN §4.3 names a target's address by its kind; "address" is the one field for all three.
+ADDRESS_FIELDS = {"url": "url", "email": "email", "sms": "phone"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_PEM = 100_000
+MAX_ADDRESS = 2000  # the column's size
+MAX_SECRET = 100
 
 
 def _target(target_id: int) -> ForwardTarget:
@@ -88,6 +92,8 @@ def _address(kind: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or any(c in value for c in "\r\n"):
         raise _invalid("address", "must be a one-line text")
     value = value.strip()
+    if len(value) > MAX_ADDRESS:
+        raise _invalid("address", f"must be at most {MAX_ADDRESS} characters, not {len(value)}")
     if kind == "url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -117,6 +123,9 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
         target.account_id = account.id
     if creating or "kind" in body:
         target.kind = _choice({"kind": body.get("kind")}, "kind", KINDS)
+    by_kind = ADDRESS_FIELDS[target.kind]
+    if "address" not in body and body.get(by_kind) is not None:
+        body = {**body, "address": body[by_kind]}
     if creating or "address" in body or "kind" in body:
         target.address = _address(target.kind, body.get("address", target.address))
     if creating or "name" in body:
@@ -150,8 +159,8 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
                 raise _invalid(field, "must be PEM: one or more -----BEGIN CERTIFICATE----- blocks")
             setattr(target, field, value or None)
     if "secret" in body:
-        if not isinstance(body["secret"], str) or len(body["secret"]) < 16:
-            raise _invalid("secret", "must be a text of at least 16 characters")
+        if not isinstance(body["secret"], str) or not 16 <= len(body["secret"]) <= MAX_SECRET:
+            raise _invalid("secret", f"must be a text of 16 to {MAX_SECRET} characters")
         target.secret = body["secret"]
 
 

@@ -34,6 +34,7 @@ bp = Blueprint("api_stats", __name__, url_prefix="/statistics")
 api.bp.register_blueprint(bp)
 
 DEFAULT_DAYS = 30
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(8999, 12, 31)
 
 
 @bp.get("/keywords/<int:keyword_id>")
@@ -108,6 +109,9 @@ def _day_param(name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ApiError(400, "invalid_request", f"'{name}' must be a day as YYYY-MM-DD, not {value!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # near the calendar's ends, day arithmetic overflows
+        raise ApiError(400, "invalid_request", f"'{name}' must be a day from {FIRST_DAY} to {LAST_DAY}, not {value}")
+    return day

@@ -152,3 +152,33 @@ def test_an_integer_larger_than_a_column_holds_is_400(client: FlaskClient, shops
 def test_sms_text_and_number_must_be_strings(client: FlaskClient, shops: TwoShops) -> None:
     for body in ({"to": "+48600100200", "text": 5}, {"to": ["+48600100200"], "text": "x"}):
         assert error_of(client.post("/api/v1/sms", json=body, headers=shops.admin), 400)["code"] == "invalid_parameter"
+
+
+# Server errors schemathesis found (tests/web/test_api_schema.py), each answered as a client error now.
+
+def test_changing_a_row_into_a_duplicate_is_409_not_a_failed_flush(client: FlaskClient, shops: TwoShops) -> None:
+    florist, bakery = shops.florist, shops.bakery
+    taken = [
+        (f"/access-numbers/{florist.number}", {"iccid": bakery.iccid}),
+        (f"/groups/{florist.group}", {"name": "Klienci Kwiaciarnia"}),
+        (f"/contacts/{florist.contact}", {"msisdn": "+48600100201"}),
+    ]
+    other_group = client.post("/api/v1/groups", json={"account": florist.account, "name": "Inni"}, headers=shops.admin)
+    other_contact = client.post("/api/v1/contacts", json={"account": florist.account, "msisdn": "+48600100555"},
+                                headers=shops.admin)
+    taken[1] = (f"/groups/{other_group.get_json()['id']}", taken[1][1])
+    taken[2] = (f"/contacts/{other_contact.get_json()['id']}", taken[2][1])
+    for path, body in taken:
+        assert error_of(client.patch(f"/api/v1{path}", json=body, headers=shops.admin), 409)["code"] == "conflict"
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1000-01-01T00:00:00"])
+def test_a_time_beyond_the_calendar_is_400(client: FlaskClient, shops: TwoShops, value: str) -> None:
+    response = client.patch(f"/api/v1/contests/{shops.florist.contest}", json={"opens_at": value}, headers=shops.admin)
+    assert error_of(response, 400)["message"].startswith("opens_at: ")
+
+
+@pytest.mark.parametrize("query", ["from=9999-12-31", "to=0001-01-01", "from=0001-01-01&to=0001-01-02&tz=Asia/Tokyo"])
+def test_statistics_of_days_beyond_the_calendar_are_400(client: FlaskClient, shops: TwoShops, query: str) -> None:
+    response = client.get(f"/api/v1/statistics/keywords/{shops.florist.keyword}?{query}", headers=shops.admin)
+    assert error_of(response, 400)["code"] == "invalid_request"
