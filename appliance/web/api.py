@@ -67,7 +67,6 @@ _ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
-    415: "unsupported_media_type",
     500: "internal_error",
 }
 

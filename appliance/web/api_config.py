@@ -38,7 +38,7 @@ import io
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
@@ -198,8 +198,8 @@ def _time(body: dict[str, Any], field: str) -> Any:
     except ValueError:
         raise _invalid(field, f"{value!r} is not an ISO 8601 time such as 2026-05-01T12:00:00Z") from None
     except OverflowError:  # "0001-01-01T00:00:00+01:00" is in year 0 in UTC
-        moment = EARLIEST_TIME - timedelta(days=1)
-    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        moment = None
+    if moment is None or not EARLIEST_TIME <= moment < LATEST_TIME:
         raise _invalid(field, f"{value!r} is not between {EARLIEST_TIME.year} and {LATEST_TIME.year}")
     return moment
 
@@ -249,9 +249,10 @@ def _ref(session: Session, model: type[M], ident: Any, field: str, what: str) ->
     return row
 
 
-def _account_ref(session: Session, body: dict[str, Any], *, required: bool) -> Account | None | object:
+def _account_ref(session: Session, body: dict[str, Any], *, required: bool,
+                 nullable: bool = False) -> Account | None | object:
     """``body["account"]``; an account's token may name only its own account (403 otherwise), and
-    when it names none, a required account is its own."""
+    when it names none, a required account is its own. Null only where a row may have no account."""
     principal = current_principal()
     if "account" not in body:
         if required and principal.account_id is not None:
@@ -263,7 +264,7 @@ def _account_ref(session: Session, body: dict[str, Any], *, required: bool) -> A
         raise ApiError(403, "forbidden", f"account: this token creates and changes only account "
                                          f"{principal.account_id}'s rows")
     if body["account"] is None:
-        if required:
+        if required or not nullable:
             raise _invalid("account", "must not be null")
         return None
     return _ref(session, Account, body["account"], "account", "account")
@@ -440,7 +441,7 @@ def _apply_access_number(session: Session, number: AccessNumber, body: dict[str,
     iccid = _text(body, "iccid", required=creating, max_length=32, nullable=False)
     if iccid is not _MISSING and not _ICCID.match(iccid):
         raise _invalid("iccid", f"{iccid!r} is not an ICCID (10 to 22 digits)")
-    account = _account_ref(session, body, required=False)
+    account = _account_ref(session, body, required=False, nullable=True)
     _set(number, number=value, iccid=iccid, kind=_choice(body, "kind", ("shared", "dedicated")),
          account_id=account.id if isinstance(account, Account) else account,
          mms_enabled=_bool(body, "mms_enabled"),
@@ -564,7 +565,7 @@ def _apply_keyword(session: Session, keyword: Keyword, body: dict[str, Any], cre
         raise _invalid("access_number", "is required")
     number = session.get(AccessNumber, keyword.access_number_id)
     assert number is not None
-    account = _account_ref(session, body, required=False)
+    account = _account_ref(session, body, required=False, nullable=True)
     if isinstance(account, Account) or account is None:
         keyword.account_id = account.id if account is not None else None
     elif creating:

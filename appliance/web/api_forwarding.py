@@ -123,6 +123,9 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
         target.account_id = account.id
     if creating or "kind" in body:
         target.kind = _choice({"kind": body.get("kind")}, "kind", KINDS)
+    for field in ADDRESS_FIELDS.values():
+        if body.get(field) is not None and not isinstance(body[field], str):
+            raise _invalid(field, "must be a text or null")
     by_kind = ADDRESS_FIELDS[target.kind]
     if "address" not in body and body.get(by_kind) is not None:
         body = {**body, "address": body[by_kind]}
@@ -242,7 +245,7 @@ def _visible_deliveries() -> Any:
 def list_deliveries() -> Response:
     query = _visible_deliveries()
     for name, column in (("message", Delivery.message_id), ("target", Delivery.target_id)):
-        value = _int_param(name, default=0, minimum=0)
+        value = _int_param(name, default=0, minimum=1)
         if value:
             query = query.where(column == value)
     status = request.args.get("status", "").strip()

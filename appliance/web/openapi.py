@@ -67,6 +67,8 @@ NUMBER: Schema = {"type": "number"}
 ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
 TIME: Schema = {"type": "string", "format": "date-time"}
 DAY: Schema = {"type": "string", "format": "date"}
+# The days statistics are asked for: from 1900 to 8999 (appliance.web.api_stats).
+DAY_IN: Schema = {**DAY, "pattern": "^(19[0-9]{2}|[2-8][0-9]{3})-"}
 URL: Schema = {"type": "string", "format": "uri"}
 # Times in requests: ISO 8601, one without an offset is UTC (more lenient than date-time).
 TIME_IN: Schema = {"type": ["string", "null"], "minLength": 1,
@@ -89,8 +91,10 @@ def account_in(required: bool) -> Schema:
 
 # --- parameters ----------------------------------------------------------------------------------
 
-def query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+def query(name: str, schema: Schema, description: str) -> Schema:
+    """An optional query parameter; sent empty (``?limit=``), it counts as not sent."""
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema,
+            "description": description}
 
 
 def path_id(name: str, what: str) -> Schema:
@@ -496,7 +500,8 @@ def document(base_url: str) -> Schema:
             "Read a conversation, newest page first", response=ref("Conversation"), errors=(403, 404), tag=t,
             parameters=[number_id, SENDER,
                         query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "default 100"),
-                        query("before", STRING, "the older of the page after (in-17, out-5)")]),
+                        query("before", {"type": "string", "pattern": "^(in|out)-[0-9]{1,10}$"},
+                              "the older of the page after (in-17, out-5)")]),
         "post": operation(
             "Reply to a sender", response=ref("ConversationEntry"), status=201, errors=(403, 404, 409), tag=t,
             parameters=[number_id, SENDER], body=body_of({"text": STRING}, required=("text",)),
@@ -504,8 +509,8 @@ def document(base_url: str) -> Schema:
     }
 
     t = "Statistics"
-    range_parameters = [query("from", DAY, "first local day (default: 30 days before to)"),
-                        query("to", DAY, "last local day (default: today, or 30 days after from)"),
+    range_parameters = [query("from", DAY_IN, "first local day (default: 30 days before to)"),
+                        query("to", DAY_IN, "last local day (default: today, or 30 days after from)"),
                         query("tz", STRING, "IANA time zone of the days (default Europe/Warsaw)")]
     paths["/statistics/keywords/{keyword_id}"] = {"get": operation(
         "A keyword's statistics per day", errors=(404,), tag=t,

@@ -182,3 +182,27 @@ def test_a_time_beyond_the_calendar_is_400(client: FlaskClient, shops: TwoShops,
 def test_statistics_of_days_beyond_the_calendar_are_400(client: FlaskClient, shops: TwoShops, query: str) -> None:
     response = client.get(f"/api/v1/statistics/keywords/{shops.florist.keyword}?{query}", headers=shops.admin)
     assert error_of(response, 400)["code"] == "invalid_request"
+
+
+# What the document forbids, the API refuses (schemathesis found these accepted).
+
+def test_what_the_document_forbids_is_refused(client: FlaskClient, shops: TwoShops) -> None:
+    florist = shops.florist
+    refused = [
+        ("GET", "/deliveries?target=0", None, "target must be between 1"),
+        ("PATCH", f"/autoresponders/{florist.autoresponder}", {"account": None}, "account: must not be null"),
+        ("PATCH", f"/contests/{florist.contest}", {"account": None}, "account: must not be null"),
+        ("PATCH", f"/forward-targets/{florist.target}", {"phone": {}},
+         "phone: must be a text or null"),
+    ]
+    for method, path, body, message in refused:
+        response = client.open(f"/api/v1{path}", method=method, json=body, headers=shops.admin)
+        assert error_of(response, 400)["message"].startswith(message), path
+
+
+def test_an_empty_query_parameter_counts_as_not_sent(client: FlaskClient, shops: TwoShops) -> None:
+    whole = client.get("/api/v1/keywords", headers=shops.admin).get_json()
+    assert client.get("/api/v1/keywords?account=&access_number=&after_id=&limit=", headers=shops.admin).get_json() \
+        == whole
+    stats = client.get(f"/api/v1/statistics/keywords/{shops.florist.keyword}?from=&to=&tz=", headers=shops.admin)
+    assert stats.status_code == 200 and stats.get_json()["timezone"] == "Europe/Warsaw"
