@@ -56,9 +56,14 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_forwarding,
         api_stats,
         panel,
+        panel_contacts,
+        panel_contests,
         panel_forwarding,
+        panel_polls,
+        panel_statistics,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
+    from appliance.web.config_forms import BOX_ZONE, local_text
     from appliance.web.navigation import navigation
 
     init_auth(app)
@@ -70,10 +75,14 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    for campaign_pages in (panel_contacts, panel_polls, panel_contests, panel_statistics):
+        app.register_blueprint(campaign_pages.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
                                  current_language=current_language, current_user=current_user)
+    app.jinja_env.globals["box_zone"] = BOX_ZONE.key
+    app.jinja_env.filters["local_time"] = local_text
 
     return app
 
