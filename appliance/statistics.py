@@ -28,6 +28,9 @@ is counted on the day its message arrived (an opt-in is recorded within moments 
   keyword actions are listed even without a vote;
 - contest entries those messages made: total, correct, unique numbers; contests named by the scope's
   keyword actions are listed even without an entry.
+
+To compare keywords (their popularity), :func:`keyword_messages` counts the messages of many keywords
+over a range in one query.
 """
 
 from __future__ import annotations

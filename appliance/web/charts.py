@@ -23,8 +23,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-WIDTH = 480  # viewBox units; the page scales the picture, so text stays legible on a 390 px phone
-MAX_LABEL_CHARACTERS = 52  # what fits on one line of the width at the label's font size
+# viewBox units. The page scales the picture to its column: about 0.8 on a 390 px phone, 1.2 on a
+# desktop, so the 15-unit labels read as 12 to 18 px.
+WIDTH = 400
+MAX_LABEL_CHARACTERS = 44  # what fits on one line of the width at the label's size
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
 _BAR = "#1f5fbf"
 _AXIS = "#667085"
@@ -50,7 +52,7 @@ class Column:
 
 def bar_chart(title: str, summary: str, bars: Sequence[Bar], *, chart_id: str) -> str:
     """Horizontal bars scaled to the largest value; all zero draws empty tracks, each with its 0."""
-    top, row = 62, 48
+    top, row = 66, 52
     height = top + row * max(len(bars), 1) + 8
     track = WIDTH - 2 * 8 - 96  # room on the right for the number of the longest bar
     largest = max((bar.value for bar in bars), default=0)
@@ -60,23 +62,24 @@ def bar_chart(title: str, summary: str, bars: Sequence[Bar], *, chart_id: str) -
         y = top + index * row
         length = 0.0 if largest == 0 else track * bar.value / largest
         parts.append(f'<g class="bar"><title>{_text(bar.label)}: {_text(bar.value_text)}</title>')
-        parts.append(f'<text x="8" y="{y + 14}" font-size="14" fill="{_TEXT}">{_text(_shorten(bar.label))}</text>')
-        parts.append(f'<rect x="8" y="{y + 20}" width="{track}" height="20" rx="3" fill="{_GRID}"/>')
+        parts.append(f'<text x="8" y="{y + 15}" font-size="15" fill="{_TEXT}">{_text(_shorten(bar.label))}</text>')
+        parts.append(f'<rect x="8" y="{y + 22}" width="{track}" height="22" rx="3" fill="{_GRID}"/>')
         if length > 0:
-            parts.append(f'<rect x="8" y="{y + 20}" width="{max(length, 2):.1f}" height="20" rx="3" fill="{_BAR}"/>')
-        parts.append(f'<text x="{8 + max(length, 0) + 6:.1f}" y="{y + 35}" font-size="14" font-weight="600" '
+            parts.append(f'<rect x="8" y="{y + 22}" width="{max(length, 2):.1f}" height="22" rx="3" fill="{_BAR}"/>')
+        parts.append(f'<text x="{8 + length + 6:.1f}" y="{y + 39}" font-size="15" font-weight="600" '
                      f'fill="{_TEXT}">{_text(bar.value_text)}</text>')
         parts.append("</g>")
     if not bars:
-        parts.append(f'<text x="8" y="{top + 20}" font-size="14" fill="{_AXIS}">–</text>')
+        parts.append(f'<text x="8" y="{top + 20}" font-size="15" fill="{_AXIS}">–</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def column_chart(title: str, summary: str, columns: Sequence[Column], *, chart_id: str) -> str:
-    """One column per value on a 0-based axis with round steps; the values are printed on the columns
-    while they fit (a week, a month of small numbers), below that the axis and tooltips tell them."""
-    top, plot_height, left, right = 62, 180, 40, 8
+    """One column per value on a 0-based axis with round steps. The values are printed over the columns
+    while they fit across (a week), upright along them while a digit's height fits (a month); on
+    thinner columns (90 days) the axis and the tooltips tell them."""
+    top, plot_height, left, right = 66, 180, 36, 8
     height = top + plot_height + 40
     plot_width = WIDTH - left - right
     count = max(len(columns), 1)
@@ -89,10 +92,11 @@ def column_chart(title: str, summary: str, columns: Sequence[Column], *, chart_i
     for tick in range(ticks + 1):
         y = baseline - tick * step * scale
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" y2="{y:.1f}" stroke="{_GRID}"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="12" text-anchor="end" '
+        parts.append(f'<text x="{left - 5}" y="{y + 4:.1f}" font-size="13" text-anchor="end" '
                      f'fill="{_AXIS}">{tick * step}</text>')
     widest = max((len(str(c.value)) for c in columns), default=1)
-    numbers_fit = slot >= widest * 6 + 2  # 10 px digits
+    across = slot >= widest * 6.5 + 2  # 11-unit digits
+    upright = not across and slot >= 11
     label_every = _label_every(max((len(c.label) for c in columns), default=1), slot)
     for index, column in enumerate(columns):
         x = left + index * slot + gap / 2
@@ -101,16 +105,28 @@ def column_chart(title: str, summary: str, columns: Sequence[Column], *, chart_i
         parts.append(f'<g class="column"><title>{_text(column.description)}</title>')
         parts.append(f'<rect x="{x:.1f}" y="{baseline - length:.1f}" width="{slot - gap:.1f}" '
                      f'height="{length:.1f}" fill="{_BAR}"/>')
-        if numbers_fit and column.value:
-            parts.append(f'<text x="{middle:.1f}" y="{baseline - length - 4:.1f}" font-size="10" '
+        if across and column.value:
+            parts.append(f'<text x="{middle:.1f}" y="{baseline - length - 4:.1f}" font-size="11" '
                          f'text-anchor="middle" fill="{_TEXT}">{column.value}</text>')
+        elif upright and column.value:
+            parts.append(_upright_number(column.value, middle, baseline - length, length))
         if index % label_every == 0:
-            parts.append(f'<text x="{middle:.1f}" y="{baseline + 16}" font-size="12" text-anchor="middle" '
+            parts.append(f'<text x="{middle:.1f}" y="{baseline + 17}" font-size="13" text-anchor="middle" '
                          f'fill="{_AXIS}">{_text(column.label)}</text>')
         parts.append("</g>")
     parts.append(f'<line x1="{left}" y1="{baseline}" x2="{WIDTH - right}" y2="{baseline}" stroke="{_AXIS}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _upright_number(value: int, x: float, top: float, length: float) -> str:
+    """A column's value written bottom to top: inside the column, in white, when it is tall enough,
+    else just above it."""
+    room = len(str(value)) * 6.5 + 6
+    inside = length >= room
+    y = top + room - 3 if inside else top - 3
+    return (f'<text x="{x + 4:.1f}" y="{y:.1f}" font-size="11" transform="rotate(-90 {x + 4:.1f} {y:.1f})" '
+            f'fill="{"#ffffff" if inside else _TEXT}">{value}</text>')
 
 
 def _open(title: str, summary: str, values: str, width: int, height: int, chart_id: str) -> list[str]:
@@ -121,8 +137,8 @@ def _open(title: str, summary: str, values: str, width: int, height: int, chart_
         f'font-family="{_FONT}">',
         f"<title>{_text(title)}</title>",
         f"<desc>{_text(summary)}. {_text(values)}</desc>",
-        f'<text x="8" y="22" font-size="16" font-weight="600" fill="{_TEXT}">{_text(_shorten(title, 48))}</text>',
-        f'<text x="8" y="44" font-size="13" fill="{_AXIS}" class="summary">{_text(summary)}</text>',
+        f'<text x="8" y="22" font-size="17" font-weight="600" fill="{_TEXT}">{_text(_shorten(title, 38))}</text>',
+        f'<text x="8" y="46" font-size="14" fill="{_AXIS}" class="summary">{_text(summary)}</text>',
     ]
 
 
@@ -151,5 +167,5 @@ def _axis(largest: int) -> tuple[int, int]:
 
 
 def _label_every(longest: int, slot: float) -> int:
-    """Every how many columns a date fits under the axis (12 px text: about 7 units a character)."""
-    return max(1, math.ceil((longest * 7 + 6) / slot))
+    """Every how many columns a date fits under the axis (13-unit text: about 7.5 units a character)."""
+    return max(1, math.ceil((longest * 7.5 + 6) / slot))

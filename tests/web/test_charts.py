@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from appliance.web.charts import MAX_LABEL_CHARACTERS, Bar, Column, bar_chart, column_chart
+from appliance.web.charts import MAX_LABEL_CHARACTERS, WIDTH, Bar, Column, bar_chart, column_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(1)"> & "quotes" \'too\''
@@ -81,7 +81,7 @@ def test_many_bars_each_get_a_row_and_the_picture_grows() -> None:
     assert len(list(many.iter(f"{SVG}g"))) == 40
     assert float(many.get("height", 0)) > float(few.get("height", 0)) * 8
     widths = bar_widths(many)
-    assert widths == sorted(widths) and max(widths) <= 480
+    assert widths == sorted(widths) and max(widths) <= WIDTH
 
 
 def test_a_column_chart_has_an_axis_with_round_steps_and_numbers_on_a_week_s_columns() -> None:
