@@ -116,6 +116,11 @@ def test_a_change_the_api_refuses_leaves_the_target_as_it_was(
         "email", "biuro@kwiaciarnia.example", "SMS od {sender}", None)
 
 
+def test_without_any_account_the_page_says_to_add_one_first(panel: FlaskClient) -> None:
+    html = panel.get("/panel/forwarding/targets/new").get_data(as_text=True)
+    assert "there is no account yet" in html and 'name="address"' not in html
+
+
 def test_a_form_posted_without_the_pages_token_is_refused(panel: FlaskClient, flowers: int,
                                                           session_factory: sessionmaker[Session]) -> None:
     response = panel.post("/panel/forwarding/targets/new", data={
