@@ -56,6 +56,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_forwarding,
         api_stats,
         panel,
+        panel_accounts,
         panel_forwarding,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
@@ -70,6 +71,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(panel_accounts.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
