@@ -57,6 +57,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_stats,
         panel,
         panel_access_numbers,
+        panel_accounts,
         panel_autoresponders,
         panel_forwarding,
         panel_keywords,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(panel_accounts.bp)
     app.register_blueprint(panel_access_numbers.bp)
     app.register_blueprint(panel_keywords.bp)
     app.register_blueprint(panel_autoresponders.bp)
