@@ -96,7 +96,8 @@ def bind() -> BaseResponse | tuple[str, int]:
         _commit(session, f"the number {number.number} or the ICCID {number.iccid} is taken")
     except ApiError as error:
         session.rollback()
-        return _render_index(form, modem.id, show_api_error(error, form._fields)), error.status
+        shown = show_api_error(error, {field.short_name: field for field in form})
+        return _render_index(form, modem.id, shown), error.status
     flash(_("%(number)s is bound to SIM %(iccid)s.", number=number.number, iccid=modem.iccid), "success")
     return redirect(url_for("access_numbers.edit", ident=number.id), 303)
 
@@ -109,12 +110,10 @@ def edit(ident: int) -> str | BaseResponse | tuple[str, int]:
     if request.method == "POST":
         changeable_or_403(number.account_id)
     if principal.is_admin:
-        form: AccessNumberForm | DefaultReplyForm | None = _number_form(session, number)
-    elif principal.may_change(number.account_id):
-        form = DefaultReplyForm(data={"unmatched_reply": number.unmatched_reply or ""})
+        form: AccessNumberForm | DefaultReplyForm = _number_form(session, number)
     else:
-        form = None
-    if form is None or not form.is_submitted():
+        form = DefaultReplyForm(data={"unmatched_reply": number.unmatched_reply or ""})
+    if not form.is_submitted():
         return _render_number(number, form)
     if not form.validate():
         return _render_number(number, form), 400
@@ -124,7 +123,8 @@ def edit(ident: int) -> str | BaseResponse | tuple[str, int]:
         _commit(session, f"the number {number.number} or the ICCID {number.iccid} is taken")
     except ApiError as error:
         session.rollback()
-        return _render_number(_number(session, ident), form, show_api_error(error, form._fields)), error.status
+        shown = show_api_error(error, {field.short_name: field for field in form})
+        return _render_number(_number(session, ident), form, shown), error.status
     flash(_("%(number)s is saved.", number=number.number), "success")
     return redirect(url_for("access_numbers.edit", ident=ident), 303)
 
@@ -223,8 +223,7 @@ def _render_index(bind_form: BindForm | None = None, bind_modem_id: int | None =
                            accounts=account_names(session), is_admin=principal.is_admin)
 
 
-def _render_number(number: AccessNumber, form: AccessNumberForm | DefaultReplyForm | None,
-                   error: str | None = None) -> str:
+def _render_number(number: AccessNumber, form: AccessNumberForm | DefaultReplyForm, error: str | None = None) -> str:
     session = db_session()
     modem = session.scalar(select(Modem).where(Modem.iccid == number.iccid))
     keywords = session.scalar(select(func.count()).select_from(Keyword)

@@ -60,13 +60,11 @@ def index() -> str:
     numbers = dict(session.execute(select(AccessNumber.id, AccessNumber.number)).all())
     keywords = dict(session.execute(select(Keyword.id, Keyword.keyword)).all())
     return render_template("setup/autoresponders.html", responders=responders, numbers=numbers, keywords=keywords,
-                           accounts=account_names(session), hours=_hours, may_add=not principal.read_only)
+                           accounts=account_names(session), hours=_hours)
 
 
 @bp.route("/autoresponders/new", methods=["GET", "POST"])
 def create() -> str | BaseResponse | tuple[str, int]:
-    if current_principal().read_only:
-        abort(403)
     session = db_session()
     form = _form(session, {"enabled": True, "max_per_sender": 3, "window_hours": Decimal(24),
                            "account": current_principal().account_id})
@@ -156,22 +154,19 @@ def _form(session: Session, data: dict[str, Any]) -> AutoresponderForm:
     accounts = account_names(session)
     form.account.choices = account_choices(accounts, None)
     if not principal.is_admin:
-        form.account.data = principal.account_id  # shown, not chosen
+        form.account.data = principal.account_id  # not on its page: always the user's own account
     numbers = reservable_numbers(session)
-    form.access_number.choices = [SelectChoice("", _("Every number of the account"))] + number_choices(numbers, accounts)
+    form.access_number.choices = [SelectChoice("", _("Every number of the account")),
+                                  *number_choices(numbers, accounts)]
     number_text = {n.id: n.number for n in numbers}
     keywords = session.scalars(select(Keyword).where(principal.visible(Keyword.account_id),
                                                      Keyword.access_number_id.in_(number_text))
                                .order_by(Keyword.keyword))
-    form.keyword.choices = [SelectChoice("", _("Every message of the account"))] + [
-        SelectChoice(k.id, f"{k.keyword} ({number_text[k.access_number_id]})",
-                     {"data-account": k.account_id or "", "data-number": k.access_number_id}) for k in keywords]
+    form.keyword.choices = [SelectChoice("", _("Every message of the account")),
+                            *(SelectChoice(k.id, f"{k.keyword} ({number_text[k.access_number_id]})") for k in keywords)]
     return form
 
 
 def _render(form: AutoresponderForm, responder: Autoresponder | None, error: str | None = None) -> str:
-    principal = current_principal()
     return render_template("setup/autoresponder.html", form=form, responder=responder, error=error,
-                           is_admin=principal.is_admin,
-                           may_change=principal.may_change(responder.account_id) if responder
-                           else not principal.read_only)
+                           is_admin=current_principal().is_admin)

@@ -103,14 +103,11 @@ def index() -> str:
     rows = [{"keyword": k, "number": number_of[k.access_number_id],
              "actions": [_action_text(action, names) for action in k.actions or []]} for k in keywords]
     return render_template("setup/keywords.html", rows=rows, numbers=numbers, shown_number=shown_number,
-                           accounts=accounts, may_add=principal.is_admin or principal.account_id is not None)
+                           accounts=accounts)
 
 
 @bp.route("/keywords/new", methods=["GET", "POST"])
 def create() -> str | BaseResponse | tuple[str, int]:
-    principal = current_principal()
-    if principal.read_only:
-        abort(403)
     session = db_session()
     number = request.args.get("access_number", type=int)
     form = _form(session, {"mode": "base", "access_number": number, "actions": [{}]})
@@ -227,7 +224,7 @@ def _form(session: Session, data: dict[str, Any], **kwargs: Any) -> KeywordForm:
     form.account.choices = account_choices(accounts, _("— none (on a dedicated number: its owner) —"))
     principal = current_principal()
     if not principal.is_admin:
-        form.account.data = principal.account_id  # shown, not chosen
+        form.account.data = principal.account_id  # not on its page: always the user's own account
     choices = {}
     for key, model in (("group", Group), ("poll", Poll), ("contest", Contest), ("target", ForwardTarget)):
         rows = session.scalars(select(model).where(principal.visible(model.account_id)).order_by(model.id))
@@ -281,7 +278,5 @@ def _action_text(action: dict[str, Any], names: dict[tuple[str, int], str]) -> s
 
 
 def _render(form: KeywordForm, keyword: Keyword | None, error: str | None = None) -> str:
-    principal = current_principal()
     return render_template("setup/keyword.html", form=form, keyword=keyword, error=error,
-                           is_admin=principal.is_admin,
-                           may_change=principal.may_change(keyword.account_id) if keyword else not principal.read_only)
+                           is_admin=current_principal().is_admin)

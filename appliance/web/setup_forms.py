@@ -63,7 +63,7 @@ def reservable_numbers(session: Session) -> list[AccessNumber]:
     account user the shared ones and its own dedicated ones."""
     principal = current_principal()
     query = select(AccessNumber).order_by(AccessNumber.number)
-    if not principal.is_admin and not principal.read_only:
+    if not principal.is_admin:
         query = query.where(or_(AccessNumber.kind == "shared", principal.visible(AccessNumber.account_id)))
     return list(session.scalars(query))
 
@@ -78,9 +78,8 @@ def number_label(number: AccessNumber, accounts: Mapping[int, str]) -> str:
 
 
 def number_choices(numbers: list[AccessNumber], accounts: Mapping[int, str]) -> list[SelectChoice]:
-    """Options carrying the number's kind and owner, which the pages' scripts read."""
-    return [SelectChoice(number.id, number_label(number, accounts),
-                         {"data-kind": number.kind, "data-owner": number.account_id or ""})
+    """Options carrying the number's owner, which the keyword page's script reads."""
+    return [SelectChoice(number.id, number_label(number, accounts), {"data-owner": number.account_id or ""})
             for number in numbers]
 
 
@@ -89,6 +88,6 @@ def account_choices(accounts: Mapping[int, str], none_label: str | None) -> list
     account user."""
     principal = current_principal()
     choices = [SelectChoice("", none_label)] if none_label is not None and principal.is_admin else []
-    choices += [SelectChoice(ident, name) for ident, name in sorted(accounts.items(), key=lambda item: item[1].casefold())
-                if principal.may_change(ident)]
+    by_name = sorted(accounts.items(), key=lambda item: item[1].casefold())
+    choices += [SelectChoice(ident, name) for ident, name in by_name if principal.may_change(ident)]
     return choices

@@ -23,7 +23,9 @@ UNASSIGNED_ICCID = "8948060000000000017"
 def form_token(client: FlaskClient, path: str) -> str:
     page = client.get(path)
     assert page.status_code == 200, path
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert token is not None, path
+    return token.group(1)
 
 
 def post(client: FlaskClient, path: str, data: dict[str, Any], *, form: str | None = None) -> Any:
@@ -459,3 +461,4 @@ def test_an_autoresponder_without_the_forms_token_is_refused(panel: FlaskClient,
     response = panel.post("/autoresponders/new", data=responder_form(account=world.ogrody))
     assert response.status_code == 400
     assert stored(session_factory, Autoresponder) == []
+

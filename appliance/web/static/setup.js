@@ -1,11 +1,18 @@
 // Setup pages (access numbers, keywords, autoresponders). Every form works without this script; it
-// adds conveniences: filters that apply on change, operator presets that fill in the MMS settings,
-// and the keyword's action list (add, remove, reorder, only the fields an action type needs).
+// adds conveniences: filters that apply on change, a question before deleting, operator presets that
+// fill in the MMS settings, and the keyword's action list (add, remove, reorder, only the fields an
+// action type needs).
 (function () {
   "use strict";
 
   for (const select of document.querySelectorAll("select[data-autosubmit]")) {
     select.addEventListener("change", function () { select.form.submit(); });
+  }
+
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
   }
 
   // --- MMS presets (docs/mms.md) -------------------------------------------------------------------
