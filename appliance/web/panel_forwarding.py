@@ -26,14 +26,12 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 
 from appliance.db.models import (
-    AccessNumber,
-    Account,
     Delivery,
     DeliveryAttempt,
     ForwardTarget,
@@ -48,6 +46,15 @@ from appliance.web.access import Principal, current_principal
 from appliance.web.api import ApiError
 from appliance.web.api_forwarding import _apply, new_target, remove_target, send_test
 from appliance.web.panel import utc_text
+from appliance.web.setup_forms import (
+    account_choices,
+    account_names,
+    changeable_or_403,
+    number_label,
+    reservable_numbers,
+    show_api_error,
+    visible_or_404,
+)
 
 bp = Blueprint("panel_forwarding", __name__)
 
@@ -145,14 +152,13 @@ def new_target_page() -> str | BaseResponse | tuple[str, int]:
         target = new_target()
         try:
             _apply(target, _body(form, principal), creating=True)
-        except ApiError as exc:
-            _show_error(form, exc)
-        else:
-            db_session().add(target)
-            db_session().commit()
-            session[SECRET_SHOWN] = target.id
-            flash(_("Forward target %(name)s added.", name=target.name), "success")
-            return redirect(url_for("panel_forwarding.target_page", target_id=target.id), 303)
+        except ApiError as error:
+            return _render_target(form, None, status=error.status, form_error=_show(error, form))
+        db_session().add(target)
+        db_session().commit()
+        session[SECRET_SHOWN] = target.id
+        flash(_("Forward target %(name)s added.", name=target.name), "success")
+        return redirect(url_for("panel_forwarding.target_page", target_id=target.id), 303)
     return _render_target(form, None, status=400 if form.is_submitted() else 200)
 
 
@@ -164,14 +170,15 @@ def target_page(target_id: int) -> str | BaseResponse | tuple[str, int]:
     form = _form(principal, target, posted=posted)
     if form.validate_on_submit():
         try:
-            _apply(target, _body(form, principal), creating=False)
-        except ApiError as exc:
-            db_session().rollback()  # _apply may have set some fields before it refused one
-            _show_error(form, exc)
-        else:
-            db_session().commit()
-            flash(_("Forward target %(name)s saved.", name=target.name), "success")
-            return redirect(url_for("panel_forwarding.target_page", target_id=target.id), 303)
+            # No flush half-way: _apply sets fields one by one and may refuse the next.
+            with db_session().no_autoflush:
+                _apply(target, _body(form, principal), creating=False)
+        except ApiError as error:
+            db_session().rollback()
+            return _render_target(form, target, status=error.status, form_error=_show(error, form))
+        db_session().commit()
+        flash(_("Forward target %(name)s saved.", name=target.name), "success")
+        return redirect(url_for("panel_forwarding.target_page", target_id=target.id), 303)
     return _render_target(form, target, status=400 if form.is_submitted() else 200)
 
 
@@ -225,16 +232,15 @@ def delete_target(target_id: int) -> BaseResponse:
 def _visible(target_id: int) -> ForwardTarget:
     """The target, or 404 when it does not exist or belongs to an account this user does not see."""
     target = db_session().get(ForwardTarget, target_id)
-    if target is None or not current_principal().sees(target.account_id):
+    if target is None:
         abort(404)
+    visible_or_404(target.account_id)
     return target
 
 
 def _changeable(target_id: int) -> ForwardTarget:
-    """The target, when this user may change it (404 as :func:`_visible`, 403 when read-only)."""
     target = _visible(target_id)
-    if not current_principal().may_change(target.account_id):
-        abort(403)
+    changeable_or_403(target.account_id)
     return target
 
 
@@ -260,19 +266,14 @@ def _form(principal: Principal, target: ForwardTarget | None = None, *, posted: 
         form.timeout_seconds.data = f"{target.timeout_seconds:g}"
         form.give_up_hours.data = f"{target.give_up_hours:g}"
     db = db_session()
-    accounts = dict(db.execute(select(Account.id, Account.name).where(principal.visible(Account.id))
-                                     .order_by(Account.name)).all())
-    form.account.choices = [SelectChoice(ident, name) for ident, name in accounts.items()]
-    numbers = select(AccessNumber).order_by(AccessNumber.number)
+    accounts = account_names(db)
+    form.account.choices = account_choices(accounts, None)
+    numbers = reservable_numbers(db)
+    form.access_number.choices = [SelectChoice(0, _("any"))] + [
+        SelectChoice(n.id, number_label(n, accounts)) for n in numbers]
+    on_number = {n.id: n.number for n in numbers}
     keywords = (select(Keyword).where(principal.visible(Keyword.account_id))
                 .order_by(Keyword.account_id, Keyword.keyword))
-    if not principal.is_admin:
-        # An account's own numbers, and the shared numbers it has keywords on.
-        numbers = numbers.where(or_(principal.visible(AccessNumber.account_id), AccessNumber.id.in_(
-            select(Keyword.access_number_id).where(principal.visible(Keyword.account_id)))))
-    number_rows = list(db.scalars(numbers))
-    form.access_number.choices = [SelectChoice(0, _("any"))] + [SelectChoice(n.id, n.number) for n in number_rows]
-    on_number = {n.id: n.number for n in number_rows}
     # An admin picks among every account's keywords: grouped by account.
     form.keyword.choices = [SelectChoice(0, _("any"))] + [
         SelectChoice(k.id, _("%(keyword)s on %(number)s", keyword=k.keyword,
@@ -319,23 +320,22 @@ def _number(text: str) -> float | str:
         return text
 
 
-def _show_error(form: TargetForm, error: ApiError) -> None:
-    """Next to the field the API's message names ("timeout_seconds: must be …"), else above the form."""
-    field, _sep, text = error.message.partition(": ")
-    if field in form and text:
-        form[field].errors.append(text)
-    else:
-        form.form_errors.append(error.message)
+
+def _show(error: ApiError, form: TargetForm) -> str | None:
+    """The API's message next to the field it names ("timeout_seconds: must be …"); else returned,
+    for above the form."""
+    return show_api_error(error, {field.short_name: field for field in form})
 
 
-def _render_target(form: TargetForm, target: ForwardTarget | None, *, status: int,
+def _render_target(form: TargetForm, target: ForwardTarget | None, *, status: int, form_error: str | None = None,
                    test_result: dict[str, Any] | None = None, test_error: str | None = None) -> tuple[str, int]:
     show_secret = target is not None and session.pop(SECRET_SHOWN, None) == target.id
     deliveries = 0
     if target is not None:
         deliveries = db_session().scalar(select(func.count()).select_from(Delivery)
                                          .where(Delivery.target_id == target.id)) or 0
-    return render_template("panel/forward_target.html", form=form, target=target, show_secret=show_secret,
+    return render_template("panel/forward_target.html", form=form, form_error=form_error, target=target,
+                           show_secret=show_secret,
                            deliveries=deliveries, kind_fields=KIND_FIELDS, test_result=test_result,
                            test_error=test_error, default_subject=DEFAULT_SUBJECT, default_body=DEFAULT_BODY,
                            placeholders=", ".join(f"{{{name}}}" for name in PLACEHOLDERS)), status
