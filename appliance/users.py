@@ -79,6 +79,37 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = _hasher.hash(password)
 
 
+def change_own_password(user: User, current_password: str, new_password: str) -> None:
+    """The user's own change: the current password first, so an unlocked, unattended browser is not enough."""
+    if not _verify(user, current_password):
+        raise UserError("the current password is wrong")
+    if new_password == current_password:
+        raise UserError("the new password is the same as the current one")
+    set_password(user, new_password)
+
+
+def disable_user(session: Session, user: User, acting_user_id: int | None, now: datetime | None = None) -> None:
+    """Stop ``user`` signing in (their browsers are signed out at the next request, their API tokens
+    refused); the row and what it made stay. Nobody disables themselves, and the last admin who can
+    sign in stays, so the box never locks everyone out."""
+    if user.disabled_at is not None:
+        return
+    if acting_user_id is not None and user.id == acting_user_id:
+        raise UserError("you cannot disable yourself; another admin can")
+    if user.is_admin and not _other_active_admins(session, user):
+        raise UserError(f"{user.email} is the last admin who can sign in; make another admin first")
+    user.disabled_at = now or datetime.now(UTC)
+
+
+def enable_user(user: User) -> None:
+    user.disabled_at = None
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    return session.scalar(select(func.count(User.id)).where(
+        User.is_admin.is_(True), User.disabled_at.is_(None), User.id != user.id)) or 0
+
+
 def any_user_exists(session: Session) -> bool:
     return session.scalar(select(User.id).limit(1)) is not None
 
