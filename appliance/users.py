@@ -35,6 +35,10 @@ class UserError(ValueError):
     """A user could not be created or changed; the message says why, in words for the form."""
 
 
+class UserExists(UserError):
+    """The e-mail address belongs to a user already (an API answers 409 rather than 400)."""
+
+
 @dataclass(frozen=True)
 class SignInRefused:
     reason: str  # "rate_limited" or "invalid"
@@ -67,7 +71,7 @@ def create_user(session: Session, email: str, password: str, *, admin: bool = Fa
         if session.get(Account, account_id) is None:
             raise UserError(f"there is no account {account_id}")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise UserError(f"there is a user {email} already")
+        raise UserExists(f"there is a user {email} already")
     user = User(email=email, password_hash=_hasher.hash(password), is_admin=admin, account_id=account_id)
     session.add(user)
     session.flush()

@@ -53,10 +53,12 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api,
         api_config,
         api_conversations,
+        api_credentials,
         api_forwarding,
         api_stats,
         panel,
         panel_forwarding,
+        settings,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.navigation import navigation
@@ -70,6 +72,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(settings.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
