@@ -14,10 +14,15 @@
       function done() {
         button.textContent = button.dataset.copied || "Copied";
       }
+      function copySelected() {
+        if (document.execCommand("copy")) {
+          done();
+        }
+      }
       if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(input.value).then(done, function () {});
-      } else if (document.execCommand("copy")) {
-        done();
+        navigator.clipboard.writeText(input.value).then(done, copySelected);
+      } else {
+        copySelected();
       }
     });
   });
