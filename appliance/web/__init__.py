@@ -57,6 +57,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_forwarding,
         api_stats,
         panel,
+        panel_accounts,
         panel_forwarding,
         settings,
     )
@@ -72,6 +73,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(panel_accounts.bp)
     app.register_blueprint(settings.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
