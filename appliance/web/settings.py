@@ -187,12 +187,12 @@ def smtp_test() -> str | tuple[str, int]:
     if not test_form.validate_on_submit():
         return _render_smtp(session, _smtp_form(smtp), test_form), 400
     result: dict[str, Any]
+    body = _("This is a test e-mail from the SMS reception box. If you can read it, forwarding by e-mail works."
+             "\n\nServer: %(host)s, port %(port)s, security: %(security)s.", host=smtp.host, port=smtp.port,
+             security=smtp.security)
     try:
-        mail = render_test_email(
-            smtp.sender, test_form.recipient.data or "", _("Test e-mail from the SMS reception box"),
-            _("This is a test e-mail from the SMS reception box. If you can read it, forwarding by e-mail "
-              "works.\n\nServer: %(server)s, security: %(security)s.", server=f"{smtp.host}:{smtp.port}",
-              security=smtp.security))
+        mail = render_test_email(smtp.sender, test_form.recipient.data or "",
+                                 _("Test e-mail from the SMS reception box"), body)
         reply = EmailSender(smtp).send(mail)
     except EmailError as exc:
         result = {"ok": False, "text": exc.reason}
