@@ -57,8 +57,11 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_forwarding,
         api_stats,
         panel,
+        panel_access_numbers,
         panel_accounts,
+        panel_autoresponders,
         panel_forwarding,
+        panel_keywords,
         settings,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
@@ -74,6 +77,9 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
     app.register_blueprint(panel_accounts.bp)
+    app.register_blueprint(panel_access_numbers.bp)
+    app.register_blueprint(panel_keywords.bp)
+    app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(settings.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.

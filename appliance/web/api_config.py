@@ -445,13 +445,18 @@ def delete_access_number(ident: int) -> Response:
     _require_admin()
     session = db_session()
     number = _get(session, AccessNumber, ident, "access number")
-    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == ident))
+    remove_access_number(session, number)
+    return Response(status=204)
+
+
+def remove_access_number(session: Session, number: AccessNumber) -> None:
+    """Deletes and commits; 409 while keywords are on the number or anything else refers to it."""
+    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == number.id))
     if count:
         raise ApiError(409, "conflict", f"access number {number.number} still has {count} keywords; "
                                         "delete them first")
     session.delete(number)
     _commit(session, f"access number {number.number} is still referenced (autoresponders, group sends)")
-    return Response(status=204)
 
 
 # --- keywords ------------------------------------------------------------------------------------
@@ -585,6 +590,13 @@ def delete_keyword(ident: int) -> Response:
     _require_admin()
     session = db_session()
     keyword = _get(session, Keyword, ident, "keyword")
+    remove_keyword(session, keyword)
+    return Response(status=204)
+
+
+def remove_keyword(session: Session, keyword: Keyword) -> None:
+    """Deletes and commits; 409 while an autoresponder answers the keyword."""
+    ident = keyword.id
     count = session.scalar(select(func.count()).select_from(Autoresponder).where(Autoresponder.keyword_id == ident))
     if count:
         raise ApiError(409, "conflict", f"keyword {ident} ({keyword.keyword}) has {count} autoresponders; "
@@ -594,7 +606,6 @@ def delete_keyword(ident: int) -> Response:
     forget_keyword(session, ident)
     session.delete(keyword)
     _commit(session, f"keyword {ident} is still referenced")
-    return Response(status=204)
 
 
 # --- groups --------------------------------------------------------------------------------------
