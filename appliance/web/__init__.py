@@ -63,6 +63,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api,
         api_config,
         api_conversations,
+        api_credentials,
         api_forwarding,
         api_stats,
         panel,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_forwarding,
         panel_keywords,
         panel_system,
+        settings,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.navigation import navigation
@@ -90,6 +92,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel_keywords.bp)
     app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(panel_system.bp)
+    app.register_blueprint(settings.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
