@@ -73,8 +73,8 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_forwarding,
         panel_keywords,
         panel_system,
-        settings,
     )
+    from appliance.web import settings as settings_pages  # not to shadow the parameter
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.navigation import navigation
 
@@ -92,7 +92,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel_keywords.bp)
     app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(panel_system.bp)
-    app.register_blueprint(settings.bp)
+    app.register_blueprint(settings_pages.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
