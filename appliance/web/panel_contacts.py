@@ -1,7 +1,7 @@
 """The panel's groups and contacts: groups with their members, the contacts with search and filters, a
 contact's page with its opt-in and opt-out history, and CSV import and export.
 
-Everything is written through the REST API's code (:mod:`appliance.web.config_forms`), the CSV too:
+Everything is written through the REST API's code (:mod:`appliance.web.campaign_pages`), the CSV too:
 the panel imports and exports exactly the files ``/api/v1/contacts/import`` and ``/contacts.csv`` do
 (UTF-8 or Windows-1250, comma or semicolon, every line not imported listed with its reason).
 """
@@ -36,11 +36,11 @@ from appliance.web.api_config import (
     remove_contact,
     remove_group,
 )
-from appliance.web.config_forms import (
-    account_field,
+from appliance.web.campaign_pages import (
     account_names,
     api_time,
     changeable_row,
+    offer_accounts,
     visible_row,
     write_through_api,
 )
@@ -233,13 +233,13 @@ def export_csv() -> Response:
 
 def _group_form() -> GroupForm:
     form = GroupForm()
-    account_field(form)
+    offer_accounts(form)
     return form
 
 
 def _contact_form() -> ContactForm:
     form = ContactForm()
-    account_field(form)
+    offer_accounts(form)
     form.groups.choices = _group_choices(None)
     return form
 
@@ -255,7 +255,7 @@ def _edit_form(contact: Contact) -> ContactForm:
 
 def _import_form() -> ImportForm:
     form = ImportForm()
-    account_field(form)
+    offer_accounts(form)
     form.group.choices = [SelectChoice(0, _("(none)")), *_group_choices(None)]
     return form
 

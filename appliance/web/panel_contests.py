@@ -24,12 +24,12 @@ from appliance.rules.contests import DrawMethod
 from appliance.web import db_session
 from appliance.web.access import current_principal
 from appliance.web.api_config import _apply_contest, make_draw, remove_contest
-from appliance.web.config_forms import (
-    account_field,
+from appliance.web.campaign_pages import (
     account_names,
     api_time,
     changeable_row,
     local_time_field,
+    offer_accounts,
     visible_row,
     window_state,
     write_through_api,
@@ -144,7 +144,7 @@ def draw(contest_id: int) -> BaseResponse | tuple[str, int]:
 
 def _new_form() -> ContestForm:
     form = ContestForm()
-    account_field(form)
+    offer_accounts(form)
     return form
 
 

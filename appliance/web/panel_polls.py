@@ -1,5 +1,5 @@
 """The panel's polls: the list with a form for a new poll, a poll's page with its results chart, edit
-and delete, all written through the REST API's poll code (:mod:`appliance.web.config_forms`).
+and delete, all written through the REST API's poll code (:mod:`appliance.web.campaign_pages`).
 
 The results chart is SVG drawn here (:mod:`appliance.web.charts`), inline in the page and on its own
 at ``/polls/<id>/chart.svg``. The page's script (``static/polls.js``) fetches that again whenever the
@@ -37,17 +37,17 @@ from appliance.representation import poll_results_json
 from appliance.web import db_session
 from appliance.web.access import current_principal
 from appliance.web.api_config import _apply_poll, poll_votes, remove_poll
-from appliance.web.charts import Bar, bar_chart
-from appliance.web.config_forms import (
-    account_field,
+from appliance.web.campaign_pages import (
     account_names,
     api_time,
     changeable_row,
     local_time_field,
+    offer_accounts,
     visible_row,
     window_state,
     write_through_api,
 )
+from appliance.web.charts import Bar, bar_chart
 
 bp = Blueprint("polls", __name__)
 
@@ -179,7 +179,7 @@ def poll_chart(poll: Poll) -> str:
 
 def _new_form() -> PollForm:
     form = PollForm()
-    account_field(form)
+    offer_accounts(form)
     return form
 
 

@@ -32,8 +32,8 @@ from appliance.statistics import (
 )
 from appliance.web import db_session
 from appliance.web.access import current_principal
+from appliance.web.campaign_pages import BOX_ZONE
 from appliance.web.charts import Bar, Column, bar_chart, column_chart
-from appliance.web.config_forms import BOX_ZONE
 
 bp = Blueprint("statistics", __name__)
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.db.models import AccessNumber, Keyword
-from appliance.web.config_forms import BOX_ZONE
+from appliance.web.campaign_pages import BOX_ZONE
 from tests.web.campaign_pages import accounts, text_of
 from tests.web.conftest import Store
 

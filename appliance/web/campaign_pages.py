@@ -1,19 +1,19 @@
-"""What the panel's campaign pages share (groups and contacts, polls, contests, statistics).
+"""What the panel's campaign pages share (groups and contacts, polls, contests, statistics), on top of
+what the setup pages share (:mod:`appliance.web.setup_forms`).
 
 Their forms write through the REST API's own code (:mod:`appliance.web.api_config`): a form becomes
-the JSON body the API would get, the API's validator checks it and raises ``ApiError`` whose message
-names the field ("closes_at: must be after opens_at"), and :func:`show_api_error` puts that message
-next to the field. So a rule lives in one place, and the panel says what the API says.
+the JSON body the API would get, the API's functions check and write it, and :func:`write_through_api`
+commits, or shows the API's refusal on the form ("closes_at: must be after opens_at" beside the
+closing time) and writes nothing. So a rule lives in one place, and the panel says what the API says.
 
 Rows are looked up through :func:`visible_row` and :func:`changeable_row`: another account's row is
-404, as if it did not exist; a row that may be read but not changed (a read-only user) is 403.
+404, as if it did not exist.
 
 Times are entered and shown in the box's zone, the one the statistics count days in.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -23,7 +23,7 @@ from flask import abort
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from wtforms import DateTimeLocalField, FieldList, SelectChoice, SelectField
+from wtforms import DateTimeLocalField, FieldList
 from wtforms.validators import Optional
 
 from appliance.db.models import Account
@@ -32,6 +32,7 @@ from appliance.web import db_session
 from appliance.web.access import current_principal
 from appliance.web.api import ApiError
 from appliance.web.api_config import _commit
+from appliance.web.setup_forms import account_choices, changeable_or_403, show_api_error, visible_or_404
 
 BOX_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
@@ -46,46 +47,35 @@ Row = TypeVar("Row", bound=AccountRow)
 def visible_row(model: type[Row], ident: int) -> Row:
     """The row, or 404 when there is none or it is another account's."""
     row = db_session().get(model, ident)
-    if row is None or not current_principal().sees(row.account_id):
+    if row is None:
         abort(404)
+    visible_or_404(row.account_id)
     return row
 
 
 def changeable_row(model: type[Row], ident: int) -> Row:
     """The row, 404 as :func:`visible_row`, or 403 when the user may only read it."""
     row = visible_row(model, ident)
-    if not current_principal().may_change(row.account_id):
-        abort(403)
+    changeable_or_403(row.account_id)
     return row
 
 
-def visible_accounts() -> list[Account]:
-    """The accounts whose rows the user sees, by name (an admin's filter, an account's one entry)."""
-    query = select(Account).where(current_principal().visible(Account.id)).order_by(Account.name)
-    return list(db_session().scalars(query))
-
-
-def writable_accounts() -> list[Account]:
-    """The accounts the user may create rows for: every one for an admin, their own for an account
-    user, none for a read-only user."""
-    principal = current_principal()
-    return [account for account in visible_accounts() if principal.may_change(account.id)]
-
-
 def account_names() -> dict[int, str]:
-    return {account.id: account.name for account in visible_accounts()}
+    """The accounts whose rows the user sees, by name: every one for an admin, its own for an
+    account's user (the account column, the filters, one export per account)."""
+    query = select(Account.id, Account.name).where(current_principal().visible(Account.id)).order_by(Account.name)
+    return dict(db_session().execute(query).all())
 
 
-def account_field(form: FlaskForm) -> None:
+def offer_accounts(form: FlaskForm) -> None:
     """Offers the accounts the user may create rows for in ``form.account``."""
-    field = form.account  # type: ignore[attr-defined]
-    assert isinstance(field, SelectField)
-    field.choices = [SelectChoice(account.id, account.name) for account in writable_accounts()]
+    form.account.choices = account_choices(account_names(), None)  # type: ignore[attr-defined]
 
 
 def write_through_api(form: FlaskForm | None, write: Callable[[Session], object], conflict: str) -> ApiError | None:
-    """Runs ``write`` (the API's validators and changes) and commits. When the API refuses, nothing is
-    written, the refusal is shown on ``form`` and returned, its status the page's."""
+    """Runs ``write`` (the API's checks and changes) and commits. When the API refuses, nothing is
+    written, the refusal is shown on ``form`` (beside the field it names, else above the form) and
+    returned: its status is the page's."""
     session = db_session()
     try:
         write(session)
@@ -93,20 +83,13 @@ def write_through_api(form: FlaskForm | None, write: Callable[[Session], object]
     except ApiError as error:
         session.rollback()
         if form is not None:
-            show_api_error(form, error)
+            # An option of a poll ("options[1].code: …") is no field of its own: above the form.
+            fields = {field.short_name: field for field in form if not isinstance(field, FieldList)}
+            message = show_api_error(error, fields)
+            if message is not None:
+                form.form_errors.append(message)
         return error
     return None
-
-
-def show_api_error(form: FlaskForm, error: ApiError) -> None:
-    """The API's message beside the field it names; above the form when it names none (a conflict,
-    an option of a list)."""
-    named = re.match(r"([a-z_]+): (.*)", error.message, re.DOTALL)
-    field = form._fields.get(named.group(1)) if named else None
-    if error.code == "invalid_field" and field is not None and not isinstance(field, FieldList):
-        field.errors = [*field.errors, named.group(2)]  # type: ignore[union-attr]
-    else:
-        form.form_errors.append(error.message)
 
 
 def local_time_field(label: object) -> DateTimeLocalField:
