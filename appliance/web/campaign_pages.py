@@ -42,6 +42,7 @@ class AccountRow(Protocol):
 
 
 Row = TypeVar("Row", bound=AccountRow)
+T = TypeVar("T")
 
 
 def visible_row(model: type[Row], ident: int) -> Row:
@@ -72,13 +73,13 @@ def offer_accounts(form: FlaskForm) -> None:
     form.account.choices = account_choices(account_names(), None)  # type: ignore[attr-defined]
 
 
-def write_through_api(form: FlaskForm | None, write: Callable[[Session], object], conflict: str) -> ApiError | None:
-    """Runs ``write`` (the API's checks and changes) and commits. When the API refuses, nothing is
-    written, the refusal is shown on ``form`` (beside the field it names, else above the form) and
-    returned: its status is the page's."""
+def write_through_api(form: FlaskForm | None, write: Callable[[Session], T], conflict: str) -> T | ApiError:
+    """Runs ``write`` (the API's checks and changes), commits and gives what it returned. When the API
+    refuses, nothing is written and the refusal is shown on ``form`` (beside the field it names, else
+    above the form) and returned: its status is the page's."""
     session = db_session()
     try:
-        write(session)
+        result = write(session)
         _commit(session, conflict)
     except ApiError as error:
         session.rollback()
@@ -89,7 +90,7 @@ def write_through_api(form: FlaskForm | None, write: Callable[[Session], object]
             if message is not None:
                 form.form_errors.append(message)
         return error
-    return None
+    return result
 
 
 def local_time_field(label: object) -> DateTimeLocalField:

@@ -1,7 +1,7 @@
 """The panel's groups and contacts: groups with their members, the contacts with search and filters, a
 contact's page with its opt-in and opt-out history, and CSV import and export.
 
-Everything is written through the REST API's code (:mod:`appliance.web.campaign_pages`), the CSV too:
+Everything is written through the REST API's code (:mod:`appliance.web.api_config`), the CSV too:
 the panel imports and exports exactly the files ``/api/v1/contacts/import`` and ``/contacts.csv`` do
 (UTF-8 or Windows-1250, comma or semicolon, every line not imported listed with its reason).
 """
@@ -26,6 +26,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from appliance.db.models import Account, Contact, ContactEvent, Group, GroupMember, Keyword, Message
 from appliance.web import db_session
 from appliance.web.access import current_principal
+from appliance.web.api import ApiError
 from appliance.web.api_config import (
     _apply_contact,
     _apply_group,
@@ -94,9 +95,9 @@ def create_group() -> BaseResponse | tuple[str, int]:
         _apply_group(session, group, {"account": form.account.data, "name": form.name.data or ""}, creating=True)
         session.add(group)
 
-    refused = write_through_api(form, write, "a group of that name exists already")
-    if refused is not None:
-        return _render_groups(form), refused.status
+    result = write_through_api(form, write, "a group of that name exists already")
+    if isinstance(result, ApiError):
+        return _render_groups(form), result.status
     flash(_("Group created."), "success")
     return redirect(url_for("contacts.group", group_id=group.id), 303)
 
@@ -113,11 +114,11 @@ def rename_group(group_id: int) -> BaseResponse | tuple[str, int]:
     form = RenameForm()
     if not form.validate_on_submit():
         return _render_group(group, form), 400
-    refused = write_through_api(
+    result = write_through_api(
         form, lambda session: _apply_group(session, group, {"name": form.name.data or ""}, creating=False),
         "a group of that name exists already")
-    if refused is not None:
-        return _render_group(group, form), refused.status
+    if isinstance(result, ApiError):
+        return _render_group(group, form), result.status
     flash(_("Group renamed."), "success")
     return redirect(url_for("contacts.group", group_id=group.id), 303)
 
@@ -126,11 +127,11 @@ def rename_group(group_id: int) -> BaseResponse | tuple[str, int]:
 def delete_group(group_id: int) -> BaseResponse | tuple[str, int]:
     group = changeable_row(Group, group_id)
     name = group.name
-    refused = write_through_api(None, lambda session: remove_group(session, group),
-                                f"group {group_id} is still referenced (by group sends)")
-    if refused is not None:
-        flash(refused.message, "error")
-        return _render_group(group, RenameForm(obj=group)), refused.status
+    result = write_through_api(None, lambda session: remove_group(session, group),
+                               f"group {group_id} is still referenced (by group sends)")
+    if isinstance(result, ApiError):
+        flash(result.message, "error")
+        return _render_group(group, RenameForm(obj=group)), result.status
     flash(_("Group deleted: %(name)s. Its members stay in the contacts.", name=name), "success")
     return redirect(url_for("contacts.groups"), 303)
 
@@ -147,14 +148,12 @@ def create_contact() -> BaseResponse | tuple[str, int]:
     form = _contact_form()
     if not form.validate_on_submit():
         return _render_contacts(form, _import_form()), 400
-    created: list[Contact] = []
     body = {**_contact_body(form, None), "account": form.account.data}
-    refused = write_through_api(form, lambda session: created.append(add_contact(session, body)),
-                                "the contact exists already")
-    if refused is not None:
-        return _render_contacts(form, _import_form()), refused.status
+    result = write_through_api(form, lambda session: add_contact(session, body), "the contact exists already")
+    if isinstance(result, ApiError):
+        return _render_contacts(form, _import_form()), result.status
     flash(_("Contact saved."), "success")
-    return redirect(url_for("contacts.contact", contact_id=created[0].id), 303)
+    return redirect(url_for("contacts.contact", contact_id=result.id), 303)
 
 
 @bp.get("/contacts/<int:contact_id>")
@@ -170,10 +169,10 @@ def update_contact(contact_id: int) -> BaseResponse | tuple[str, int]:
     if not form.validate_on_submit():
         return _render_contact(contact, form), 400
     body = _contact_body(form, contact)
-    refused = write_through_api(form, lambda session: _apply_contact(session, contact, body, creating=False),
-                                "the contact exists already")
-    if refused is not None:
-        return _render_contact(contact, form), refused.status
+    result = write_through_api(form, lambda session: _apply_contact(session, contact, body, creating=False),
+                               "the contact exists already")
+    if isinstance(result, ApiError):
+        return _render_contact(contact, form), result.status
     flash(_("Contact saved."), "success")
     return redirect(url_for("contacts.contact", contact_id=contact.id), 303)
 
@@ -182,11 +181,11 @@ def update_contact(contact_id: int) -> BaseResponse | tuple[str, int]:
 def delete_contact(contact_id: int) -> BaseResponse | tuple[str, int]:
     contact = changeable_row(Contact, contact_id)
     msisdn = contact.msisdn
-    refused = write_through_api(None, lambda session: remove_contact(session, contact),
-                                f"contact {contact_id} is still referenced (by group sends)")
-    if refused is not None:
-        flash(refused.message, "error")
-        return _render_contact(contact, _edit_form(contact)), refused.status
+    result = write_through_api(None, lambda session: remove_contact(session, contact),
+                               f"contact {contact_id} is still referenced (by group sends)")
+    if isinstance(result, ApiError):
+        flash(result.message, "error")
+        return _render_contact(contact, _edit_form(contact)), result.status
     flash(_("Contact %(number)s deleted with its history.", number=msisdn), "success")
     return redirect(url_for("contacts.index"), 303)
 
@@ -202,13 +201,12 @@ def import_csv() -> str | tuple[str, int]:
     if account is None or (group is not None and group.account_id != account.id):
         form.group.errors = [_("Choose a group of the account the contacts go to.")]
         return _render_contacts(_contact_form(), form), 400
-    reports: list[dict[str, Any]] = []
     data = form.file.data.read()
-    refused = write_through_api(form, lambda session: reports.append(import_contacts_csv(session, account, group, data)),
-                                "the import collided with a concurrent change; nothing was imported, send it again")
-    if refused is not None:
-        return _render_contacts(_contact_form(), form), refused.status
-    return _render_contacts(_contact_form(), _import_form(), report=reports[0])
+    result = write_through_api(form, lambda session: import_contacts_csv(session, account, group, data),
+                               "the import collided with a concurrent change; nothing was imported, send it again")
+    if isinstance(result, ApiError):
+        return _render_contacts(_contact_form(), form), result.status
+    return _render_contacts(_contact_form(), _import_form(), report=result)
 
 
 @bp.get("/contacts.csv")

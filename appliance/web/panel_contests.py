@@ -23,6 +23,7 @@ from appliance.db.models import Contact, Contest, ContestDraw, ContestEntry
 from appliance.rules.contests import DrawMethod
 from appliance.web import db_session
 from appliance.web.access import current_principal
+from appliance.web.api import ApiError
 from appliance.web.api_config import _apply_contest, make_draw, remove_contest
 from appliance.web.campaign_pages import (
     account_names,
@@ -85,9 +86,9 @@ def create() -> BaseResponse | tuple[str, int]:
         _apply_contest(session, contest, {**form.api_body(), "account": form.account.data}, creating=True)
         session.add(contest)
 
-    refused = write_through_api(form, write, "the contest could not be stored")
-    if refused is not None:
-        return _render_index(form), refused.status
+    result = write_through_api(form, write, "the contest could not be stored")
+    if isinstance(result, ApiError):
+        return _render_index(form), result.status
     flash(_("Contest saved."), "success")
     return redirect(url_for("contests.show", contest_id=contest.id), 303)
 
@@ -106,11 +107,11 @@ def edit(contest_id: int) -> str | BaseResponse | tuple[str, int]:
         return render_template("campaigns/contest_edit.html", contest=contest, form=form)
     if not form.validate():
         return render_template("campaigns/contest_edit.html", contest=contest, form=form), 400
-    refused = write_through_api(
+    result = write_through_api(
         form, lambda session: _apply_contest(session, contest, form.api_body(), creating=False),
         "the contest could not be stored")
-    if refused is not None:
-        return render_template("campaigns/contest_edit.html", contest=contest, form=form), refused.status
+    if isinstance(result, ApiError):
+        return render_template("campaigns/contest_edit.html", contest=contest, form=form), result.status
     flash(_("Contest saved."), "success")
     return redirect(url_for("contests.show", contest_id=contest.id), 303)
 
@@ -118,11 +119,11 @@ def edit(contest_id: int) -> str | BaseResponse | tuple[str, int]:
 @bp.post("/contests/<int:contest_id>/delete")
 def delete(contest_id: int) -> BaseResponse | tuple[str, int]:
     contest = changeable_row(Contest, contest_id)
-    refused = write_through_api(None, lambda session: remove_contest(session, contest),
-                                f"contest {contest_id} is still referenced")
-    if refused is not None:
-        flash(refused.message, "error")
-        return _render_contest(contest, DrawForm()), refused.status
+    result = write_through_api(None, lambda session: remove_contest(session, contest),
+                               f"contest {contest_id} is still referenced")
+    if isinstance(result, ApiError):
+        flash(result.message, "error")
+        return _render_contest(contest, DrawForm()), result.status
     flash(_("Contest deleted."), "success")
     return redirect(url_for("contests.index"), 303)
 
@@ -133,13 +134,12 @@ def draw(contest_id: int) -> BaseResponse | tuple[str, int]:
     form = DrawForm()
     if not form.validate_on_submit():
         return _render_contest(contest, form), 400
-    drawn: list[ContestDraw] = []
-    refused = write_through_api(form, lambda session: drawn.append(make_draw(session, contest, form.api_body())),
-                                "the draw could not be stored")
-    if refused is not None:
-        return _render_contest(contest, form), refused.status
+    result = write_through_api(form, lambda session: make_draw(session, contest, form.api_body()),
+                               "the draw could not be stored")
+    if isinstance(result, ApiError):
+        return _render_contest(contest, form), result.status
     flash(_("Winners drawn."), "success")
-    return redirect(url_for("contests.show", contest_id=contest.id, _anchor=f"draw-{drawn[0].id}"), 303)
+    return redirect(url_for("contests.show", contest_id=contest.id, _anchor=f"draw-{result.id}"), 303)
 
 
 def _new_form() -> ContestForm:

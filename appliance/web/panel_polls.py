@@ -1,8 +1,8 @@
 """The panel's polls: the list with a form for a new poll, a poll's page with its results chart, edit
-and delete, all written through the REST API's poll code (:mod:`appliance.web.campaign_pages`).
+and delete, all written through the REST API's poll code (:mod:`appliance.web.api_config`).
 
 The results chart is SVG drawn here (:mod:`appliance.web.charts`), inline in the page and on its own
-at ``/polls/<id>/chart.svg``. The page's script (``static/polls.js``) fetches that again whenever the
+at ``/polls/<id>/chart.svg``. The page's script (``static/campaigns.js``) fetches that again whenever the
 panel's event stream (``/panel/events``) reports a vote in the poll, an event ``poll`` with data
 ``{"poll_id", "votes", "voters"}``, and whenever the stream (re)connects, as votes may have come in
 while it was away; without a stream it asks every few seconds.
@@ -36,6 +36,7 @@ from appliance.db.models import Poll, PollVote
 from appliance.representation import poll_results_json
 from appliance.web import db_session
 from appliance.web.access import current_principal
+from appliance.web.api import ApiError
 from appliance.web.api_config import _apply_poll, poll_votes, remove_poll
 from appliance.web.campaign_pages import (
     account_names,
@@ -103,9 +104,9 @@ def create() -> BaseResponse | tuple[str, int]:
         _apply_poll(session, poll, {**form.api_body(), "account": form.account.data}, creating=True)
         session.add(poll)
 
-    refused = write_through_api(form, write, "the poll could not be stored")
-    if refused is not None:
-        return _render_index(form), refused.status
+    result = write_through_api(form, write, "the poll could not be stored")
+    if isinstance(result, ApiError):
+        return _render_index(form), result.status
     flash(_("Poll saved."), "success")
     return redirect(url_for("polls.show", poll_id=poll.id), 303)
 
@@ -139,10 +140,10 @@ def edit(poll_id: int) -> str | BaseResponse | tuple[str, int]:
         return render_template("campaigns/poll_edit.html", poll=poll, form=form)
     if not form.validate():
         return render_template("campaigns/poll_edit.html", poll=poll, form=form), 400
-    refused = write_through_api(form, lambda session: _apply_poll(session, poll, form.api_body(), creating=False),
-                                "the poll could not be stored")
-    if refused is not None:
-        return render_template("campaigns/poll_edit.html", poll=poll, form=form), refused.status
+    result = write_through_api(form, lambda session: _apply_poll(session, poll, form.api_body(), creating=False),
+                               "the poll could not be stored")
+    if isinstance(result, ApiError):
+        return render_template("campaigns/poll_edit.html", poll=poll, form=form), result.status
     flash(_("Poll saved."), "success")
     return redirect(url_for("polls.show", poll_id=poll.id), 303)
 
@@ -151,10 +152,10 @@ def edit(poll_id: int) -> str | BaseResponse | tuple[str, int]:
 def delete(poll_id: int) -> BaseResponse | tuple[str, int]:
     poll = changeable_row(Poll, poll_id)
     question = poll.question
-    refused = write_through_api(None, lambda session: remove_poll(session, poll), f"poll {poll_id} is still referenced")
-    if refused is not None:
-        flash(refused.message, "error")
-        return show(poll_id), refused.status
+    result = write_through_api(None, lambda session: remove_poll(session, poll), f"poll {poll_id} is still referenced")
+    if isinstance(result, ApiError):
+        flash(result.message, "error")
+        return show(poll_id), result.status
     flash(_("Poll deleted: %(question)s", question=question), "success")
     return redirect(url_for("polls.index"), 303)
 
