@@ -316,8 +316,9 @@ def contest_draw_json(draw: ContestDraw) -> dict[str, Any]:
 # --- dialogue (appliance.campaigns.dialogue) -----------------------------------------------------
 
 def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
-    """A row of ``GET /access-numbers/{id}/conversations``: who, how many each way, the last message."""
-    last = summary.last
+    """A row of ``GET /access-numbers/{id}/conversations``: who, how many each way, the last message;
+    ``last_sent`` (an addition) is the newest text to the person and where it stands."""
+    last, text = summary.last, summary.last_sent
     return {
         "sender": summary.sender,
         "received": summary.received,
@@ -325,6 +326,10 @@ def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
         "last_at": iso_utc(last.at),
         "last": {"direction": last.direction, "id": last.item.id, "text": _entry_text(last.item),
                  "status": last.item.status},
+        # Additions.
+        "access_number": summary.number.id,
+        "number": summary.number.number,
+        "last_sent": {"id": text.id, "status": text.status, "at": iso_utc(text.created_at)} if text else None,
     }
 
 

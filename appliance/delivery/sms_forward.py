@@ -41,7 +41,8 @@ class SmsChannel:
                 delivery = session.get(Delivery, job.delivery_id, with_for_update=True)
                 if delivery is None or delivery.status != "pending":
                     return AttemptResult(True, excerpt="queued by an earlier attempt")
-                outbound = enqueue_sms(session, job.iccid, job.target.address, forward_text(job.message))
+                outbound = enqueue_sms(session, job.iccid, job.target.address, forward_text(job.message),
+                                       account_id=job.target.account_id)
                 delivery.status, delivery.delivered_at = "delivered", utcnow()
                 queued = f"queued as outbound SMS {outbound.id} ({len(outbound.parts)} parts) through SIM {job.iccid}"
         except OutboundError as exc:

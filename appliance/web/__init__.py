@@ -55,8 +55,10 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_conversations,
         api_forwarding,
         api_stats,
+        conversations,
         panel,
         panel_forwarding,
+        sms_counter,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.navigation import navigation
@@ -70,6 +72,8 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(sms_counter.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
