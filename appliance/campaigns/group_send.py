@@ -53,7 +53,7 @@ from appliance.modem.outbound import OutboundError, enqueue_sms, withdraw
 from appliance.rules import AccessNumberKind
 from appliance.rules.actions import render
 
-__all__ = ["Audience", "GroupSendRefused", "GroupSender", "Progress", "audiences", "cancel", "group_sends",
+__all__ = ["Audience", "GroupSendRefused", "GroupSender", "Progress", "audiences", "cancel", "cancellable", "group_sends",
            "may_send_from", "progress", "progress_of", "schedule"]
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,11 @@ def cancel(session: Session, send: GroupSend, now: datetime | None = None) -> in
     send.status, send.finished_at = "cancelled", moment
     log.info("group send %d cancelled: %d queued texts withdrawn", send.id, withdrawn)
     return withdrawn
+
+
+def cancellable(send: GroupSend, progress: Progress) -> bool:
+    """Whether ``cancel`` may find something to stop (some pending texts may be under way already)."""
+    return send.status == "scheduled" or (send.status == "done" and progress.pending > 0)
 
 
 def group_sends(session: Session, *, for_account: int | None, limit: int,

@@ -54,6 +54,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_config,
         api_conversations,
         api_forwarding,
+        api_group_sends,
         api_stats,
         conversations,
         panel,
