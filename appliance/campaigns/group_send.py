@@ -53,7 +53,7 @@ from appliance.modem.outbound import OutboundError, enqueue_sms, withdraw
 from appliance.rules import AccessNumberKind
 from appliance.rules.actions import render
 
-__all__ = ["Audience", "GroupSendRefused", "GroupSender", "Progress", "audiences", "cancel", "cancellable", "group_sends",
+__all__ = ["Audience", "GroupSendRefused", "GroupSender", "Progress", "audiences", "cancel", "cancellable", "check", "group_sends",
            "may_send_from", "progress", "progress_of", "schedule"]
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,19 @@ def schedule(session: Session, group: Group, number: AccessNumber, text: str, sc
     flushed; ``GroupSendRefused`` when the module docstring's checks fail."""
     moment = now or utcnow()
     text = text.strip()
+    check(group, number, text, scheduled_at, moment)
+    send = GroupSend(account_id=group.account_id, group_id=group.id, access_number_id=number.id, text=text,
+                     scheduled_at=scheduled_at or moment, created_at=moment)
+    session.add(send)
+    session.flush()
+    return send
+
+
+def check(group: Group, number: AccessNumber, text: str, scheduled_at: datetime | None,
+          now: datetime | None = None) -> None:
+    """What ``schedule`` checks, for a page that shows a send before it is confirmed."""
+    moment = now or utcnow()
+    text = text.strip()
     if not may_send_from(number, group.account_id):
         raise GroupSendRefused("invalid_field", "access_number",
                                f"{number.number} is dedicated to another account; a group sends from a shared "
@@ -136,11 +149,6 @@ def schedule(session: Session, group: Group, number: AccessNumber, text: str, sc
     if scheduled_at is not None and scheduled_at < moment - PAST_GRACE:
         raise GroupSendRefused("invalid_field", "scheduled_at",
                                f"{scheduled_at.isoformat(timespec='minutes')} is in the past")
-    send = GroupSend(account_id=group.account_id, group_id=group.id, access_number_id=number.id, text=text,
-                     scheduled_at=scheduled_at or moment, created_at=moment)
-    session.add(send)
-    session.flush()
-    return send
 
 
 def cancel(session: Session, send: GroupSend, now: datetime | None = None) -> int:

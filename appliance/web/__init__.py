@@ -57,6 +57,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_group_sends,
         api_stats,
         conversations,
+        group_sends,
         panel,
         panel_forwarding,
         sms_counter,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
     app.register_blueprint(conversations.bp)
+    app.register_blueprint(group_sends.bp)
     app.register_blueprint(sms_counter.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.

@@ -43,7 +43,7 @@ from appliance.web import db_session
 from appliance.web.access import current_principal
 from appliance.web.api_conversations import REFUSAL_STATUS
 from appliance.web.panel import link_attachments, utc_text
-from appliance.web.sms_counter import form_text
+from appliance.web.sms_counter import as_typed
 
 bp = Blueprint("conversations", __name__)
 
@@ -114,7 +114,7 @@ def reply_to(number_id: int, sender: str) -> BaseResponse | tuple[str, int]:
     if principal.read_only:
         abort(403)
     session, number = db_session(), _number(number_id)
-    text = form_text("text")
+    text = as_typed(request.form.get("text"))
     try:
         reply(session, number, sender, text, for_account=principal.only_account)
     except ReplyRefused as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask_babel import gettext as _
 
 from appliance.codecs import gsm7
@@ -62,7 +62,8 @@ def sms_size(text: str) -> dict[str, Any]:
             "parts": size.parts, "too_long": size.parts > MAX_PARTS}
 
 
-def form_text(field: str) -> str:
+
+def as_typed(text: str | None) -> str:
     """A text box's text as the person typed it: browsers send each line break as CR LF (HTML's form
     encoding), which would count, and go out, as two characters; phones use LF alone."""
-    return request.form.get(field, "").replace("\r\n", "\n")
+    return (text or "").replace("\r\n", "\n")
