@@ -50,6 +50,7 @@ from appliance.db.models import (
     utcnow,
 )
 from appliance.modem.outbound import OutboundError, enqueue_sms, withdraw
+from appliance.representation import iso_utc
 from appliance.rules import AccessNumberKind
 from appliance.rules.actions import render
 
@@ -141,14 +142,13 @@ def check(group: Group, number: AccessNumber, text: str, scheduled_at: datetime 
                                f"{number.number} is dedicated to another account; a group sends from a shared "
                                "number or from one of its own account's numbers")
     if not text:
-        raise GroupSendRefused("invalid_field", "text", "is empty")
+        raise GroupSendRefused("invalid_field", "text", "must not be empty")
     size = measure_text(text)
     if size.parts > MAX_PARTS:
         raise GroupSendRefused("invalid_field", "text", f"needs {size.parts} SMS; one text may take at most "
                                                         f"{MAX_PARTS}")
     if scheduled_at is not None and scheduled_at < moment - PAST_GRACE:
-        raise GroupSendRefused("invalid_field", "scheduled_at",
-                               f"{scheduled_at.isoformat(timespec='minutes')} is in the past")
+        raise GroupSendRefused("invalid_field", "scheduled_at", f"{iso_utc(scheduled_at)} is in the past")
 
 
 def cancel(session: Session, send: GroupSend, now: datetime | None = None) -> int:

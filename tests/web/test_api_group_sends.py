@@ -102,7 +102,7 @@ def test_a_scheduled_send_keeps_its_time_and_can_be_cancelled_before_it(client: 
     ({"group": "NEWSLETTER", "text": "x"}, "access_number: is required"),
     ({"group": "NEWSLETTER", "access_number": "+48999", "text": "x"}, "access_number: no access number '+48999'"),
     ({"group": "NEWSLETTER", "access_number": "SHARED"}, "text: is required, a string"),
-    ({"group": "NEWSLETTER", "access_number": "SHARED", "text": "   "}, "text: is empty"),
+    ({"group": "NEWSLETTER", "access_number": "SHARED", "text": "   "}, "text: must not be empty"),
     ({"group": "NEWSLETTER", "access_number": "SHARED", "text": "€" * 20000},
      "text: needs 264 SMS; one text may take at most 255"),
     ({"group": "NEWSLETTER", "access_number": "PIZZA", "text": "x"},
@@ -111,7 +111,7 @@ def test_a_scheduled_send_keeps_its_time_and_can_be_cancelled_before_it(client: 
     ({"group": "NEWSLETTER", "access_number": "SHARED", "text": "x", "scheduled_at": "jutro"},
      "scheduled_at: 'jutro' is not an ISO 8601 time such as 2026-05-01T12:00:00Z"),
     ({"group": "NEWSLETTER", "access_number": "SHARED", "text": "x", "scheduled_at": "2020-01-01T10:00:00Z"},
-     "scheduled_at: 2020-01-01T10:00+00:00 is in the past"),
+     "scheduled_at: 2020-01-01T10:00:00Z is in the past"),
 ])
 def test_a_send_that_cannot_go_is_refused_naming_the_field_and_nothing_is_written(
         client: FlaskClient, box: Box, body: dict[str, Any], message: str) -> None:

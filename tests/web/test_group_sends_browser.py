@@ -11,7 +11,16 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.campaigns.group_send import GroupSender
-from appliance.db.models import AccessNumber, Account, Contact, Group, GroupMember, Message, Modem, OutboundSms
+from appliance.db.models import (
+    AccessNumber,
+    Account,
+    Contact,
+    Group,
+    GroupMember,
+    Message,
+    Modem,
+    OutboundSms,
+)
 from appliance.web.sms_counter import sms_size
 from tests.codecs.test_text_size import EDGE_TEXTS
 from tests.web.conftest import LIVE_TIMEOUT_MS

@@ -90,8 +90,8 @@ def test_the_form_offers_the_numbers_and_groups_with_their_contacts_and_counts_s
         panel: FlaskClient, box: Box) -> None:
     html = panel.get("/send").get_data(as_text=True)
 
-    assert '<option value="%d">+48500100100 (shared)</option>' % box.shared in html
-    assert '<option value="%d">+48500300300 (dedicated)</option>' % box.pizza_number in html
+    assert f'<option value="{box.shared}">+48500100100 (shared)</option>' in html
+    assert f'<option value="{box.pizza_number}">+48500300300 (dedicated)</option>' in html
     assert "Ogrodnik · Newsletter (3 contacts)" in html and "Pizzeria · Fani (0 contacts)" in html
     assert "0 of 160 characters · 1 SMS · GSM 7-bit" in html
     assert "Nothing sent to a group yet." in html
@@ -103,7 +103,7 @@ def test_the_review_says_who_gets_how_many_sms_and_writes_nothing(panel: FlaskCl
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert '<strong id="recipient-count">2</strong>' in html and "(1 opted-out contact left out)" in html
-    assert '<dd id="sms-size">1 SMS · 29 · Unicode (UCS-2)</dd>' in html
+    assert '<dd id="sms-size">1 SMS · 29 characters · Unicode (UCS-2)</dd>' in html
     assert "replaced by each contact's name" in html
     assert 'value="Róże -20%\nZapraszamy, {name}!"' in html  # sent again on confirm, line break as typed
     assert box.sends() == []
@@ -135,7 +135,7 @@ def test_a_time_to_send_at_is_the_box_s_local_time(panel: FlaskClient, box: Box,
 
 
 @pytest.mark.parametrize(("fields", "field", "message"), [
-    ({"text": "  \r\n "}, "text", "is empty"),
+    ({"text": "  \r\n "}, "text", "must not be empty"),
     ({"text": "€" * 20000}, "text", "needs 264 SMS; one text may take at most 255"),
     ({"scheduled_at": "2020-01-01T10:00"}, "scheduled_at", "is in the past"),
     ({"scheduled_at": "jutro"}, "scheduled_at", "Not a valid datetime value."),
