@@ -59,7 +59,11 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         conversations,
         group_sends,
         panel,
+        panel_access_numbers,
+        panel_accounts,
+        panel_autoresponders,
         panel_forwarding,
+        panel_keywords,
         sms_counter,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
@@ -74,6 +78,10 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(panel_accounts.bp)
+    app.register_blueprint(panel_access_numbers.bp)
+    app.register_blueprint(panel_keywords.bp)
+    app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(group_sends.bp)
     app.register_blueprint(sms_counter.bp)
