@@ -73,13 +73,18 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_access_numbers,
         panel_accounts,
         panel_autoresponders,
+        panel_contacts,
+        panel_contests,
         panel_forwarding,
         panel_keywords,
+        panel_polls,
+        panel_statistics,
         panel_system,
         sms_counter,
     )
     from appliance.web import settings as settings_pages  # not to shadow the parameter
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
+    from appliance.web.campaign_pages import BOX_ZONE, local_text
     from appliance.web.navigation import navigation
 
     init_auth(app)
@@ -97,6 +102,10 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(panel_system.bp)
     app.register_blueprint(settings_pages.bp)
+    app.register_blueprint(panel_contacts.bp)
+    app.register_blueprint(panel_polls.bp)
+    app.register_blueprint(panel_contests.bp)
+    app.register_blueprint(panel_statistics.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(group_sends.bp)
     app.register_blueprint(sms_counter.bp)
@@ -104,6 +113,8 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
                                  current_language=current_language, current_user=current_user)
+    app.jinja_env.globals["box_zone"] = BOX_ZONE.key
+    app.jinja_env.filters["local_time"] = local_text
 
     return app
 
