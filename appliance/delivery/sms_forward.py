@@ -46,7 +46,8 @@ class SmsChannel:
                     if delivery is None or delivery.status != "pending":
                         return AttemptResult(True, excerpt="queued by an earlier attempt")
                     delivery.status, delivery.delivered_at = "delivered", utcnow()
-                outbound = enqueue_sms(session, job.iccid, job.target.address, forward_text(job.message))
+                outbound = enqueue_sms(session, job.iccid, job.target.address, forward_text(job.message),
+                                       account_id=job.target.account_id)
                 queued = f"queued as outbound SMS {outbound.id} ({len(outbound.parts)} parts) through SIM {job.iccid}"
         except OutboundError as exc:
             return AttemptResult(False, error=str(exc))

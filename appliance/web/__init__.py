@@ -65,7 +65,10 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_conversations,
         api_credentials,
         api_forwarding,
+        api_group_sends,
         api_stats,
+        conversations,
+        group_sends,
         panel,
         panel_access_numbers,
         panel_accounts,
@@ -77,6 +80,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_polls,
         panel_statistics,
         panel_system,
+        sms_counter,
     )
     from appliance.web import settings as settings_pages  # not to shadow the parameter
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
@@ -102,6 +106,9 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel_polls.bp)
     app.register_blueprint(panel_contests.bp)
     app.register_blueprint(panel_statistics.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(group_sends.bp)
+    app.register_blueprint(sms_counter.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,

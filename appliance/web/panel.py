@@ -1,10 +1,10 @@
-"""The shop owner's panel: received messages newest first, the state of each modem, conversations.
+"""The shop owner's panel: received messages newest first, the state of each modem.
 
 The page polls ``/panel/messages.json`` for messages newer than the newest it shows and prepends the
 rows, rendered here by the same macro as the page so that escaping lives in one place (Jinja's
 autoescape). Server-sent events replace the polling later.
 
-A message's sender links to its conversation with the access number (``appliance.campaigns.dialogue``),
+A message's sender links to its conversation with the access number (:mod:`appliance.web.conversations`),
 which has a reply form. Sign-in and CSRF protection of every form are :mod:`appliance.web.auth`'s.
 """
 
@@ -21,19 +21,15 @@ from flask import (
     current_app,
     get_template_attribute,
     jsonify,
-    redirect,
     render_template,
     request,
     url_for,
 )
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from werkzeug.wrappers import Response as BaseResponse
 
-from appliance.campaigns.dialogue import ReplyRefused, conversation, reply, reply_refusal
 from appliance.db.models import AccessNumber, Attachment, Message, Modem
 from appliance.representation import (
-    conversation_entry_json,
     device_issue_json,
     message_json,
     modem_json,
@@ -41,7 +37,6 @@ from appliance.representation import (
 )
 from appliance.web import db_session
 from appliance.web.api import ApiError, attachment_response, thumbnail_response
-from appliance.web.api_conversations import REFUSAL_STATUS
 
 bp = Blueprint("panel", __name__)
 
@@ -51,8 +46,6 @@ POLL_BATCH = 200
 POLL_INTERVAL_MS = 2000
 
 MESSAGES_TEMPLATE = "panel/messages.html"
-CONVERSATION_TEMPLATE = "panel/conversation.html"
-CONVERSATION_PAGE_SIZE = 100
 
 
 @bp.get("/")
@@ -112,70 +105,6 @@ def attachment_thumbnail(attachment_id: int) -> Response:
     return _served(attachment_id, thumbnail_response, thumbnail=True)
 
 
-@bp.get("/panel/access-numbers/<int:number_id>/conversations/<sender>")
-def conversation_page(number_id: int, sender: str) -> str:
-    """The newest ``CONVERSATION_PAGE_SIZE`` messages both ways, oldest first; ``?before=`` earlier ones."""
-    return _render_conversation(_access_number(number_id), sender)
-
-
-@bp.post("/panel/access-numbers/<int:number_id>/conversations/<sender>")
-def conversation_reply(number_id: int, sender: str) -> BaseResponse | tuple[str, int]:
-    """The reply form: queued, then back to the conversation; refused, the page again with the reason
-    and the text as typed."""
-    session, number = db_session(), _access_number(number_id)
-    text = request.form.get("text", "")
-    try:
-        reply(session, number, sender, text)
-    except ReplyRefused as exc:
-        session.rollback()
-        return _render_conversation(number, sender, error=exc.message, draft=text), REFUSAL_STATUS[exc.code]
-    session.commit()
-    wake_sim = current_app.extensions.get("appliance.wake_sim")
-    if wake_sim is not None:
-        wake_sim(number.iccid)
-    return redirect(url_for("panel.conversation_page", number_id=number.id, sender=sender, _anchor="reply"), 303)
-
-
-def _access_number(number_id: int) -> AccessNumber:
-    number = db_session().get(AccessNumber, number_id)
-    if number is None:
-        abort(404)
-    return number
-
-
-def _render_conversation(number: AccessNumber, sender: str, *, error: str | None = None, draft: str = "") -> str:
-    session = db_session()
-    before = request.args.get("before") or None
-    try:
-        entries, older = conversation(session, number, sender, limit=CONVERSATION_PAGE_SIZE, before=before)
-    except ValueError:  # a stale or mistyped cursor: the newest page, as the messages page does
-        before = None
-        entries, older = conversation(session, number, sender, limit=CONVERSATION_PAGE_SIZE)
-    refusal = reply_refusal(session, number, sender)
-    if not entries and refusal is not None and refusal.code == "not_found":
-        abort(404)
-    views = []
-    for entry in entries:
-        view = conversation_entry_json(entry, number.number)
-        view["at_text"] = utc_text(entry.at)
-        if entry.direction == "in":
-            _link_attachments(view)
-        views.append(view)
-    return render_template(
-        CONVERSATION_TEMPLATE,
-        number=number,
-        sender=sender,
-        entries=views,
-        older_url=url_for("panel.conversation_page", number_id=number.id, sender=sender, before=older)
-        if older else None,
-        newest_url=url_for("panel.conversation_page", number_id=number.id, sender=sender) if before else None,
-        reply_url=url_for("panel.conversation_reply", number_id=number.id, sender=sender),
-        refusal=refusal.message if refusal is not None else None,
-        error=error,
-        draft=draft,
-    )
-
-
 def _served(attachment_id: int, respond: Callable[[Attachment], Response], *, thumbnail: bool = False) -> Response:
     row = db_session().get(Attachment, attachment_id)
     if row is None or (thumbnail and row.thumbnail_sha256 is None):
@@ -197,16 +126,16 @@ def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
         view = message_json(message, msisdns=msisdns)
         view["received_at_text"] = utc_text(message.received_at)
         number_id = numbers.get(message.iccid)
-        view["conversation_url"] = (url_for("panel.conversation_page", number_id=number_id, sender=message.sender)
+        view["conversation_url"] = (url_for("conversations.thread", number_id=number_id, sender=message.sender)
                                     if number_id is not None and message.sender else None)
-        _link_attachments(view)
+        link_attachments(view)
         views.append(view)
     return views
 
 
-def _link_attachments(view: dict[str, Any]) -> None:
+def link_attachments(view: dict[str, Any]) -> None:
+    """Point a message view's attachments at the panel's own routes (no API token in the browser)."""
     for part in view["attachments"]:
-        # The panel's own routes: no API token in the browser.
         part["download_url"] = url_for("panel.attachment", attachment_id=part["id"])
         part["thumbnail_src"] = (url_for("panel.attachment_thumbnail", attachment_id=part["id"])
                                  if part["thumbnail_url"] else None)
