@@ -1,7 +1,7 @@
 """outbound texts say which account they speak for
 
 Revision ID: 0012
-Revises: 0015
+Revises: 0011
 Created: 2026-12-04 15:10:00
 
 Texts queued before this revision get their account where the box knows it: automatic answers
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0015'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """panel settings
 
-Revision ID: 0015
+Revision ID: 0011
 Revises: 0010
 Created: 2026-12-05 10:12:40.118234
 """
@@ -8,7 +8,7 @@ Created: 2026-12-05 10:12:40.118234
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
