@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app, get_template_attribute, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import and_, func, select
 
 from appliance.db.models import AccessNumber, Delivery, ForwardTarget, Message, Modem
@@ -190,16 +191,18 @@ def alerts(principal: Principal, modems: list[dict[str, Any]]) -> list[dict[str,
         .where(Delivery.status == "dead", Delivery.created_at >= datetime.now(UTC) - DEAD_DELIVERY_WINDOW,
                principal.visible(ForwardTarget.account_id))) or 0
     if dead:
-        found.append(_alert("bad", _("%(count)s forwarded messages could not be delivered in the last 7 days.",
-                                     count=dead),
+        found.append(_alert("bad", ngettext("%(num)s forwarded message could not be delivered in the last 7 days.",
+                                            "%(num)s forwarded messages could not be delivered in the last 7 days.",
+                                            dead),
                             _url_if_registered("panel_forwarding.forwarding_page", status="dead"),
                             _("See the deliveries")))
     day = today()
     undecodable = InboxFilter(first_day=day, last_day=day, status="undecodable")
     unreadable = session.scalar(select(func.count(Message.id)).where(*visible_messages(principal, undecodable))) or 0
     if unreadable:
-        found.append(_alert("warn", _("%(count)s messages today could not be read (kept as received).",
-                                      count=unreadable),
+        found.append(_alert("warn", ngettext("%(num)s message today could not be read (kept as received).",
+                                             "%(num)s messages today could not be read (kept as received).",
+                                             unreadable),
                             url_for("panel.messages", **undecodable.args()), _("Show them")))
     return sorted(found, key=lambda alert: alert["tone"] != "bad")
 

@@ -205,7 +205,7 @@ def test_todays_traffic_and_alerts_follow_new_messages(panel, store):
     stream.close()
 
     assert "<strong>1</strong>" in summary.data["traffic_html"]
-    assert "1 messages today could not be read" in summary.data["alerts_html"]
+    assert "1 message today could not be read" in summary.data["alerts_html"]
 
 
 def test_an_mms_is_sent_again_once_downloaded_and_routed(panel, signed_in, users, store, session_factory):

@@ -80,6 +80,8 @@
     localiseTimes(row);
   }
 
+  // What this script does with each event itself; "poll" is only dispatched (the polls page draws it).
+  var EVENTS = ["message", "modem", "summary", "poll"];
   var handlers = {
     message: placeRow,
     modem: function (data) { fill("modems", data.html); },
@@ -87,7 +89,6 @@
       fill("alerts", data.alerts_html);
       fill("traffic", data.traffic_html);
     },
-    poll: function () {},
   };
 
   function connect() {
@@ -101,13 +102,15 @@
       offlineTimer = null;
       setLive(true);
     });
-    Object.keys(handlers).forEach(function (name) {
+    EVENTS.forEach(function (name) {
       stream.addEventListener(name, function (event) {
         if (event.lastEventId) {
           lastEventId = event.lastEventId;
         }
         var data = JSON.parse(event.data);
-        handlers[name](data);
+        if (handlers[name]) {
+          handlers[name](data);
+        }
         document.dispatchEvent(new CustomEvent("panel:" + name, { detail: data }));
       });
     });
