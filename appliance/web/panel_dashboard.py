@@ -143,18 +143,28 @@ def modem_views(principal: Principal) -> list[dict[str, Any]]:
         state = condition(modem.state, modem.registration)
         bars = signal_bars(modem.signal_dbm)
         last = last_messages.get(modem.iccid)
-        total = modem.storage_total or 0
         view.update(
             label=modem_label(modem, number),
             tone=state.tone, headline=state.headline, advice=state.advice,
             signal_bars=bars, signal_word=signal_word(bars),
-            storage_high=round(total * STORAGE_WARNING),
-            storage_nearly_full=bool(total) and (modem.storage_used or 0) >= total * STORAGE_WARNING,
+            storage_high=round((modem.storage_total or 0) * STORAGE_WARNING),
+            storage=storage_state(modem.storage_used, modem.storage_total),
             last_message_at=iso_utc(last), last_message_text=utc_text(last) if last else None,
             bind_url=bind_url,
         )
         views.append(view)
     return views
+
+
+def storage_state(used: int | None, total: int | None) -> str | None:
+    """``full``, ``nearly_full`` or None (fine, or not reported). A modem may report no room at all
+    (a total of 0): that is full too."""
+    if total is None:
+        return None
+    used = used or 0
+    if used >= total:
+        return "full"
+    return "nearly_full" if used >= total * STORAGE_WARNING else None
 
 
 def modem_label(modem: Modem, number: AccessNumber | None) -> str:
@@ -180,7 +190,12 @@ def alerts(principal: Principal, modems: list[dict[str, Any]]) -> list[dict[str,
         if modem["tone"] == "bad":
             text = f"{modem['label']}: {modem['headline']}."
             found.append(_alert("bad", f"{text} {modem['advice']}" if modem["advice"] else text))
-        if modem["storage_nearly_full"]:
+        if modem["storage"] == "full":
+            found.append(_alert("bad", _(
+                "%(modem)s: the SIM card's message storage is full (%(used)s of %(total)s), so new messages "
+                "wait at the operator. Unplug the modem and plug it back in.",
+                modem=modem["label"], used=modem["storage_used"] or 0, total=modem["storage_total"])))
+        elif modem["storage"] == "nearly_full":
             found.append(_alert("warn", _(
                 "%(modem)s: the SIM card's message storage is nearly full (%(used)s of %(total)s). "
                 "If it stays full, unplug the modem and plug it back in.",

@@ -164,6 +164,8 @@ def test_alerts_name_what_needs_attention_worst_first(panel, store, session_fact
     store.modem(iccid=florist.iccid, state="ready", registration="denied")
     store.modem(iccid="8948000000000000302", msisdn="+48500300302", state="ready", storage_used=25,
                 storage_total=30)
+    store.modem(iccid="8948000000000000303", msisdn="+48500300303", state="ready", storage_used=0,
+                storage_total=0)  # a modem with no room left at all
     store.message(status="undecodable", text=None, error="TP-DCS 0xF6")
     store.message(status="undecodable", text=None, received_at=day_start(today()) - timedelta(hours=1))
     dead_delivery(session_factory, florist.account_id, store.message(account_id=florist.account_id).id)
@@ -173,6 +175,8 @@ def test_alerts_name_what_needs_attention_worst_first(panel, store, session_fact
     texts = re.findall(r'<li class="alert tone-(\w+)">\s*<span>([^<]+)</span>', alerts)
     assert texts == [
         ("bad", "+48500100101: Network refused the SIM. Check with the operator that the SIM card is active and paid for."),
+        ("bad", "+48500300303: the SIM card&#39;s message storage is full (0 of 0), so new messages wait at "
+                "the operator. Unplug the modem and plug it back in."),
         ("bad", "1 forwarded message could not be delivered in the last 7 days."),
         ("warn", "+48500300302: the SIM card&#39;s message storage is nearly full (25 of 30). "
                  "If it stays full, unplug the modem and plug it back in."),
