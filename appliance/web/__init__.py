@@ -56,10 +56,14 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_forwarding,
         api_stats,
         panel,
+        panel_access_numbers,
+        panel_accounts,
+        panel_autoresponders,
         panel_dashboard,
         panel_events,
         panel_forwarding,
         panel_gallery,
+        panel_keywords,
     )
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.navigation import navigation
@@ -73,6 +77,10 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(panel_accounts.bp)
+    app.register_blueprint(panel_access_numbers.bp)
+    app.register_blueprint(panel_keywords.bp)
+    app.register_blueprint(panel_autoresponders.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,

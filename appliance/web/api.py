@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import HTTPException
@@ -77,11 +77,20 @@ def _api_error(exc: ApiError) -> Response:
 def _http_error(exc: HTTPException) -> Response | HTTPException:
     # Registered app-wide because a path that matches no route never reaches the blueprint.
     if not request.path.startswith("/api/"):
-        return exc
+        return _panel_error(exc)
     status = exc.code or 500
     code = _ERROR_CODES.get(status, "internal_error" if status >= 500 else "http_error")
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. 405's Allow
     return error_response(status, code, exc.description or exc.name, headers)
+
+
+def _panel_error(exc: HTTPException) -> Response | HTTPException:
+    """The panel's own page for a refusal or a missing page; redirects and the like pass through."""
+    if exc.code not in (400, 403, 404, 405, 413):
+        return exc
+    response = current_app.make_response(render_template("error.html", error=exc))
+    response.status_code = exc.code
+    return response
 
 
 # Attachment links in forwards carry their target's download token instead of an API token.

@@ -311,12 +311,8 @@ def list_accounts() -> Response:
 def create_account() -> tuple[Response, int]:
     _require_admin()
     body, session = _json_body(), db_session()
-    account = Account(name=_text(body, "name", required=True, max_length=200), opt_out_words=[])
-    _unique_name(session, account, account.name)
-    opt_out_words = _opt_out_words(body)
-    if opt_out_words is not _MISSING:
-        _check_opt_out_words(session, None, opt_out_words)  # a new account owns no number yet
-        account.opt_out_words = opt_out_words
+    account = Account(opt_out_words=[])
+    apply_account(session, account, body)
     session.add(account)
     _commit(session, f"an account named {account.name!r} exists already")
     return _created(account_json(account))
@@ -332,38 +328,46 @@ def update_account(ident: int) -> Response:
     _require_admin()
     body, session = _json_body(), db_session()
     account = _get(session, Account, ident, "account")
-    name = _text(body, "name", max_length=200, nullable=False)
+    apply_account(session, account, body)
+    _commit(session, f"an account named {account.name!r} exists already")
+    return jsonify(account_json(account))
+
+
+def apply_account(session: Session, account: Account, body: dict[str, Any]) -> None:
+    """Name and opt-out words from an API body or a panel form, checked the same way for both."""
+    name = _text(body, "name", required=account.id is None, max_length=200, nullable=False)
     if name is not _MISSING:
         _unique_name(session, account, name)
         account.name = name
     opt_out_words = _opt_out_words(body)
     if opt_out_words is not _MISSING:
-        _check_opt_out_words(session, account.id, opt_out_words)
+        _check_opt_out_words(session, account.id, opt_out_words)  # a new account owns no number yet
         account.opt_out_words = opt_out_words
-    _commit(session, f"an account named {account.name!r} exists already")
-    return jsonify(account_json(account))
 
 
 @bp.delete("/accounts/<int:ident>")
 def delete_account(ident: int) -> Response:
-    """Refused (409) while anything still belongs to the account, listing what: nothing is deleted
-    along with an account by surprise."""
     _require_admin()
     session = db_session()
-    account = _get(session, Account, ident, "account")
+    remove_account(session, _get(session, Account, ident, "account"))
+    return Response(status=204)
+
+
+def remove_account(session: Session, account: Account) -> None:
+    """Refused (409) while anything still belongs to the account, listing what: nothing is deleted
+    along with an account by surprise."""
     owned = []
     for model, what in ((AccessNumber, "access numbers"), (Keyword, "keywords"), (Group, "groups"),
                         (Contact, "contacts"), (Autoresponder, "autoresponders"), (Poll, "polls"),
                         (Contest, "contests")):
-        count = session.scalar(select(func.count()).select_from(model).where(model.account_id == ident))
+        count = session.scalar(select(func.count()).select_from(model).where(model.account_id == account.id))
         if count:
             owned.append(f"{count} {what}")
     if owned:
-        raise ApiError(409, "conflict", f"account {ident} ({account.name}) still has {', '.join(owned)}; "
+        raise ApiError(409, "conflict", f"account {account.id} ({account.name}) still has {', '.join(owned)}; "
                                         "delete or reassign them first")
     session.delete(account)
-    _commit(session, f"account {ident} is still referenced (by stored messages, for instance)")
-    return Response(status=204)
+    _commit(session, f"account {account.id} is still referenced (by stored messages, for instance)")
 
 
 # --- access numbers ------------------------------------------------------------------------------
@@ -441,13 +445,18 @@ def delete_access_number(ident: int) -> Response:
     _require_admin()
     session = db_session()
     number = _get(session, AccessNumber, ident, "access number")
-    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == ident))
+    remove_access_number(session, number)
+    return Response(status=204)
+
+
+def remove_access_number(session: Session, number: AccessNumber) -> None:
+    """Deletes and commits; 409 while keywords are on the number or anything else refers to it."""
+    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == number.id))
     if count:
         raise ApiError(409, "conflict", f"access number {number.number} still has {count} keywords; "
                                         "delete them first")
     session.delete(number)
     _commit(session, f"access number {number.number} is still referenced (autoresponders, group sends)")
-    return Response(status=204)
 
 
 # --- keywords ------------------------------------------------------------------------------------
@@ -581,6 +590,13 @@ def delete_keyword(ident: int) -> Response:
     _require_admin()
     session = db_session()
     keyword = _get(session, Keyword, ident, "keyword")
+    remove_keyword(session, keyword)
+    return Response(status=204)
+
+
+def remove_keyword(session: Session, keyword: Keyword) -> None:
+    """Deletes and commits; 409 while an autoresponder answers the keyword."""
+    ident = keyword.id
     count = session.scalar(select(func.count()).select_from(Autoresponder).where(Autoresponder.keyword_id == ident))
     if count:
         raise ApiError(409, "conflict", f"keyword {ident} ({keyword.keyword}) has {count} autoresponders; "
@@ -590,7 +606,6 @@ def delete_keyword(ident: int) -> Response:
     forget_keyword(session, ident)
     session.delete(keyword)
     _commit(session, f"keyword {ident} is still referenced")
-    return Response(status=204)
 
 
 # --- groups --------------------------------------------------------------------------------------

@@ -107,6 +107,11 @@ def condition(state: str | None, registration: str | None) -> Condition:
     return Condition("neutral", _("State unknown"))
 
 
+def modem_tone(modem: Modem) -> str:
+    """The colour of a modem's badge wherever the panel shows one."""
+    return condition(modem.state, modem.registration).tone
+
+
 def signal_bars(dbm: int | None) -> int | None:
     """0–4 bars for a signal strength; None when the modem has not said."""
     if dbm is None:
