@@ -81,8 +81,10 @@ def live_events_url(**filters: str) -> str:
 @bp.get("/panel/events")
 def events() -> Response:
     principal = current_principal()
-    stream = LiveStream(principal, InboxFilter.from_args(request.args, principal),
-                        _event_id(request.headers.get("Last-Event-ID")) or _event_id(request.args.get("last_event_id")),
+    resume_after = _event_id(request.headers.get("Last-Event-ID"))  # a reconnect: EventSource's own
+    if resume_after is None:
+        resume_after = _event_id(request.args.get("last_event_id"))
+    stream = LiveStream(principal, InboxFilter.from_args(request.args, principal), resume_after,
                         StreamTiming.from_config(current_app.config))
     end_db_session()  # the sign-in check's session: the stream opens its own for each read
     response = Response(stream_with_context(stream.run()), mimetype="text/event-stream")

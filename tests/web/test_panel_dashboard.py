@@ -92,6 +92,7 @@ def test_an_admin_sees_unassigned_sims_and_usb_devices_that_are_no_modem(app, pa
     shown = card(html, unassigned.id)
     assert "unassigned" in shown and "No access number is bound to this SIM yet" in shown
     assert "ICCID 8948000000000000011" in shown and "IMSI 260060000000011" in shown
+    assert '<a href="/access-numbers">Bind a number</a>' in shown
     modems = section(html, "modems-title")
     assert "USB device 12d1:1f01 on port 1-1.4" in modems
     assert "a Huawei E3372 still in mass-storage mode" in modems and "wait a minute, then replug it" in modems
