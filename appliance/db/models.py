@@ -312,6 +312,20 @@ class LoginFailure(Base):
 
 
 
+class PanelSetting(Base):
+    """A setting changed in the panel, over the settings file's value of the same key (``smtp_host`` …).
+
+    Values are JSON so a port stays a number; which keys the panel may set is
+    :data:`appliance.panel_settings.PANEL_KEYS`.
+    """
+
+    __tablename__ = "panel_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
 class Account(Base):
     """A business using the box; owns dedicated numbers, keywords, contacts."""
 

@@ -623,6 +623,17 @@ def _unique_group(session: Session, group: Group) -> None:
                                         f"(id {other.id})")
 
 
+def _apply_group(session: Session, group: Group, body: dict[str, Any], creating: bool) -> None:
+    if creating:
+        account = _account_ref(session, body, required=True)
+        assert isinstance(account, Account)
+        group.account_id = account.id
+    elif "account" in body and body["account"] != group.account_id:
+        raise _invalid("account", "a group cannot move to another account")
+    _set(group, name=_text(body, "name", required=creating, max_length=200, nullable=False))
+    _unique_group(session, group)
+
+
 @bp.get("/groups")
 def list_groups() -> Response:
     session = db_session()
@@ -635,10 +646,8 @@ def list_groups() -> Response:
 def create_group() -> tuple[Response, int]:
     _require_admin()
     body, session = _json_body(), db_session()
-    account = _account_ref(session, body, required=True)
-    assert isinstance(account, Account)
-    group = Group(account_id=account.id, name=_text(body, "name", required=True, max_length=200))
-    _unique_group(session, group)
+    group = Group()
+    _apply_group(session, group, body, creating=True)
     session.add(group)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return _created(group_json(group, 0))
@@ -659,28 +668,28 @@ def update_group(ident: int) -> Response:
     _require_admin()
     body, session = _json_body(), db_session()
     group = _get(session, Group, ident, "group")
-    if "account" in body and body["account"] != group.account_id:
-        raise _invalid("account", "a group cannot move to another account")
-    _set(group, name=_text(body, "name", max_length=200, nullable=False))
-    _unique_group(session, group)
+    _apply_group(session, group, body, creating=False)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return jsonify(group_json(group, _member_count(session, ident)))
 
 
+def remove_group(session: Session, group: Group) -> None:
+    """Deletes the group and its memberships (the contacts stay); refused while a keyword adds to it.
+    The contacts' history keeps its events, without the group. The caller commits."""
+    users = _keywords_using(session, group.account_id, "group", group.id)
+    if users:
+        raise ApiError(409, "conflict", f"group {group.id} ({group.name}) is used by keywords "
+                                        f"{', '.join(map(str, users))}; change their actions first")
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.execute(update(ContactEvent).where(ContactEvent.group_id == group.id).values(group_id=None))
+    session.delete(group)
+
+
 @bp.delete("/groups/<int:ident>")
 def delete_group(ident: int) -> Response:
-    """Deletes the group and its memberships (the contacts stay); refused while a keyword adds to it.
-    The contacts' history keeps its events, without the group."""
     _require_admin()
     session = db_session()
-    group = _get(session, Group, ident, "group")
-    users = _keywords_using(session, group.account_id, "group", ident)
-    if users:
-        raise ApiError(409, "conflict", f"group {ident} ({group.name}) is used by keywords "
-                                        f"{', '.join(map(str, users))}; change their actions first")
-    session.execute(delete(GroupMember).where(GroupMember.group_id == ident))
-    session.execute(update(ContactEvent).where(ContactEvent.group_id == ident).values(group_id=None))
-    session.delete(group)
+    remove_group(session, _get(session, Group, ident, "group"))
     _commit(session, f"group {ident} is still referenced (by group sends)")
     return Response(status=204)
 
@@ -793,10 +802,7 @@ def list_contacts() -> Response:
     return jsonify([contact_json(c, groups.get(c.id, ())) for c in contacts])
 
 
-@bp.post("/contacts")
-def create_contact() -> tuple[Response, int]:
-    _require_admin()
-    body, session = _json_body(), db_session()
+def add_contact(session: Session, body: dict[str, Any]) -> Contact:
     contact = Contact()
     # In two steps: the contact needs its id before memberships and events can refer to it.
     _apply_contact(session, contact, {k: v for k, v in body.items() if k not in ("groups", "opted_out_at")},
@@ -804,6 +810,14 @@ def create_contact() -> tuple[Response, int]:
     session.add(contact)
     session.flush()
     _apply_contact(session, contact, {k: body[k] for k in ("groups", "opted_out_at") if k in body}, creating=False)
+    return contact
+
+
+@bp.post("/contacts")
+def create_contact() -> tuple[Response, int]:
+    _require_admin()
+    body, session = _json_body(), db_session()
+    contact = add_contact(session, body)
     _commit(session, f"account {contact.account_id} has the contact {contact.msisdn} already")
     return _created(_contact_json(session, contact))
 
@@ -824,16 +838,19 @@ def update_contact(ident: int) -> Response:
     return jsonify(_contact_json(session, contact))
 
 
+def remove_contact(session: Session, contact: Contact) -> None:
+    """Deletes the contact with its memberships and history (an erasure request); the caller commits."""
+    session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+    uncount_contact_events(session, contact.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == contact.id))
+    session.delete(contact)
+
+
 @bp.delete("/contacts/<int:ident>")
 def delete_contact(ident: int) -> Response:
-    """Deletes the contact with its memberships and history (an erasure request)."""
     _require_admin()
     session = db_session()
-    contact = _get(session, Contact, ident, "contact")
-    session.execute(delete(GroupMember).where(GroupMember.contact_id == ident))
-    uncount_contact_events(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == ident))
-    session.delete(contact)
+    remove_contact(session, _get(session, Contact, ident, "contact"))
     _commit(session, f"contact {ident} is still referenced (by group sends)")
     return Response(status=204)
 
@@ -851,10 +868,8 @@ def _required_account_param(session: Session) -> Account:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@bp.get("/contacts.csv")
-def export_contacts() -> Response:
-    session = db_session()
-    account = _required_account_param(session)
+def contacts_csv(session: Session, account: Account) -> str:
+    """The account's contacts as the CSV ``GET /contacts.csv`` sends (module docstring)."""
     contacts = list(session.scalars(select(Contact).where(Contact.account_id == account.id).order_by(Contact.id)))
     names = dict(session.execute(select(Group.id, Group.name).where(Group.account_id == account.id)).all())
     groups = _groups_of(session, [c.id for c in contacts])
@@ -868,7 +883,14 @@ def export_contacts() -> Response:
         group_names = "; ".join(sorted(names[g] for g in groups.get(contact.id, ()) if g in names))
         opted_out = contact.opted_out_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if contact.opted_out_at else ""
         writer.writerow([contact.msisdn, name, group_names, opted_out])
-    response = Response("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
+    return "\ufeff" + out.getvalue()
+
+
+@bp.get("/contacts.csv")
+def export_contacts() -> Response:
+    session = db_session()
+    account = _required_account_param(session)
+    response = Response(contacts_csv(session, account), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="contacts-account-{account.id}.csv"'
     return response
 
@@ -895,7 +917,16 @@ def import_contacts() -> Response:
         if group is None or group.account_id != account.id:
             raise ApiError(400, "invalid_parameter", f"group: account {account.id} has no group {raw!r}")
     upload = next(iter(request.files.values()), None)
-    text = _decode_upload(upload.read() if upload is not None else request.get_data())
+    report = import_contacts_csv(session, account, group, upload.read() if upload is not None else request.get_data())
+    _commit(session, "the import collided with a concurrent change; nothing was imported, send it again")
+    return jsonify(report)
+
+
+def import_contacts_csv(session: Session, account: Account, group: Group | None, data: bytes) -> dict[str, Any]:
+    """Adds or updates the account's contacts from a CSV file (module docstring), and adds them to
+    ``group``; the caller commits. The report: imported, updated, unchanged, skipped lines and why,
+    the delimiter read."""
+    text = _decode_upload(data)
     if not text.strip():
         raise ApiError(400, "invalid_body", "send the CSV as the request body (Content-Type: text/csv), "
                                             "with a header row: msisdn,name")
@@ -967,9 +998,8 @@ def import_contacts() -> Response:
     for contact in joining:
         session.add(GroupMember(group_id=group.id, contact_id=contact.id))
         session.add(ContactEvent(contact_id=contact.id, kind="joined", group_id=group.id))
-    _commit(session, "the import collided with a concurrent change; nothing was imported, send it again")
-    return jsonify({"imported": imported, "updated": updated, "unchanged": unchanged, "skipped": skipped,
-                    "delimiter": delimiter})
+    return {"imported": imported, "updated": updated, "unchanged": unchanged, "skipped": skipped,
+            "delimiter": delimiter}
 
 
 # --- autoresponders ------------------------------------------------------------------------------
@@ -1114,30 +1144,37 @@ def update_poll(ident: int) -> Response:
     return jsonify(poll_json(poll))
 
 
+def remove_poll(session: Session, poll: Poll) -> None:
+    """Deletes the poll with its votes; refused while a keyword votes in it. The caller commits."""
+    users = _keywords_using(session, poll.account_id, "poll", poll.id)
+    if users:
+        raise ApiError(409, "conflict", f"poll {poll.id} is used by keywords {', '.join(map(str, users))}; "
+                                        "change their actions first")
+    forget_poll(session, poll.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(PollVote).where(PollVote.poll_id == poll.id))
+    session.delete(poll)
+
+
 @bp.delete("/polls/<int:ident>")
 def delete_poll(ident: int) -> Response:
-    """Deletes the poll with its votes; refused while a keyword votes in it."""
     _require_admin()
     session = db_session()
-    poll = _get(session, Poll, ident, "poll")
-    users = _keywords_using(session, poll.account_id, "poll", ident)
-    if users:
-        raise ApiError(409, "conflict", f"poll {ident} is used by keywords {', '.join(map(str, users))}; "
-                                        "change their actions first")
-    forget_poll(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(PollVote).where(PollVote.poll_id == ident))
-    session.delete(poll)
+    remove_poll(session, _get(session, Poll, ident, "poll"))
     _commit(session, f"poll {ident} is still referenced")
     return Response(status=204)
+
+
+def poll_votes(session: Session, poll_id: int) -> dict[str, int]:
+    """Votes per option code (codes nobody voted for are absent)."""
+    return dict(session.execute(select(PollVote.option_code, func.count()).where(PollVote.poll_id == poll_id)
+                                .group_by(PollVote.option_code)).all())
 
 
 @bp.get("/polls/<int:ident>/results")
 def poll_results(ident: int) -> Response:
     session = db_session()
     poll = _get(session, Poll, ident, "poll")
-    votes = dict(session.execute(select(PollVote.option_code, func.count()).where(PollVote.poll_id == ident)
-                                 .group_by(PollVote.option_code)).all())
-    return jsonify(poll_results_json(poll, votes))
+    return jsonify(poll_results_json(poll, poll_votes(session, ident)))
 
 
 # --- contests ------------------------------------------------------------------------------------
@@ -1185,20 +1222,24 @@ def update_contest(ident: int) -> Response:
     return jsonify(contest_json(contest))
 
 
+def remove_contest(session: Session, contest: Contest) -> None:
+    """Deletes the contest with its entries and draws; refused while a keyword enters it. The caller
+    commits."""
+    users = _keywords_using(session, contest.account_id, "contest", contest.id)
+    if users:
+        raise ApiError(409, "conflict", f"contest {contest.id} is used by keywords {', '.join(map(str, users))}; "
+                                        "change their actions first")
+    session.execute(delete(ContestDraw).where(ContestDraw.contest_id == contest.id))
+    forget_contest(session, contest.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(ContestEntry).where(ContestEntry.contest_id == contest.id))
+    session.delete(contest)
+
+
 @bp.delete("/contests/<int:ident>")
 def delete_contest(ident: int) -> Response:
-    """Deletes the contest with its entries and draws; refused while a keyword enters it."""
     _require_admin()
     session = db_session()
-    contest = _get(session, Contest, ident, "contest")
-    users = _keywords_using(session, contest.account_id, "contest", ident)
-    if users:
-        raise ApiError(409, "conflict", f"contest {ident} is used by keywords {', '.join(map(str, users))}; "
-                                        "change their actions first")
-    session.execute(delete(ContestDraw).where(ContestDraw.contest_id == ident))
-    forget_contest(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(ContestEntry).where(ContestEntry.contest_id == ident))
-    session.delete(contest)
+    remove_contest(session, _get(session, Contest, ident, "contest"))
     _commit(session, f"contest {ident} is still referenced")
     return Response(status=204)
 
@@ -1223,24 +1264,28 @@ def list_contest_draws(ident: int) -> Response:
 
 @bp.post("/contests/<int:ident>/draw")
 def draw_contest(ident: int) -> tuple[Response, int]:
-    """``{"winners": N, "method"?: "random"|"first_correct", "seed"?}`` → the stored draw.
+    _require_admin()
+    body, session = _json_body(), db_session()
+    draw = make_draw(session, _get(session, Contest, ident, "contest"), body)
+    _commit(session, "the draw could not be stored")
+    return _created(contest_draw_json(draw))
+
+
+def make_draw(session: Session, contest: Contest, body: dict[str, Any]) -> ContestDraw:
+    """``{"winners": N, "method"?: "random"|"first_correct", "seed"?}`` → the draw, added to the session.
 
     Replaying: the same seed over the same entries gives the same winners (``appliance.rules.contests``).
     """
-    _require_admin()
-    body, session = _json_body(), db_session()
-    contest = _get(session, Contest, ident, "contest")
     winners = _int(body, "winners", required=True, minimum=1)
     method = _choice(body, "method", [m.value for m in DrawMethod])
     method = DrawMethod.RANDOM if method is _MISSING else DrawMethod(method)
     seed = _text(body, "seed", max_length=64, nullable=False)
     seed = secrets.token_hex(16) if seed is _MISSING else seed
-    entries = list(session.scalars(select(ContestEntry).where(ContestEntry.contest_id == ident)))
+    entries = list(session.scalars(select(ContestEntry).where(ContestEntry.contest_id == contest.id)))
     chosen = draw_winners(entries, winners, seed, method, correct_only=contest.answer is not None)
     if not chosen:
         eligible = "correct entries" if contest.answer is not None else "entries"
-        raise ApiError(409, "no_entries", f"contest {ident} has no {eligible} to draw from")
-    draw = ContestDraw(contest_id=ident, seed=seed, method=method.value, winners=chosen)
+        raise ApiError(409, "no_entries", f"contest {contest.id} has no {eligible} to draw from")
+    draw = ContestDraw(contest_id=contest.id, seed=seed, method=method.value, winners=chosen)
     session.add(draw)
-    _commit(session, "the draw could not be stored")
-    return _created(contest_draw_json(draw))
+    return draw
