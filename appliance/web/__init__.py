@@ -59,7 +59,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
 
     from flask_login import current_user
 
-    from appliance.web import (  # noqa: F401 - the api_* modules nest in api.bp
+    from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp
         api,
         api_config,
         api_conversations,
@@ -75,7 +75,10 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_autoresponders,
         panel_contacts,
         panel_contests,
+        panel_dashboard,
+        panel_events,
         panel_forwarding,
+        panel_gallery,
         panel_keywords,
         panel_polls,
         panel_statistics,
@@ -126,10 +129,19 @@ def db_session() -> Session:
     return g.db_session
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def end_db_session() -> None:
+    """Close the request's session; the next :func:`db_session` opens a new one.
+
+    A long response (the live events stream) reads in short sessions so that between reads it holds
+    no pooled connection and no snapshot (an open SQLite read keeps the WAL from being checkpointed).
+    """
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    end_db_session()
 
 
 def _stored_secret_key(data_dir: Path) -> str:

@@ -27,7 +27,7 @@ from appliance.web import db_session
 from appliance.web.access import current_principal
 from appliance.web.api import ApiError
 from appliance.web.api_config import _apply_access_number, _commit, remove_access_number
-from appliance.web.panel import state_tone
+from appliance.web.panel_dashboard import modem_tone
 from appliance.web.setup_forms import (
     account_choices,
     account_names,
@@ -215,9 +215,9 @@ def _render_index(bind_form: BindForm | None = None, bind_modem_id: int | None =
     if principal.is_admin:
         for modem in _unassigned_modems(session):
             form = bind_form if modem.id == bind_modem_id and bind_form is not None else _bind_form(session, modem)
-            unassigned.append({"modem": modem, "tone": state_tone(modem.state), "form": form,
+            unassigned.append({"modem": modem, "tone": modem_tone(modem), "form": form,
                                "error": bind_error if modem.id == bind_modem_id else None})
-    rows = [{"number": n, "modem": modems.get(n.iccid), "tone": state_tone(modems[n.iccid].state)
+    rows = [{"number": n, "modem": modems.get(n.iccid), "tone": modem_tone(modems[n.iccid])
              if n.iccid in modems else "neutral", "keywords": keyword_counts.get(n.id, 0)} for n in numbers]
     return render_template("setup/access_numbers.html", rows=rows, unassigned=unassigned,
                            accounts=account_names(session), is_admin=principal.is_admin)
@@ -229,6 +229,6 @@ def _render_number(number: AccessNumber, form: AccessNumberForm | DefaultReplyFo
     keywords = session.scalar(select(func.count()).select_from(Keyword)
                               .where(Keyword.access_number_id == number.id)) or 0
     return render_template("setup/access_number.html", number=number, form=form, error=error, modem=modem,
-                           tone=state_tone(modem.state) if modem else "neutral", keywords=keywords,
+                           tone=modem_tone(modem) if modem else "neutral", keywords=keywords,
                            accounts=account_names(session), is_admin=current_principal().is_admin,
                            password_set=bool(number.mms_apn_password))
