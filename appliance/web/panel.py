@@ -41,7 +41,6 @@ bp = Blueprint("panel", __name__)
 PAGE_SIZE = 50
 
 
-
 @bp.get("/inbox")
 def messages() -> str:
     """Newest first, ``PAGE_SIZE`` a page; ``?before_id=`` shows older ones (and stops the live updates).
