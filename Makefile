@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench clean translations
+.PHONY: run test lint bench clean translations screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/pool.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/delivery.py
+
+# A PNG of every panel page at desktop and phone widths (docs/screenshots/), from a fresh demo.
+screenshots: $(INSTALLED)
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 # New panel texts from the code into the Polish catalog (then translate the empty ones), compiled.
 translations: $(INSTALLED)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -96,11 +96,20 @@ def _api_error(exc: ApiError) -> Response:
 def _http_error(exc: HTTPException) -> Response | HTTPException:
     # Registered app-wide because a path that matches no route never reaches the blueprint.
     if not request.path.startswith("/api/"):
-        return exc
+        return _panel_error(exc)
     status = exc.code or 500
     code = _ERROR_CODES.get(status, "internal_error" if status >= 500 else "http_error")
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. 405's Allow
     return error_response(status, code, exc.description or exc.name, headers)
+
+
+def _panel_error(exc: HTTPException) -> Response | HTTPException:
+    """The panel's own page for a refusal or a missing page; redirects and the like pass through."""
+    if exc.code not in (400, 403, 404, 405, 413):
+        return exc
+    response = current_app.make_response(render_template("error.html", error=exc))
+    response.status_code = exc.code
+    return response
 
 
 # Attachment links in forwards carry their target's download token instead of an API token.
@@ -237,8 +246,11 @@ def send_sms() -> tuple[Response, int]:
             raise ApiError(400, "invalid_parameter", f"{field}: must be a string")
     session = db_session()
     iccid = _sim_for(session, body.get("access_number"), principal)
+    # The account the text speaks for: the token's, else the owner of the number it goes out from.
+    account_id = principal.only_account or session.scalar(select(AccessNumber.account_id)
+                                                          .where(AccessNumber.iccid == iccid))
     try:
-        outbound = enqueue_sms(session, iccid, body.get("to") or "", body.get("text") or "")
+        outbound = enqueue_sms(session, iccid, body.get("to") or "", body.get("text") or "", account_id=account_id)
     except OutboundError as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from exc
     session.commit()
@@ -251,11 +263,11 @@ def send_sms() -> tuple[Response, int]:
 
 @bp.get("/sms/<int:sms_id>")
 def get_sms(sms_id: int) -> Response:
-    """An outbound text; an account's token sees those of its own numbers' SIMs."""
+    """An outbound text; an account's token sees those spoken for its account or sent through its own
+    numbers' SIMs."""
     session, principal = db_session(), current_principal()
     outbound = session.get(OutboundSms, sms_id)
-    if outbound is None or not (principal.is_admin or principal.read_only
-                                or outbound.iccid in _own_sims(session, principal)):
+    if outbound is None or not (principal.sees(outbound.account_id) or outbound.iccid in _own_sims(session, principal)):
         raise ApiError(404, "not_found", f"no outbound SMS with id {sms_id}")
     return jsonify(outbound_json(outbound, msisdns_by_iccid(session, [outbound.iccid]).get(outbound.iccid)))
 

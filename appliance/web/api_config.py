@@ -371,12 +371,8 @@ def list_accounts() -> Response:
 def create_account() -> tuple[Response, int]:
     _require_admin()
     body, session = _json_body(), db_session()
-    account = Account(name=_text(body, "name", required=True, max_length=200), opt_out_words=[])
-    _unique_name(session, account, account.name)
-    opt_out_words = _opt_out_words(body)
-    if opt_out_words is not _MISSING:
-        _check_opt_out_words(session, None, opt_out_words)  # a new account owns no number yet
-        account.opt_out_words = opt_out_words
+    account = Account(opt_out_words=[])
+    apply_account(session, account, body)
     session.add(account)
     _commit(session, f"an account named {account.name!r} exists already")
     return _created(account_json(account))
@@ -392,38 +388,46 @@ def update_account(ident: int) -> Response:
     session = db_session()
     account = _get_to_change(session, Account, ident, "account")
     body = _json_body()
-    name = _text(body, "name", max_length=200, nullable=False)
+    apply_account(session, account, body)
+    _commit(session, f"an account named {account.name!r} exists already")
+    return jsonify(account_json(account))
+
+
+def apply_account(session: Session, account: Account, body: dict[str, Any]) -> None:
+    """Name and opt-out words from an API body or a panel form, checked the same way for both."""
+    name = _text(body, "name", required=account.id is None, max_length=200, nullable=False)
     if name is not _MISSING:
         _unique_name(session, account, name)
         account.name = name
     opt_out_words = _opt_out_words(body)
     if opt_out_words is not _MISSING:
-        _check_opt_out_words(session, account.id, opt_out_words)
+        _check_opt_out_words(session, account.id, opt_out_words)  # a new account owns no number yet
         account.opt_out_words = opt_out_words
-    _commit(session, f"an account named {account.name!r} exists already")
-    return jsonify(account_json(account))
 
 
 @bp.delete("/accounts/<int:ident>")
 def delete_account(ident: int) -> Response:
-    """Refused (409) while anything still belongs to the account, listing what: nothing is deleted
-    along with an account by surprise."""
     _require_admin()
     session = db_session()
-    account = _get(session, Account, ident, "account")
+    remove_account(session, _get(session, Account, ident, "account"))
+    return Response(status=204)
+
+
+def remove_account(session: Session, account: Account) -> None:
+    """Refused (409) while anything still belongs to the account, listing what: nothing is deleted
+    along with an account by surprise."""
     owned = []
     for model, what in ((AccessNumber, "access numbers"), (Keyword, "keywords"), (Group, "groups"),
                         (Contact, "contacts"), (Autoresponder, "autoresponders"), (Poll, "polls"),
                         (Contest, "contests")):
-        count = session.scalar(select(func.count()).select_from(model).where(model.account_id == ident))
+        count = session.scalar(select(func.count()).select_from(model).where(model.account_id == account.id))
         if count:
             owned.append(f"{count} {what}")
     if owned:
-        raise ApiError(409, "conflict", f"account {ident} ({account.name}) still has {', '.join(owned)}; "
+        raise ApiError(409, "conflict", f"account {account.id} ({account.name}) still has {', '.join(owned)}; "
                                         "delete or reassign them first")
     session.delete(account)
-    _commit(session, f"account {ident} is still referenced (by stored messages, for instance)")
-    return Response(status=204)
+    _commit(session, f"account {account.id} is still referenced (by stored messages, for instance)")
 
 
 # --- access numbers ------------------------------------------------------------------------------
@@ -508,13 +512,18 @@ def delete_access_number(ident: int) -> Response:
     _require_admin()
     session = db_session()
     number = _get(session, AccessNumber, ident, "access number")
-    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == ident))
+    remove_access_number(session, number)
+    return Response(status=204)
+
+
+def remove_access_number(session: Session, number: AccessNumber) -> None:
+    """Deletes and commits; 409 while keywords are on the number or anything else refers to it."""
+    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == number.id))
     if count:
         raise ApiError(409, "conflict", f"access number {number.number} still has {count} keywords; "
                                         "delete them first")
     session.delete(number)
     _commit(session, f"access number {number.number} is still referenced (autoresponders, group sends)")
-    return Response(status=204)
 
 
 # --- keywords ------------------------------------------------------------------------------------
@@ -651,6 +660,13 @@ def update_keyword(ident: int) -> Response:
 def delete_keyword(ident: int) -> Response:
     session = db_session()
     keyword = _get_to_change(session, Keyword, ident, "keyword")
+    remove_keyword(session, keyword)
+    return Response(status=204)
+
+
+def remove_keyword(session: Session, keyword: Keyword) -> None:
+    """Deletes and commits; 409 while an autoresponder answers the keyword."""
+    ident = keyword.id
     count = session.scalar(select(func.count()).select_from(Autoresponder).where(Autoresponder.keyword_id == ident))
     if count:
         raise ApiError(409, "conflict", f"keyword {ident} ({keyword.keyword}) has {count} autoresponders; "
@@ -660,7 +676,6 @@ def delete_keyword(ident: int) -> Response:
     forget_keyword(session, ident)
     session.delete(keyword)
     _commit(session, f"keyword {ident} is still referenced")
-    return Response(status=204)
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -678,6 +693,18 @@ def _unique_group(session: Session, group: Group) -> None:
                                         f"(id {other.id})")
 
 
+def _apply_group(session: Session, group: Group, body: dict[str, Any], creating: bool) -> None:
+    if creating:
+        account = _account_ref(session, body, required=True)
+        assert isinstance(account, Account)
+        group.account_id = account.id
+    elif "account" in body and body["account"] != group.account_id:
+        raise _invalid("account", "a group cannot move to another account")
+    _set(group, name=_text(body, "name", required=creating, max_length=200, nullable=False))
+    with session.no_autoflush:  # the duplicate check must not flush the duplicate first
+        _unique_group(session, group)
+
+
 @bp.get("/groups")
 def list_groups() -> Response:
     session = db_session()
@@ -692,10 +719,8 @@ def list_groups() -> Response:
 def create_group() -> tuple[Response, int]:
     require_writer()
     body, session = _json_body(), db_session()
-    account = _account_ref(session, body, required=True)
-    assert isinstance(account, Account)
-    group = Group(account_id=account.id, name=_text(body, "name", required=True, max_length=200))
-    _unique_group(session, group)
+    group = Group()
+    _apply_group(session, group, body, creating=True)
     session.add(group)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return _created(group_json(group, 0))
@@ -716,28 +741,27 @@ def update_group(ident: int) -> Response:
     session = db_session()
     group = _get_to_change(session, Group, ident, "group")
     body = _json_body()
-    if "account" in body and body["account"] != group.account_id:
-        raise _invalid("account", "a group cannot move to another account")
-    _set(group, name=_text(body, "name", max_length=200, nullable=False))
-    with session.no_autoflush:  # the duplicate check must not flush the duplicate first
-        _unique_group(session, group)
+    _apply_group(session, group, body, creating=False)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return jsonify(group_json(group, _member_count(session, ident)))
 
 
+def remove_group(session: Session, group: Group) -> None:
+    """Deletes the group and its memberships (the contacts stay); refused while a keyword adds to it.
+    The contacts' history keeps its events, without the group. The caller commits."""
+    users = _keywords_using(session, group.account_id, "group", group.id)
+    if users:
+        raise ApiError(409, "conflict", f"group {group.id} ({group.name}) is used by keywords "
+                                        f"{', '.join(map(str, users))}; change their actions first")
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.execute(update(ContactEvent).where(ContactEvent.group_id == group.id).values(group_id=None))
+    session.delete(group)
+
+
 @bp.delete("/groups/<int:ident>")
 def delete_group(ident: int) -> Response:
-    """Deletes the group and its memberships (the contacts stay); refused while a keyword adds to it.
-    The contacts' history keeps its events, without the group."""
     session = db_session()
-    group = _get_to_change(session, Group, ident, "group")
-    users = _keywords_using(session, group.account_id, "group", ident)
-    if users:
-        raise ApiError(409, "conflict", f"group {ident} ({group.name}) is used by keywords "
-                                        f"{', '.join(map(str, users))}; change their actions first")
-    session.execute(delete(GroupMember).where(GroupMember.group_id == ident))
-    session.execute(update(ContactEvent).where(ContactEvent.group_id == ident).values(group_id=None))
-    session.delete(group)
+    remove_group(session, _get_to_change(session, Group, ident, "group"))
     _commit(session, f"group {ident} is still referenced (by group sends)")
     return Response(status=204)
 
@@ -851,10 +875,7 @@ def list_contacts() -> Response:
     return page_response([contact_json(c, groups.get(c.id, ())) for c in contacts], next_after_id)
 
 
-@bp.post("/contacts")
-def create_contact() -> tuple[Response, int]:
-    require_writer()
-    body, session = _json_body(), db_session()
+def add_contact(session: Session, body: dict[str, Any]) -> Contact:
     contact = Contact()
     # In two steps: the contact needs its id before memberships and events can refer to it.
     _apply_contact(session, contact, {k: v for k, v in body.items() if k not in ("groups", "opted_out_at")},
@@ -862,6 +883,14 @@ def create_contact() -> tuple[Response, int]:
     session.add(contact)
     session.flush()
     _apply_contact(session, contact, {k: body[k] for k in ("groups", "opted_out_at") if k in body}, creating=False)
+    return contact
+
+
+@bp.post("/contacts")
+def create_contact() -> tuple[Response, int]:
+    require_writer()
+    body, session = _json_body(), db_session()
+    contact = add_contact(session, body)
     _commit(session, f"account {contact.account_id} has the contact {contact.msisdn} already")
     return _created(_contact_json(session, contact))
 
@@ -882,15 +911,18 @@ def update_contact(ident: int) -> Response:
     return jsonify(_contact_json(session, contact))
 
 
+def remove_contact(session: Session, contact: Contact) -> None:
+    """Deletes the contact with its memberships and history (an erasure request); the caller commits."""
+    session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+    uncount_contact_events(session, contact.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == contact.id))
+    session.delete(contact)
+
+
 @bp.delete("/contacts/<int:ident>")
 def delete_contact(ident: int) -> Response:
-    """Deletes the contact with its memberships and history (an erasure request)."""
     session = db_session()
-    contact = _get_to_change(session, Contact, ident, "contact")
-    session.execute(delete(GroupMember).where(GroupMember.contact_id == ident))
-    uncount_contact_events(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == ident))
-    session.delete(contact)
+    remove_contact(session, _get_to_change(session, Contact, ident, "contact"))
     _commit(session, f"contact {ident} is still referenced (by group sends)")
     return Response(status=204)
 
@@ -907,10 +939,8 @@ def _required_account_param(session: Session) -> Account:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@bp.get("/contacts.csv")
-def export_contacts() -> Response:
-    session = db_session()
-    account = _required_account_param(session)
+def contacts_csv(session: Session, account: Account) -> str:
+    """The account's contacts as the CSV ``GET /contacts.csv`` sends (module docstring)."""
     contacts = list(session.scalars(select(Contact).where(Contact.account_id == account.id).order_by(Contact.id)))
     names = dict(session.execute(select(Group.id, Group.name).where(Group.account_id == account.id)).all())
     groups = _groups_of(session, [c.id for c in contacts])
@@ -924,7 +954,14 @@ def export_contacts() -> Response:
         group_names = "; ".join(sorted(names[g] for g in groups.get(contact.id, ()) if g in names))
         opted_out = contact.opted_out_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if contact.opted_out_at else ""
         writer.writerow([contact.msisdn, name, group_names, opted_out])
-    response = Response("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
+    return "\ufeff" + out.getvalue()
+
+
+@bp.get("/contacts.csv")
+def export_contacts() -> Response:
+    session = db_session()
+    account = _required_account_param(session)
+    response = Response(contacts_csv(session, account), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="contacts-account-{account.id}.csv"'
     return response
 
@@ -952,7 +989,16 @@ def import_contacts() -> Response:
         if group is None or group.account_id != account.id:
             raise ApiError(400, "invalid_parameter", f"group: account {account.id} has no group {raw!r}")
     upload = next(iter(request.files.values()), None)
-    text = _decode_upload(upload.read() if upload is not None else request.get_data())
+    report = import_contacts_csv(session, account, group, upload.read() if upload is not None else request.get_data())
+    _commit(session, "the import collided with a concurrent change; nothing was imported, send it again")
+    return jsonify(report)
+
+
+def import_contacts_csv(session: Session, account: Account, group: Group | None, data: bytes) -> dict[str, Any]:
+    """Adds or updates the account's contacts from a CSV file (module docstring), and adds them to
+    ``group``; the caller commits. The report: imported, updated, unchanged, skipped lines and why,
+    the delimiter read."""
+    text = _decode_upload(data)
     if not text.strip():
         raise ApiError(400, "invalid_body", "send the CSV as the request body (Content-Type: text/csv), "
                                             "with a header row: msisdn,name")
@@ -1024,9 +1070,8 @@ def import_contacts() -> Response:
     for contact in joining:
         session.add(GroupMember(group_id=group.id, contact_id=contact.id))
         session.add(ContactEvent(contact_id=contact.id, kind="joined", group_id=group.id))
-    _commit(session, "the import collided with a concurrent change; nothing was imported, send it again")
-    return jsonify({"imported": imported, "updated": updated, "unchanged": unchanged, "skipped": skipped,
-                    "delimiter": delimiter})
+    return {"imported": imported, "updated": updated, "unchanged": unchanged, "skipped": skipped,
+            "delimiter": delimiter}
 
 
 # --- autoresponders ------------------------------------------------------------------------------
@@ -1171,29 +1216,36 @@ def update_poll(ident: int) -> Response:
     return jsonify(poll_json(poll))
 
 
+def remove_poll(session: Session, poll: Poll) -> None:
+    """Deletes the poll with its votes; refused while a keyword votes in it. The caller commits."""
+    users = _keywords_using(session, poll.account_id, "poll", poll.id)
+    if users:
+        raise ApiError(409, "conflict", f"poll {poll.id} is used by keywords {', '.join(map(str, users))}; "
+                                        "change their actions first")
+    forget_poll(session, poll.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(PollVote).where(PollVote.poll_id == poll.id))
+    session.delete(poll)
+
+
 @bp.delete("/polls/<int:ident>")
 def delete_poll(ident: int) -> Response:
-    """Deletes the poll with its votes; refused while a keyword votes in it."""
     session = db_session()
-    poll = _get_to_change(session, Poll, ident, "poll")
-    users = _keywords_using(session, poll.account_id, "poll", ident)
-    if users:
-        raise ApiError(409, "conflict", f"poll {ident} is used by keywords {', '.join(map(str, users))}; "
-                                        "change their actions first")
-    forget_poll(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(PollVote).where(PollVote.poll_id == ident))
-    session.delete(poll)
+    remove_poll(session, _get_to_change(session, Poll, ident, "poll"))
     _commit(session, f"poll {ident} is still referenced")
     return Response(status=204)
+
+
+def poll_votes(session: Session, poll_id: int) -> dict[str, int]:
+    """Votes per option code (codes nobody voted for are absent)."""
+    return dict(session.execute(select(PollVote.option_code, func.count()).where(PollVote.poll_id == poll_id)
+                                .group_by(PollVote.option_code)).all())
 
 
 @bp.get("/polls/<int:ident>/results")
 def poll_results(ident: int) -> Response:
     session = db_session()
     poll = _get(session, Poll, ident, "poll")
-    votes = dict(session.execute(select(PollVote.option_code, func.count()).where(PollVote.poll_id == ident)
-                                 .group_by(PollVote.option_code)).all())
-    return jsonify(poll_results_json(poll, votes))
+    return jsonify(poll_results_json(poll, poll_votes(session, ident)))
 
 
 # --- contests ------------------------------------------------------------------------------------
@@ -1241,19 +1293,23 @@ def update_contest(ident: int) -> Response:
     return jsonify(contest_json(contest))
 
 
+def remove_contest(session: Session, contest: Contest) -> None:
+    """Deletes the contest with its entries and draws; refused while a keyword enters it. The caller
+    commits."""
+    users = _keywords_using(session, contest.account_id, "contest", contest.id)
+    if users:
+        raise ApiError(409, "conflict", f"contest {contest.id} is used by keywords {', '.join(map(str, users))}; "
+                                        "change their actions first")
+    session.execute(delete(ContestDraw).where(ContestDraw.contest_id == contest.id))
+    forget_contest(session, contest.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(ContestEntry).where(ContestEntry.contest_id == contest.id))
+    session.delete(contest)
+
+
 @bp.delete("/contests/<int:ident>")
 def delete_contest(ident: int) -> Response:
-    """Deletes the contest with its entries and draws; refused while a keyword enters it."""
     session = db_session()
-    contest = _get_to_change(session, Contest, ident, "contest")
-    users = _keywords_using(session, contest.account_id, "contest", ident)
-    if users:
-        raise ApiError(409, "conflict", f"contest {ident} is used by keywords {', '.join(map(str, users))}; "
-                                        "change their actions first")
-    session.execute(delete(ContestDraw).where(ContestDraw.contest_id == ident))
-    forget_contest(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(ContestEntry).where(ContestEntry.contest_id == ident))
-    session.delete(contest)
+    remove_contest(session, _get_to_change(session, Contest, ident, "contest"))
     _commit(session, f"contest {ident} is still referenced")
     return Response(status=204)
 
@@ -1277,24 +1333,28 @@ def list_contest_draws(ident: int) -> Response:
 
 @bp.post("/contests/<int:ident>/draw")
 def draw_contest(ident: int) -> tuple[Response, int]:
-    """``{"winners": N, "method"?: "random"|"first_correct", "seed"?}`` → the stored draw.
+    session = db_session()
+    contest = _get_to_change(session, Contest, ident, "contest")
+    draw = make_draw(session, contest, _json_body())
+    _commit(session, "the draw could not be stored")
+    return _created(contest_draw_json(draw))
+
+
+def make_draw(session: Session, contest: Contest, body: dict[str, Any]) -> ContestDraw:
+    """``{"winners": N, "method"?: "random"|"first_correct", "seed"?}`` → the draw, added to the session.
 
     Replaying: the same seed over the same entries gives the same winners (``appliance.rules.contests``).
     """
-    session = db_session()
-    contest = _get_to_change(session, Contest, ident, "contest")
-    body = _json_body()
     winners = _int(body, "winners", required=True, minimum=1)
     method = _choice(body, "method", [m.value for m in DrawMethod])
     method = DrawMethod.RANDOM if method is _MISSING else DrawMethod(method)
     seed = _text(body, "seed", max_length=64, nullable=False)
     seed = secrets.token_hex(16) if seed is _MISSING else seed
-    entries = list(session.scalars(select(ContestEntry).where(ContestEntry.contest_id == ident)))
+    entries = list(session.scalars(select(ContestEntry).where(ContestEntry.contest_id == contest.id)))
     chosen = draw_winners(entries, winners, seed, method, correct_only=contest.answer is not None)
     if not chosen:
         eligible = "correct entries" if contest.answer is not None else "entries"
-        raise ApiError(409, "no_entries", f"contest {ident} has no {eligible} to draw from")
-    draw = ContestDraw(contest_id=ident, seed=seed, method=method.value, winners=chosen)
+        raise ApiError(409, "no_entries", f"contest {contest.id} has no {eligible} to draw from")
+    draw = ContestDraw(contest_id=contest.id, seed=seed, method=method.value, winners=chosen)
     session.add(draw)
-    _commit(session, "the draw could not be stored")
-    return _created(contest_draw_json(draw))
+    return draw

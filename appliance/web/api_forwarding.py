@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from appliance.db.models import (
     AccessNumber,
@@ -33,9 +34,10 @@ from appliance.db.models import (
     ForwardTarget,
     Keyword,
     Message,
+    Modem,
     utcnow,
 )
-from appliance.delivery.outbox import DeliveryJob, retry
+from appliance.delivery.outbox import TEST_DELIVERY_ID, DeliveryJob, retry
 from appliance.modem.outbound import OutboundError, recipient_number
 from appliance.representation import delivery_json, forward_target_json, message_json
 from appliance.web import api, db_session
@@ -173,12 +175,17 @@ def list_targets() -> Response:
     return page_response([forward_target_json(t) for t in targets], next_after_id)
 
 
+def new_target() -> ForwardTarget:
+    """A target with its secrets drawn and every default set, before ``_apply`` fills in the rest."""
+    return ForwardTarget(secret=secrets.token_urlsafe(32), download_token=secrets.token_urlsafe(32), format="json",
+                         enabled=True, actions_only=False, timeout_seconds=10.0, give_up_hours=24.0,
+                         attach_limit_bytes=10 * 1024 * 1024)
+
+
 @bp.post("/forward-targets")
 def create_target() -> tuple[Response, int]:
     require_writer()
-    target = ForwardTarget(secret=secrets.token_urlsafe(32), download_token=secrets.token_urlsafe(32), format="json",
-                           enabled=True, actions_only=False, timeout_seconds=10.0, give_up_hours=24.0,
-                           attach_limit_bytes=10 * 1024 * 1024)
+    target = new_target()
     _apply(target, _json_body(), creating=True)
     session = db_session()
     session.add(target)
@@ -202,6 +209,14 @@ def update_target(target_id: int) -> Response:
 @bp.delete("/forward-targets/<int:target_id>")
 def delete_target(target_id: int) -> tuple[str, int]:
     session, target = db_session(), _target_to_change(target_id)
+    remove_target(session, target)
+    session.commit()
+    return "", 204
+
+
+def remove_target(session: Session, target: ForwardTarget) -> None:
+    """Delete ``target`` unless a keyword's forward action names it or its delivery log would lose
+    its subject (409, saying what to do instead)."""
     naming = [session.get(Keyword, ident).keyword
               for ident in _keywords_using(session, target.account_id, "target", target.id)]
     if naming:
@@ -212,27 +227,47 @@ def delete_target(target_id: int) -> tuple[str, int]:
         raise ApiError(409, "in_use", f"forward target {target.id} has {count} deliveries in its log; "
                                       "set enabled to false instead")
     session.delete(target)
-    session.commit()
-    return "", 204
 
 
 @bp.post("/forward-targets/<int:target_id>/test")
 def test_target(target_id: int) -> Response:
     """Send the account's newest message (or a made-up one) to the target now, outside the outbox."""
-    session, target = db_session(), _target_to_change(target_id)
+    return jsonify(send_test(_target_to_change(target_id)))
+
+
+def send_test(target: ForwardTarget) -> dict[str, Any]:
+    """Send the account's newest message (or a made-up one) to ``target`` through its real channel."""
+    session = db_session()
     channel = current_app.extensions["appliance.forwarding_channels"].get(target.kind)
     if channel is None:
         raise ApiError(409, "unavailable", f"this appliance cannot send to {target.kind} targets")
     newest = session.scalar(select(Message).where(Message.account_id == target.account_id)
                             .order_by(Message.id.desc()).limit(1))
-    sample = newest or Message(id=0, received_at=utcnow(), iccid="", sender="+48600000000", kind="sms",
-                               text="Wiadomość testowa / test message", status="routed",
+    sample = newest or Message(id=0, received_at=utcnow(), iccid=_sample_sim(target), sender="+48600000000",
+                               kind="sms", text="Wiadomość testowa / test message", status="routed",
                                account_id=target.account_id, parts_total=1, parts_received=1)
     message = message_json(sample, msisdns={} if newest is None else None, base_url=request.host_url)
     session.expunge(target)
-    result = channel.deliver(DeliveryJob(0, f"test-{secrets.token_hex(12)}", 1, target, message, sample.iccid))
-    return jsonify({"ok": result.ok, "status_code": result.status_code, "error": result.error,
-                    "excerpt": result.excerpt, "duration_ms": round(result.duration_ms, 1)})
+    result = channel.deliver(DeliveryJob(TEST_DELIVERY_ID, f"test-{secrets.token_hex(12)}", 1, target, message,
+                                         sample.iccid))
+    return {"ok": result.ok, "status_code": result.status_code, "error": result.error,
+            "excerpt": result.excerpt, "duration_ms": round(result.duration_ms, 1)}
+
+
+def _sample_sim(target: ForwardTarget) -> str:
+    """The SIM a made-up test message "came in on" (an SMS target's test goes out through it): the
+    target's access number's, else the modem seen ready last (of the account's own numbers, for an
+    account's user or token); empty when there is neither."""
+    session = db_session()
+    if target.access_number_id is not None:
+        number = session.get(AccessNumber, target.access_number_id)
+        if number is not None:
+            return number.iccid
+    query = select(Modem.iccid).where(Modem.state == "ready").order_by(Modem.last_seen_at.desc()).limit(1)
+    account = current_principal().only_account
+    if account is not None:  # an account's test goes out through its own numbers only
+        query = query.where(Modem.iccid.in_(select(AccessNumber.iccid).where(AccessNumber.account_id == account)))
+    return session.scalar(query) or ""
 
 
 def _visible_deliveries() -> Any:

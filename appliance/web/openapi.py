@@ -250,6 +250,18 @@ def _schemas() -> dict[str, Schema]:
             "log": array(obj({"attempt": INTEGER, "started_at": TIME, "duration_ms": NUMBER, "ok": BOOLEAN,
                               "status_code": nullable(INTEGER), "error": nullable(STRING),
                               "excerpt": nullable(STRING)}))}, optional=("log",)),
+        "GroupSend": obj({
+            "id": ID, "account": ID, "group": ID, "access_number": ID, "text": STRING, "scheduled_at": TIME,
+            "status": STRING, "created_at": TIME, "finished_at": nullable(TIME),
+            "sms": obj({"alphabet": STRING, "units": COUNT, "parts": COUNT}),
+            "progress": obj({name: COUNT for name in ("recipients", "pending", "sent", "delivered", "failed",
+                                                      "cancelled", "opted_out")}),
+            "cancellable": BOOLEAN}),
+        "Token": obj({"id": ID, "name": STRING, "scope": {"type": "string", "enum": ["admin", "account", "read_only"]},
+                      "account": nullable(ID), "user": nullable(ID), "created_at": TIME, "last_used_at": nullable(TIME),
+                      "revoked_at": nullable(TIME), "token": STRING}, optional=("token",)),
+        "User": obj({"id": ID, "email": STRING, "admin": BOOLEAN, "account": nullable(ID), "created_at": TIME,
+                     "last_login_at": nullable(TIME), "disabled_at": nullable(TIME)}),
         "ConversationSummary": obj({
             "sender": STRING, "received": COUNT, "sent": COUNT, "last_at": TIME,
             "last": obj({"direction": {"type": "string", "enum": ["in", "out"]}, "id": ID, "text": nullable(STRING),
@@ -484,6 +496,56 @@ def document(base_url: str) -> Schema:
         "Try a pending or dead delivery again now", response=ref("Delivery"), parameters=delivery_id,
         errors=(403, 404, 409), tag=t)}
 
+    t = "Group sends"
+    send_id = [path_id("send_id", "group send")]
+    paths["/group-sends"] = {
+        "get": operation(
+            "List group sends, newest first", tag=t,
+            response=obj({"items": array(ref("GroupSend")), "next_before_id": nullable(ID)}),
+            parameters=[query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "rows per page (default 50)"),
+                        query("before_id", {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER},
+                              "only sends with a smaller id: the next_before_id of the page before")],
+            description="Newest first, so paged by before_id."),
+        "post": operation(
+            "Send a text to a group, now or later", response=ref("GroupSend"), status=201, errors=(403,), tag=t,
+            body=body_of({"group": ID, "access_number": {"anyOf": [ID, STRING]}, "text": STRING,
+                          "scheduled_at": TIME_IN}, required=("group", "access_number", "text"))),
+    }
+    paths["/group-sends/{send_id}"] = {"get": operation(
+        "Get a group send with its progress", response=ref("GroupSend"), parameters=send_id, errors=(404,), tag=t)}
+    paths["/group-sends/{send_id}/cancel"] = {"post": operation(
+        "Cancel a group send", response=ref("GroupSend"), parameters=send_id, errors=(403, 404, 409), tag=t,
+        description="A scheduled send never goes out; one under way stops the texts no modem has tried. "
+                    "409 not_cancellable.")}
+
+    t = "Tokens and users (admin)"
+    password = {"type": "string", "minLength": 1}
+    paths["/tokens"] = {
+        "get": operation("List API tokens", response=page("Token"), parameters=PAGE_PARAMETERS, errors=(403,), tag=t),
+        "post": operation(
+            "Create an API token", response=ref("Token"), status=201, errors=(403,), tag=t,
+            body=body_of({"name": text_in(120), "scope": {"type": "string", "enum": ["admin", "account", "read_only"]},
+                          "account": nullable(ID)}, required=("name", "scope")),
+            description="The answer carries the secret (token) this once only."),
+    }
+    paths["/tokens/{token_id}/revoke"] = {"post": operation(
+        "Revoke an API token", response=ref("Token"), parameters=[path_id("token_id", "token")], errors=(403, 404),
+        tag=t)}
+    paths["/users"] = {
+        "get": operation("List panel users", response=page("User"), parameters=PAGE_PARAMETERS, errors=(403,), tag=t),
+        "post": operation(
+            "Create a panel user", response=ref("User"), status=201, errors=(403, 409), tag=t,
+            body=body_of({"email": STRING, "password": password, "admin": BOOLEAN, "account": nullable(ID)},
+                         required=("email", "password"))),
+    }
+    user_id = [path_id("user_id", "user")]
+    for action, summary in (("disable", "Disable a panel user"), ("enable", "Enable a panel user")):
+        paths[f"/users/{{user_id}}/{action}"] = {"post": operation(
+            summary, response=ref("User"), parameters=user_id, errors=(403, 404, 409), tag=t)}
+    paths["/users/{user_id}/password"] = {"post": operation(
+        "Set a panel user's password (signs them out everywhere)", response=ref("User"), parameters=user_id,
+        errors=(403, 404), tag=t, body=body_of({"password": password}, required=("password",)))}
+
     t = "Conversations"
     number_id = path_id("number_id", "access number")
     paths["/access-numbers/{number_id}/conversations"] = {"get": operation(
@@ -493,8 +555,8 @@ def document(base_url: str) -> Schema:
                                                          "rows per page (default 50)"),
                                        query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER},
                                              "the next_offset of the page before")],
-        description="Ordered by last activity, so paged by offset. A shared number's conversations are for admin "
-                    "and read-only tokens.")}
+        description="Ordered by last activity, so paged by offset. Of a shared number, an account's token sees "
+                    "only its own account's messages and texts.")}
     paths["/access-numbers/{number_id}/conversations/{sender}"] = {
         "get": operation(
             "Read a conversation, newest page first", response=ref("Conversation"), errors=(403, 404), tag=t,

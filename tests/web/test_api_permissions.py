@@ -193,15 +193,18 @@ def test_a_shared_number_is_seen_by_every_shop_and_changed_by_the_admin(client: 
                                                                         shops: TwoShops) -> None:
     florist, shared = shops.florist, shops.shared_number
     assert call(client, "GET", f"/access-numbers/{shared}", florist.headers).status_code == 200
-    for method, path, body in (("GET", f"/access-numbers/{shared}/conversations", None),
-                               ("GET", f"/access-numbers/{shared}/conversations/%2B48600999999", None),
-                               ("POST", f"/access-numbers/{shared}/conversations/%2B48600999999", {"text": "Hej"}),
+    for method, path, body in (("PATCH", f"/access-numbers/{shared}", {"unmatched_reply": "Halo"}),
                                ("GET", f"/statistics/access-numbers/{shared}", None),
                                ("POST", "/sms", {"to": "+48600100201", "text": "Hej", "access_number": "+48500100200"})):
         response = call(client, method, path, florist.headers, body)
         assert response.status_code == 403, (method, path, response.get_json())
     assert call(client, "GET", f"/statistics/keywords/{florist.shared_keyword}", florist.headers).status_code == 200
-    assert call(client, "GET", f"/access-numbers/{shared}/conversations", shops.reader).status_code == 200
+    # Of its conversations, the shop's own side only: the unmatched sender is nobody's but the admin's.
+    assert items(client, f"/access-numbers/{shared}/conversations", florist.headers) == []
+    assert call(client, "GET", f"/access-numbers/{shared}/conversations/%2B48600999999", florist.headers).status_code \
+        == 404
+    assert [c["sender"] for c in items(client, f"/access-numbers/{shared}/conversations", shops.reader)] == [
+        "+48600999999"]
 
 
 def test_an_unmatched_message_is_for_the_admin_and_read_only_tokens(client: FlaskClient, shops: TwoShops) -> None:
