@@ -32,7 +32,7 @@ from appliance.db.models import Group, GroupSend
 from appliance.representation import group_send_json
 from appliance.web import api, db_session
 from appliance.web.access import current_principal
-from appliance.web.api import ApiError, _int_param, _json_body, require_writer
+from appliance.web.api import MAX_INTEGER, ApiError, _int_param, _json_body, require_writer
 from appliance.web.api_config import _MISSING, _access_number_ref, _invalid, _time
 
 # Nested in the API blueprint: its token check and JSON error handler apply here too.
@@ -65,7 +65,8 @@ def create_group_send() -> tuple[Response, int]:
     principal = require_writer()
     body, session = _json_body(), db_session()
     group_id = body.get("group")
-    group = session.get(Group, group_id) if isinstance(group_id, int) and not isinstance(group_id, bool) else None
+    is_id = isinstance(group_id, int) and not isinstance(group_id, bool) and 0 < group_id <= MAX_INTEGER
+    group = session.get(Group, group_id) if is_id else None
     if group is None or not principal.sees(group.account_id):
         raise _invalid("group", f"no group with id {group_id!r}" if group_id is not None else "is required")
     if not principal.may_change(group.account_id):

@@ -142,6 +142,9 @@ def test_a_keyword_filter_by_an_odd_access_number_is_400(client: FlaskClient, sh
     ("/keywords", {"access_number": 2**63, "keyword": "x"}, "access_number"),
     ("/forward-targets", {"account": 1, "kind": "url", "address": "https://a.example", "keyword": 2**31},
      "keyword"),
+    ("/group-sends", {"group": 2**31, "access_number": 1, "text": "x"}, "group"),
+    ("/tokens", {"name": "x", "scope": "account", "account": 2**31}, "account"),
+    ("/users", {"email": "x@example.com", "password": "a long enough password", "account": 2**31}, "account"),
 ])
 def test_an_integer_larger_than_a_column_holds_is_400(client: FlaskClient, shops: TwoShops, path: str,
                                                        body: dict[str, Any], field: str) -> None:
