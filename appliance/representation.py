@@ -382,6 +382,10 @@ def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
         "name": target.name,
         "kind": target.kind,
         "address": target.address,
+        # DESIGN §4.3's names of the address, each set for its kind only.
+        "url": target.address if target.kind == "url" else None,
+        "email": target.address if target.kind == "email" else None,
+        "phone": target.address if target.kind == "sms" else None,
         "enabled": target.enabled,
         "access_number": target.access_number_id,
         "keyword": target.keyword_id,

@@ -69,6 +69,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_stats,
         conversations,
         group_sends,
+        openapi,
         panel,
         panel_access_numbers,
         panel_accounts,

@@ -12,6 +12,8 @@ Authentication and error bodies are the API's own (:mod:`appliance.web.api`).
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from appliance.campaigns.dialogue import (
@@ -27,7 +29,7 @@ from appliance.db.models import AccessNumber
 from appliance.representation import conversation_entry_json, conversation_json
 from appliance.web import api, db_session
 from appliance.web.access import current_principal
-from appliance.web.api import ApiError, _int_param, _json_body
+from appliance.web.api import MAX_INTEGER, ApiError, _int_param, _json_body, require_writer
 
 # Nested in the API blueprint: its token check and JSON error handler apply here too.
 bp = Blueprint("api_conversations", __name__, url_prefix="/access-numbers/<int:number_id>/conversations")
@@ -36,6 +38,8 @@ api.bp.register_blueprint(bp)
 DEFAULT_CONVERSATIONS = 50
 DEFAULT_ENTRIES = 100
 MAX_LIMIT = 1000
+# What ``older`` holds: the direction and id of a message (appliance.campaigns.dialogue.Entry.cursor).
+_CURSOR = re.compile(r"(?:in|out)-([0-9]{1,10})")
 # The HTTP status of each refusal (appliance.campaigns.dialogue names them).
 REFUSAL_STATUS = {"not_found": 404, "not_sendable": 400, "invalid_text": 400, "no_sim": 409, "opted_out": 409}
 
@@ -58,9 +62,12 @@ def get_conversation(number_id: int, sender: str) -> Response:
     before them (null at the start). ``reply_refused`` says why no reply can go out now, or is null."""
     session, number, account = db_session(), _number(number_id), current_principal().only_account
     limit = _int_param("limit", default=DEFAULT_ENTRIES, minimum=1, maximum=MAX_LIMIT)
+    before = request.args.get("before") or None
+    cursor = _CURSOR.fullmatch(before or "in-0")
     try:
-        entries, older = conversation(session, number, sender, limit=limit, before=request.args.get("before") or None,
-                                      for_account=account)
+        if cursor is None or int(cursor[1]) > MAX_INTEGER:  # "in-²" or "in-99999999999" would fail the query
+            raise ValueError(f"{before!r} names no message of the conversation with {sender} on {number.number}")
+        entries, older = conversation(session, number, sender, limit=limit, before=before, for_account=account)
     except ValueError as exc:
         raise ApiError(400, "invalid_parameter", f"before: {exc}") from None
     refusal = reply_refusal(session, number, sender, for_account=account)
@@ -79,11 +86,9 @@ def get_conversation(number_id: int, sender: str) -> Response:
 @bp.post("/<sender>")
 def post_reply(number_id: int, sender: str) -> tuple[Response, int]:
     """``{"text": "…"}`` → 201 with the queued text as the conversation shows it."""
-    principal = current_principal()
-    if principal.read_only:
-        raise ApiError(403, "forbidden", "this token may only read: replying needs an admin token or one made for "
-                                         "the number's account")
-    body, session, number = _json_body(), db_session(), _number(number_id)
+    principal = require_writer()
+    session, number = db_session(), _number(number_id)
+    body = _json_body()
     text = body.get("text")
     if not isinstance(text, str):
         raise ApiError(400, "invalid_text", "text: is required, a string")

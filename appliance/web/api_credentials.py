@@ -1,10 +1,10 @@
 """REST API v1, who may use the box: API tokens and panel users (admin token only).
 
-    GET  /api/v1/tokens                      → [token]
+    GET  /api/v1/tokens                      → a page of tokens
     POST /api/v1/tokens                      {"name", "scope": "admin"|"account"|"read_only", "account"?}
                                              → 201 token + "token": the secret, this once only
     POST /api/v1/tokens/<id>/revoke          → token (revoked_at set; refused from then on)
-    GET  /api/v1/users                       → [user]
+    GET  /api/v1/users                       → a page of users
     POST /api/v1/users                       {"email", "password", "admin": bool, "account"?} → 201 user
     POST /api/v1/users/<id>/disable|enable   → user
     POST /api/v1/users/<id>/password         {"password"} → user (signed out of every browser)
@@ -27,7 +27,7 @@ from appliance.db.models import ApiToken, User
 from appliance.representation import iso_utc
 from appliance.users import UserError, UserExists, create_user, disable_user, enable_user, set_password
 from appliance.web import api, db_session
-from appliance.web.api import ApiError, _json_body, _require_admin
+from appliance.web.api import MAX_INTEGER, ApiError, _json_body, _require_admin, page_response, paginated
 from appliance.web.tokens import TokenError, create_scoped_token, revoke_token, token_scope
 
 # Nested in the API blueprint: its token check and JSON error handler apply here too.
@@ -54,7 +54,8 @@ def user_json(user: User) -> dict[str, Any]:
 
 @bp.get("/tokens")
 def list_tokens() -> Response:
-    return jsonify([token_json(t) for t in db_session().scalars(select(ApiToken).order_by(ApiToken.id))])
+    tokens, next_after_id = paginated(select(ApiToken), ApiToken.id)
+    return page_response([token_json(t) for t in tokens], next_after_id)
 
 
 @bp.post("/tokens")
@@ -65,7 +66,7 @@ def create_token() -> tuple[Response, int]:
         raise ApiError(400, "invalid_name", "name: is required, a string")
     if not isinstance(scope, str):
         raise ApiError(400, "invalid_scope", "scope: is required, one of admin, account, read_only")
-    if account is not None and (not isinstance(account, int) or isinstance(account, bool)):
+    if account is not None and not _is_id(account):
         raise ApiError(400, "invalid_account", "account: an account id (integer)")
     session = db_session()
     try:
@@ -90,7 +91,8 @@ def revoke(token_id: int) -> Response:
 
 @bp.get("/users")
 def list_users() -> Response:
-    return jsonify([user_json(u) for u in db_session().scalars(select(User).order_by(User.id))])
+    users, next_after_id = paginated(select(User), User.id)
+    return page_response([user_json(u) for u in users], next_after_id)
 
 
 @bp.post("/users")
@@ -104,7 +106,7 @@ def create() -> tuple[Response, int]:
         raise ApiError(400, "invalid_password", "password: is required, a string")
     if not isinstance(admin, bool):
         raise ApiError(400, "invalid_admin", "admin: true or false")
-    if account is not None and (not isinstance(account, int) or isinstance(account, bool)):
+    if account is not None and not _is_id(account):
         raise ApiError(400, "invalid_account", "account: an account id (integer)")
     session = db_session()
     try:
@@ -150,6 +152,10 @@ def new_password(user_id: int) -> Response:
         raise ApiError(400, "invalid_password", f"password: {exc}") from None
     db_session().commit()
     return jsonify(user_json(user))
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INTEGER
 
 
 def _user(user_id: int) -> User:

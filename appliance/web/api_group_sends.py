@@ -32,7 +32,7 @@ from appliance.db.models import Group, GroupSend
 from appliance.representation import group_send_json
 from appliance.web import api, db_session
 from appliance.web.access import current_principal
-from appliance.web.api import ApiError, _int_param, _json_body
+from appliance.web.api import ApiError, _int_param, _json_body, require_writer
 from appliance.web.api_config import _MISSING, _access_number_ref, _invalid, _time
 
 # Nested in the API blueprint: its token check and JSON error handler apply here too.
@@ -62,7 +62,8 @@ def list_group_sends() -> Response:
 @bp.post("")
 def create_group_send() -> tuple[Response, int]:
     """201 with the send; a send for now goes out within seconds (the scheduler's next round)."""
-    body, session, principal = _json_body(), db_session(), current_principal()
+    principal = require_writer()
+    body, session = _json_body(), db_session()
     group_id = body.get("group")
     group = session.get(Group, group_id) if isinstance(group_id, int) and not isinstance(group_id, bool) else None
     if group is None or not principal.sees(group.account_id):
@@ -94,6 +95,7 @@ def get_group_send(send_id: int) -> Response:
 @bp.post("/<int:send_id>/cancel")
 def cancel_group_send(send_id: int) -> Response:
     """A scheduled send never goes out; one under way stops its texts no modem has tried yet."""
+    require_writer()
     session, send = db_session(), _send(send_id)
     if not current_principal().may_change(send.account_id):
         raise ApiError(403, "forbidden", f"this token may not cancel the sends of account {send.account_id}")

@@ -34,7 +34,7 @@ def test_an_admin_token_makes_a_token_whose_secret_is_answered_once(client, admi
     body = made.json
     assert body["scope"] == "account" and body["account"] == shop and body["revoked_at"] is None
     assert body["token"].startswith("apl_")
-    listed = client.get("/api/v1/tokens", headers=admin_auth).json
+    listed = client.get("/api/v1/tokens", headers=admin_auth).json["items"]
     assert [t["name"] for t in listed] == ["ops", "sklep"] and all("token" not in t for t in listed)
 
     bearer = {"Authorization": f"Bearer {body['token']}"}
@@ -89,7 +89,8 @@ def test_an_admin_token_manages_users(client, admin_auth, shop, session_factory)
                        json={"password": "short"}).status_code == 400
     assert client.post(f"/api/v1/users/{user['id']}/password", headers=admin_auth,
                        json={"password": "a brand new password"}).status_code == 200
-    assert [u["email"] for u in client.get("/api/v1/users", headers=admin_auth).json] == ["ala@kwiaciarnia.pl"]
+    assert [u["email"] for u in client.get("/api/v1/users", headers=admin_auth).json["items"]] == [
+        "ala@kwiaciarnia.pl"]
     assert client.post("/api/v1/users/999/disable", headers=admin_auth).status_code == 404
 
 
