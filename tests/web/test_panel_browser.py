@@ -70,6 +70,23 @@ def test_hostile_text_is_shown_as_text(page, server_url, store):
     assert page.evaluate("window.pwned") is None
 
 
+def test_rtl_overrides_and_ten_kilobytes_of_emoji_stay_inside_their_row_on_a_phone(page, server_url, store):
+    """An RTL override must not turn the rest of the row around, and a wall of emoji must wrap, not
+    push the page sideways: the owner can still read the row on a 390 px phone."""
+    flood = "😀🎉🌷" * 1200  # about 10 KB of UTF-8
+    store.message(sender="+48600100200", text="\u202eevil.exe ok")
+    store.message(sender="+48600100300", text=flood)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(server_url + "/inbox")
+
+    rows = page.locator("#messages tr.message")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".body")).to_have_text(flood)
+    expect(rows.nth(1).locator(".body")).to_have_text("\u202eevil.exe ok")
+    assert rows.nth(1).locator(".body").get_attribute("dir") == "auto"  # isolated from the row around it
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
 def test_a_reply_is_written_from_the_conversation_a_sender_links_to(page, server_url, store, session_factory):
     from appliance.db.models import AccessNumber
     from tests.web.conftest import DEFAULT_ICCID
