@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from flask import url_for
+
 from tests.web.shops import two_shops
 
 HOSTILE = '<script>window.pwned = true</script><img src=x onerror="window.pwned = true">'
@@ -247,3 +249,20 @@ def test_paging_keeps_the_filters(panel, store):
     assert row_ids(first) + row_ids(second) == wanted[::-1]
     assert 'id="live-events" data-url="/panel/events?last_event_id=' in first
     assert "q=pizza" in re.search(r'id="live-events" data-url="([^"]+)"', first).group(1)
+
+
+def test_every_page_of_the_menu_works_offline_with_the_box_s_own_assets(panel):
+    """The LAN may have no internet: no page may reach for a CDN, a web font or another host."""
+    from appliance.web.navigation import NAVIGATION
+
+    with panel.application.test_request_context():
+        paths = [url_for(entry.endpoint) for entry in NAVIGATION]
+    for path in paths:
+        response = panel.get(path)
+        assert response.status_code == 200, path
+        html = response.get_data(as_text=True)
+        assert re.findall(r'(?:src|href|action)="(?:https?:)?//', html) == [], path
+        assert "@import" not in html and "url(http" not in html, path
+        for asset in re.findall(r'(?:src|href)="(/static/[^"?]+)', html):
+            with panel.get(asset) as served:
+                assert served.status_code == 200, asset
