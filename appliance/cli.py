@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -180,6 +181,77 @@ def _database(config_file: str | None) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+@main.command()
+@config_option
+@click.argument("archive", type=click.Path(dir_okay=False, writable=True))
+def backup(config_file: str | None, archive: str) -> None:
+    """Write a backup of the database and the attachment files to ARCHIVE (.tar.gz).
+
+    Safe while the appliance runs and messages keep arriving.
+    """
+    from appliance.backup import BackupError, write_backup
+    from appliance.db.engine import make_engine
+
+    settings = _settings(config_file)
+    engine = make_engine(settings.effective_database_url)
+    target = Path(archive)
+    # Written aside and renamed: an interrupted run never leaves a cut-short file under the name asked for.
+    scratch = target.with_name(f".{target.name}.partial")
+    try:
+        with scratch.open("wb") as out:
+            summary = write_backup(engine, settings.data_dir, out)
+            out.flush()
+            os.fsync(out.fileno())
+        scratch.replace(target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        scratch.unlink(missing_ok=True)
+        engine.dispose()
+    click.echo(f"{target}: {summary.rows.get('messages', 0)} messages, {summary.attachment_files} attachment files, "
+               f"schema {summary.schema_revision}")
+    if summary.missing_files:
+        click.echo(f"warning: {len(summary.missing_files)} attachment files were already missing from "
+                   f"{settings.data_dir} and are not in the backup", err=True)
+
+
+@main.command()
+@config_option
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the data.")
+def restore(config_file: str | None, archive: str, yes: bool) -> None:
+    """Replace the database's contents and add the attachment files from a backup ARCHIVE.
+
+    The archive is checked completely before anything changes; a backup of an older version is
+    upgraded, one of a newer version refused.
+    """
+    from sqlalchemy.engine import make_url
+
+    from appliance.backup import BackupError, restore_backup
+    from appliance.db.engine import make_engine
+    from appliance.db.migrate import upgrade
+
+    settings = _settings(config_file)
+    if not yes:
+        database = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+        click.confirm(f"Replace every message, setting and user in {database} with the contents of {archive}?",
+                      abort=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with open(archive, "rb") as source:
+            summary = restore_backup(engine, settings.data_dir, source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    upgraded = f", upgraded to {summary.upgraded_to}" if summary.upgraded_to else ""
+    click.echo(f"restored the backup of {summary.backup_created_at:%Y-%m-%d %H:%M} UTC (schema {summary.backup_revision}"
+               f"{upgraded}): {summary.rows.get('messages', 0)} messages, {summary.rows.get('users', 0)} users, "
+               f"{summary.attachment_files} attachment files ({summary.new_attachment_files} new)")
 
 
 @main.group()

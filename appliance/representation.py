@@ -27,6 +27,7 @@ from appliance.db.models import (
     DeliveryAttempt,
     ForwardTarget,
     Group,
+    GroupSend,
     Keyword,
     Message,
     Modem,
@@ -36,6 +37,8 @@ from appliance.db.models import (
 
 if TYPE_CHECKING:
     from appliance.campaigns.dialogue import ConversationSummary, Entry
+    from appliance.campaigns.group_send import Progress
+    from appliance.codecs.sms_pdu import TextSize
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -316,8 +319,9 @@ def contest_draw_json(draw: ContestDraw) -> dict[str, Any]:
 # --- dialogue (appliance.campaigns.dialogue) -----------------------------------------------------
 
 def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
-    """A row of ``GET /access-numbers/{id}/conversations``: who, how many each way, the last message."""
-    last = summary.last
+    """A row of ``GET /access-numbers/{id}/conversations``: who, how many each way, the last message;
+    ``last_sent`` (an addition) is the newest text to the person and where it stands."""
+    last, text = summary.last, summary.last_sent
     return {
         "sender": summary.sender,
         "received": summary.received,
@@ -325,6 +329,10 @@ def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
         "last_at": iso_utc(last.at),
         "last": {"direction": last.direction, "id": last.item.id, "text": _entry_text(last.item),
                  "status": last.item.status},
+        # Additions.
+        "access_number": summary.number.id,
+        "number": summary.number.number,
+        "last_sent": {"id": text.id, "status": text.status, "at": iso_utc(text.created_at)} if text else None,
     }
 
 
@@ -343,6 +351,29 @@ def _entry_text(item: Message | OutboundSms) -> str | None:
     return item.text if item.text is not None else item.subject
 
 
+# --- group sends (appliance.campaigns.group_send) --------------------------------------------------
+
+def group_send_json(send: GroupSend, progress: Progress, size: TextSize, *, cancellable: bool) -> dict[str, Any]:
+    """A group send: what goes to whom from where and when, how many SMS each text takes, and where
+    the texts stand (``progress``: before the send, as the group stands now)."""
+    return {
+        "id": send.id,
+        "account": send.account_id,
+        "group": send.group_id,
+        "access_number": send.access_number_id,
+        "text": send.text,
+        "scheduled_at": iso_utc(send.scheduled_at),
+        "status": send.status,
+        "created_at": iso_utc(send.created_at),
+        "finished_at": iso_utc(send.finished_at),
+        "sms": {"alphabet": size.alphabet, "units": size.units, "parts": size.parts},
+        "progress": {"recipients": progress.recipients, "pending": progress.pending, "sent": progress.sent,
+                     "delivered": progress.delivered, "failed": progress.failed, "cancelled": progress.cancelled,
+                     "opted_out": progress.opted_out},
+        "cancellable": cancellable,
+    }
+
+
 def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
     """A forward target; ``secret`` signs its webhooks (receivers need it), the CA is shown as set or not."""
     return {
@@ -351,6 +382,10 @@ def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
         "name": target.name,
         "kind": target.kind,
         "address": target.address,
+        # DESIGN §4.3's names of the address, each set for its kind only.
+        "url": target.address if target.kind == "url" else None,
+        "email": target.address if target.kind == "email" else None,
+        "phone": target.address if target.kind == "sms" else None,
         "enabled": target.enabled,
         "access_number": target.access_number_id,
         "keyword": target.keyword_id,

@@ -25,6 +25,7 @@ from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
 from appliance.modem.probe import PortChoiceCache, PortProber
 from appliance.modem.registry import ModemRegistry
+from appliance.recent_log import RecentLog
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
 from appliance.service import HealthCheck, http_server_answers, ingest_writer_answers
@@ -93,6 +94,8 @@ class Appliance:
     def __init__(self, settings: Settings, serve_http: bool = True) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.recent_log = RecentLog()
+        logging.getLogger().addHandler(self.recent_log)
         upgrade(settings.effective_database_url)
         self.engine: Engine = make_engine(settings.effective_database_url)
         self.sessions = make_session_factory(self.engine)
@@ -126,7 +129,8 @@ class Appliance:
         if serve_http:
             app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
                              device_issues=self.usb_modems.issues if self.usb_modems else None,
-                             forwarding_channels=self.channels, wake_outbox=self.outbox.wake)
+                             forwarding_channels=self.channels, wake_outbox=self.outbox.wake,
+                             log_entries=self.recent_log.entries, at_logs=self.pool.at_logs)
             app.extensions["appliance.attachments"] = self.attachments
             # cheroot: a fixed pool of worker threads, one per request being answered; a live-updates
             # stream holds its worker while the page is open (docs/operations.md sizes the pool).
@@ -163,6 +167,7 @@ class Appliance:
         self.mms.stop()
         self.outbox.stop()
         self.engine.dispose()
+        logging.getLogger().removeHandler(self.recent_log)
 
     def wait(self) -> None:
         self._stopped.wait()

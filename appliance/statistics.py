@@ -28,11 +28,15 @@ is counted on the day its message arrived (an opt-in is recorded within moments 
   keyword actions are listed even without a vote;
 - contest entries those messages made: total, correct, unique numbers; contests named by the scope's
   keyword actions are listed even without an entry.
+
+To compare keywords (their popularity), :func:`keyword_messages` counts the messages of many keywords
+over a range in one query.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -233,6 +237,28 @@ def access_number_statistics(session: Session, access_number_id: int, first: dat
     keywords = list(session.scalars(select(Keyword).where(Keyword.access_number_id == access_number_id)))
     return _statistics(session, "access_number", access_number_id, _messages.c.iccid == number.iccid,
                        None if from_messages else sim_scope(number.iccid), bounds, keywords)
+
+
+def keyword_messages(session: Session, keyword_ids: Collection[int], first: date, last: date,
+                     zone: str = DEFAULT_TIMEZONE, *, from_messages: bool = False) -> dict[int, int]:
+    """Messages routed to each keyword over the days, for comparing keywords (their popularity);
+    keywords without a message in the range are left out. One query for all of them, from the
+    summary in its zone (``from_messages``: from the messages even there, as the other functions)."""
+    bounds = DayBounds.of(first, last, zone)
+    if not keyword_ids:
+        return {}
+    if bounds.zone == SUMMARY_TIMEZONE and not from_messages:
+        scopes = {keyword_scope(k): k for k in keyword_ids}
+        d = _summary_days
+        query = (select(d.c.scope, func.sum(d.c.messages))
+                 .where(d.c.scope.in_(sorted(scopes)), d.c.day >= bounds.first, d.c.day <= bounds.last)
+                 .group_by(d.c.scope))
+        return {scopes[scope]: int(count) for scope, count in session.execute(query) if count}
+    m = _messages
+    query = (select(m.c.keyword_id, func.count())
+             .where(_in_range(m.c.keyword_id.in_(sorted(keyword_ids)), bounds))
+             .group_by(m.c.keyword_id))
+    return {keyword_id: count for keyword_id, count in session.execute(query)}
 
 
 def _statistics(session: Session, scope: str, scope_id: int, in_scope: ColumnElement[bool],

@@ -35,6 +35,10 @@ class UserError(ValueError):
     """A user could not be created or changed; the message says why, in words for the form."""
 
 
+class UserExists(UserError):
+    """The e-mail address belongs to a user already (an API answers 409 rather than 400)."""
+
+
 @dataclass(frozen=True)
 class SignInRefused:
     reason: str  # "rate_limited" or "invalid"
@@ -67,7 +71,7 @@ def create_user(session: Session, email: str, password: str, *, admin: bool = Fa
         if session.get(Account, account_id) is None:
             raise UserError(f"there is no account {account_id}")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise UserError(f"there is a user {email} already")
+        raise UserExists(f"there is a user {email} already")
     user = User(email=email, password_hash=_hasher.hash(password), is_admin=admin, account_id=account_id)
     session.add(user)
     session.flush()
@@ -77,6 +81,37 @@ def create_user(session: Session, email: str, password: str, *, admin: bool = Fa
 def set_password(user: User, password: str) -> None:
     check_password_strength(password)
     user.password_hash = _hasher.hash(password)
+
+
+def change_own_password(user: User, current_password: str, new_password: str) -> None:
+    """The user's own change: the current password first, so an unlocked, unattended browser is not enough."""
+    if not _verify(user, current_password):
+        raise UserError("the current password is wrong")
+    if new_password == current_password:
+        raise UserError("the new password is the same as the current one")
+    set_password(user, new_password)
+
+
+def disable_user(session: Session, user: User, acting_user_id: int | None, now: datetime | None = None) -> None:
+    """Stop ``user`` signing in (their browsers are signed out at the next request, their API tokens
+    refused); the row and what it made stay. Nobody disables themselves, and the last admin who can
+    sign in stays, so the box never locks everyone out."""
+    if user.disabled_at is not None:
+        return
+    if acting_user_id is not None and user.id == acting_user_id:
+        raise UserError("you cannot disable yourself; another admin can")
+    if user.is_admin and not _other_active_admins(session, user):
+        raise UserError(f"{user.email} is the last admin who can sign in; make another admin first")
+    user.disabled_at = now or datetime.now(UTC)
+
+
+def enable_user(user: User) -> None:
+    user.disabled_at = None
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    return session.scalar(select(func.count(User.id)).where(
+        User.is_admin.is_(True), User.disabled_at.is_(None), User.id != user.id)) or 0
 
 
 def any_user_exists(session: Session) -> bool:

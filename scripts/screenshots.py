@@ -33,8 +33,9 @@ DETAILS = [
     ("contest", "/contests", "main a[href^='/contests/']"),
     ("group", "/groups", "main a[href^='/groups/']"),
     ("contact", "/contacts", "main a[href^='/contacts/']"),
-    ("keyword", "/keywords", "main a[href^='/keywords/']"),
-    ("access-number", "/access-numbers", "main a[href^='/access-numbers/']"),
+    ("keyword", "/keywords", "main table a[href^='/keywords/']"),
+    ("access-number", "/access-numbers", "main table a[href^='/access-numbers/']"),
+    ("autoresponder", "/autoresponders", "main table a[href^='/autoresponders/']"),
 ]
 
 

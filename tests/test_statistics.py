@@ -155,6 +155,22 @@ def test_an_access_number_counts_every_message_its_sim_received(shop: Shop, sess
     assert other is not None and (other.messages, other.unique_senders) == (1, 1)
 
 
+def test_keyword_popularity_counts_each_keyword_s_messages_in_the_local_days(shop: Shop, session: Session) -> None:
+    shop.message(utc(2026, 11, 24, 22, 59, 59), "+48600000001", shop.pizza_id)  # the 24th in Warsaw: outside
+    shop.message(utc(2026, 11, 24, 23, 0, 0), "+48600000001", shop.pizza_id)
+    shop.message(utc(2026, 11, 25, 12, 0), "+48600000002", shop.pizza_id)
+    shop.message(utc(2026, 11, 26, 9, 0), "+48600000003", shop.konkurs_id)
+    shop.message(utc(2026, 11, 26, 10, 0), "+48600000004")  # unmatched
+    ids = [shop.pizza_id, shop.konkurs_id, shop.other_keyword_id]
+
+    for from_messages in (False, True):
+        assert statistics.keyword_messages(session, ids, date(2026, 11, 25), date(2026, 11, 26),
+                                           from_messages=from_messages) == {shop.pizza_id: 2, shop.konkurs_id: 1}
+    assert statistics.keyword_messages(session, ids, date(2026, 11, 24), date(2026, 11, 24), "UTC") == {
+        shop.pizza_id: 2}
+    assert statistics.keyword_messages(session, [], date(2026, 11, 24), date(2026, 11, 24)) == {}
+
+
 def test_the_day_the_clocks_go_forward_has_23_hours(shop: Shop, session: Session) -> None:
     # 29 March 2026: Warsaw goes from UTC+1 to UTC+2 at 01:00 UTC; the 30th starts at 22:00 UTC.
     bounds = DayBounds.of(date(2026, 3, 29), date(2026, 3, 30))

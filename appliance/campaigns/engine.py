@@ -282,7 +282,8 @@ class ActionEngine:
                 values = {"sender": context.sender, "keyword": message.keyword, "payload": message.payload,
                           "name": contact.name if contact is not None else None, **(extra or {})}
                 try:
-                    outbound = enqueue_sms(session, context.number.iccid, context.sender, render(template, values))
+                    outbound = enqueue_sms(session, context.number.iccid, context.sender, render(template, values),
+                                           account_id=account)
                 except OutboundError as exc:
                     record.held_back = f"not sent: {exc}"[:200]
                 else:

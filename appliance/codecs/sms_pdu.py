@@ -30,12 +30,14 @@ from datetime import datetime, timedelta, timezone
 from appliance.codecs import gsm7
 
 __all__ = [
+    "MAX_PARTS",
     "Concat",
     "PduError",
     "PortAddress",
     "SmsDeliver",
     "SmsStatusReport",
     "SmsSubmit",
+    "TextSize",
     "decode_mt_pdu",
     "decode_sms_deliver",
     "decode_sms_status_report",
@@ -45,6 +47,7 @@ __all__ = [
     "encode_sms_deliver_data",
     "encode_sms_status_report",
     "encode_sms_submit",
+    "measure_text",
 ]
 
 
@@ -141,7 +144,11 @@ _TON_ALPHANUMERIC = 5
 _BCD_DIGITS = "0123456789*#abc"
 
 _MAX_UD_OCTETS = 140
+# An 8-bit concatenation element counts the parts in one octet (TS 23.040 §9.2.3.24.1).
+MAX_PARTS = 255
 _MAX_GSM7_SEPTETS = 160
+# UDH length octet + the 8-bit concatenation element (IEI, length, reference, total, sequence).
+_CONCAT_UDH_OCTETS = 6
 # SMS-SUBMIT validity period: relative format, 0xA7 = 12 h + (0xA7 - 143) * 30 min = 24 h
 # (TS 23.040 §9.2.3.12.1).
 _VALIDITY_24H = 0xA7
@@ -599,9 +606,36 @@ def _text_parts(text: str, udh_octets_per_part: int) -> tuple[str, list[list[int
     return "ucs2", octet_parts
 
 
+@dataclass(frozen=True)
+class TextSize:
+    """How a text travels: its alphabet, how many SMS it takes and how much of them it fills.
+
+    ``units`` are septets for GSM 7-bit (a character of the extension table, such as "€", takes
+    two) and UTF-16 code units for UCS-2 (an emoji outside the BMP takes two); ``per_part`` is what
+    one part holds: 160/70 alone, 153/67 in a concatenated set, whose header takes the rest.
+    """
+
+    alphabet: str  # gsm7 | ucs2
+    units: int
+    parts: int
+    per_part: int
+
+
+def measure_text(text: str) -> TextSize:
+    """The size of *text* as :func:`encode_sms_submit` splits it (the panel's counter shows it)."""
+    alphabet, parts = _text_parts(text, udh_octets_per_part=_CONCAT_UDH_OCTETS)
+    if alphabet == "gsm7":
+        units = sum(len(part) for part in parts)
+        per_part = _MAX_GSM7_SEPTETS - (gsm7.header_septets(_CONCAT_UDH_OCTETS) if len(parts) > 1 else 0)
+    else:
+        units = sum(len(part) for part in parts) // 2
+        per_part = (_MAX_UD_OCTETS - (_CONCAT_UDH_OCTETS if len(parts) > 1 else 0)) // 2
+    return TextSize(alphabet, units, len(parts), per_part)
+
+
 def _concat_ie(reference: int, total: int, sequence: int) -> bytes:
-    if total > 255:
-        raise PduError(f"the message needs {total} parts; a concatenated message has at most 255")
+    if total > MAX_PARTS:
+        raise PduError(f"the message needs {total} parts; a concatenated message has at most {MAX_PARTS}")
     return bytes([IEI_CONCAT_8, 3, reference & 0xFF, total, sequence])
 
 
@@ -627,7 +661,7 @@ def _dcs(alphabet: str, message_class: int | None) -> int:
 
 
 def _text_user_data_parts(text: str, concat_reference: int) -> tuple[str, list[tuple[int, bytes, bool]]]:
-    alphabet, parts = _text_parts(text, udh_octets_per_part=6)
+    alphabet, parts = _text_parts(text, udh_octets_per_part=_CONCAT_UDH_OCTETS)
     out = []
     for sequence, payload in enumerate(parts, start=1):
         ies = _concat_ie(concat_reference, len(parts), sequence) if len(parts) > 1 else b""

@@ -3,14 +3,22 @@
 SQLite runs in WAL mode with ``synchronous=FULL``: a commit is on the SD card before the modem is
 told to delete the PDU it came from. Throughput comes from batching several PDUs per commit, not from
 weakening durability.
+
+:class:`unicode_lower` lower-cases text in SQL the same way on both: SQLite's own ``lower()`` folds
+ASCII only ("ŁÓDŹ" stays "ŁÓDŹ"), so on SQLite it calls Python's ``str.lower``, registered on every
+connection; PostgreSQL's ``lower()`` already follows Unicode in a UTF-8 locale.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, String, create_engine, event
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 from appliance.db.statistics_summary import install
 
@@ -30,6 +38,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
         return engine
     return create_engine(database_url, pool_pre_ping=True)
@@ -40,3 +49,24 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     sessions = sessionmaker(engine, expire_on_commit=False)
     install(sessions)
     return sessions
+
+
+class unicode_lower(GenericFunction[str]):  # noqa: N801 - named as SQL functions are
+    """``lower(text)`` with Unicode case mapping on SQLite too (see the module's docstring)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(unicode_lower)
+def _lower_elsewhere(element: unicode_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _lower_on_sqlite(element: unicode_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"unicode_lower({compiler.process(element.clauses, **kw)})"
+
+
+def _unicode_lower(text: str | None) -> str | None:
+    return text.lower() if isinstance(text, str) else text

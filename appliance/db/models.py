@@ -312,6 +312,20 @@ class LoginFailure(Base):
 
 
 
+class PanelSetting(Base):
+    """A setting changed in the panel, over the settings file's value of the same key (``smtp_host`` …).
+
+    Values are JSON so a port stays a number; which keys the panel may set is
+    :data:`appliance.panel_settings.PANEL_KEYS`.
+    """
+
+    __tablename__ = "panel_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[object] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
 class Account(Base):
     """A business using the box; owns dedicated numbers, keywords, contacts."""
 
@@ -359,13 +373,18 @@ class OutboundSms(Base):
     iccid: Mapped[str] = mapped_column(String(32), index=True)
     recipient: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
-    # queued → sending → sent → delivered; failed (gave up or the network refused for good)
+    # queued → sending → sent → delivered; failed (gave up or the network refused for good);
+    # cancelled (withdrawn before its first attempt: appliance.modem.outbound.withdraw)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The account the text speaks for (an account's reply, automatic answer, group send, forward);
+    # None: the box's own voice (a shared number's default reply, an admin's text). On a shared
+    # number an account's users see only their own account's texts (appliance.campaigns.dialogue).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
 
     parts: Mapped[list[OutboundPart]] = relationship(back_populates="outbound", order_by="OutboundPart.sequence",
                                                      cascade="all, delete-orphan")
@@ -641,7 +660,8 @@ class GroupSend(Base):
     access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"))
     text: Mapped[str] = mapped_column(Text)
     scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | sending | done
+    # scheduled → sending → done (every text queued); failed (group or number gone); cancelled
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

@@ -23,6 +23,7 @@ from appliance.delivery.outbox import AttemptResult, Channel, DeliveryJob
 from appliance.delivery.payload import event_for, webhook_body
 from appliance.delivery.sms_forward import SmsChannel
 from appliance.delivery.webhook import WebhookSender, WebhookTarget
+from appliance.panel_settings import smtp_settings_reader
 
 
 class WebhookChannel:
@@ -56,19 +57,22 @@ class WebhookChannel:
 
 
 class EmailChannel:
-    def __init__(self, settings: SmtpSettings, attachments: AttachmentStore) -> None:
-        self._settings = settings
-        self._sender = EmailSender(settings)
+    """Sends with the SMTP settings in force at that moment (``smtp_settings()``), so a server changed
+    in the panel is used from the next e-mail on, without a restart."""
+
+    def __init__(self, smtp_settings: Callable[[], SmtpSettings], attachments: AttachmentStore) -> None:
+        self._smtp_settings = smtp_settings
         self._attachments = attachments
 
     def deliver(self, job: DeliveryJob) -> AttemptResult:
         target = job.target
+        smtp = self._smtp_settings()
         try:
             email = render_email(
                 EmailTarget(target.address, target.subject_template or DEFAULT_SUBJECT,
                             target.body_template or DEFAULT_BODY, target.attach_limit_bytes),
-                job.message, self._attachments.read, self._settings.sender)
-            reply = self._sender.send(email)
+                job.message, self._attachments.read, smtp.sender)
+            reply = EmailSender(smtp).send(email)
         except EmailError as exc:
             return AttemptResult(False, error=str(exc), permanent=exc.permanent)
         return AttemptResult(True, excerpt=reply)
@@ -78,6 +82,6 @@ def forwarding_channels(settings: Settings, session_factory: sessionmaker[Sessio
                         wake_sim: Callable[[str], None]) -> dict[str, Channel]:
     return {
         "url": WebhookChannel(settings.data_dir / "forward-ca"),
-        "email": EmailChannel(SmtpSettings.from_settings(settings), attachments),
+        "email": EmailChannel(smtp_settings_reader(settings, session_factory), attachments),
         "sms": SmsChannel(session_factory, wake_sim),
     }

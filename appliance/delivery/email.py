@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -57,6 +57,8 @@ __all__ = [
     "SmtpSettings",
     "email_message_id",
     "render_email",
+    "render_test_email",
+    "sender_address",
 ]
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,7 @@ def render_email(target: EmailTarget, message: Mapping[str, Any], read_attachmen
     an appliance setting, which fixed lets the retry pass) is no usable address; nothing in the
     message itself can make rendering fail.
     """
-    from_address = _sender_address(sender)
+    from_address = sender_address(sender)
     to_address = Address(addr_spec=_addr_spec(target.address, "recipient address"))
     values = _placeholder_values(message)
 
@@ -189,6 +191,24 @@ def render_email(target: EmailTarget, message: Mapping[str, Any], read_attachmen
     mail.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8", cte="quoted-printable")
     for data, maintype, subtype, filename in attachments:
         mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return mail
+
+
+def render_test_email(sender: str, recipient: str, subject: str, body: str) -> EmailMessage:
+    """A plain e-mail from *sender* to *recipient*: what the panel's "send a test e-mail" button sends,
+    so an administrator sees the SMTP settings work before a forward depends on them.
+
+    Raises :class:`EmailError` when either address is not usable, as :func:`render_email` does.
+    """
+    from_address = sender_address(sender)
+    mail = EmailMessage(policy=email.policy.SMTP)
+    mail["From"] = from_address
+    mail["To"] = Address(addr_spec=_addr_spec(recipient, "recipient address"))
+    mail["Subject"] = _one_line(subject, SUBJECT_MAX_CHARS)
+    mail["Date"] = format_datetime(datetime.now(UTC))
+    mail["Message-ID"] = make_msgid(domain=from_address.domain)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(_body_text(body).rstrip("\n") + "\n", charset="utf-8", cte="quoted-printable")
     return mail
 
 
@@ -337,7 +357,7 @@ def _addr_spec(value: str, what: str) -> str:
     return f"{local}@{domain}"
 
 
-def _sender_address(sender: str) -> Address:
+def sender_address(sender: str) -> Address:
     """``sms@firma.pl`` or ``Bramka SMS <sms@firma.pl>`` (the ``smtp_sender`` setting) as an Address."""
     if not sender or not sender.strip():
         raise EmailError("no sender address is configured (smtp_sender)")

@@ -71,6 +71,10 @@ class AttemptResult:
     started_at: datetime | None = None  # filled in by the worker
 
 
+# The delivery id of a test send (panel, API): a sample message, no outbox row behind it.
+TEST_DELIVERY_ID = 0
+
+
 @dataclass(frozen=True)
 class DeliveryJob:
     """What a channel needs for one attempt, read before it and held in no transaction: a send can

@@ -27,6 +27,8 @@ from collections.abc import Callable
 import serial
 from gsmmodem.serial_comms import SerialComms
 
+from appliance.modem.at_log import AtLog
+
 log = logging.getLogger(__name__)
 
 CTRL_Z = "\x1a"
@@ -75,12 +77,16 @@ UrcHandler = Callable[[list[str]], None]
 
 
 class AtChannel(SerialComms):
-    """One open serial port. Commands are serialised; URCs go to ``on_urc`` from the reader thread."""
+    """One open serial port. Commands are serialised; URCs go to ``on_urc`` from the reader thread.
+
+    Every line written and read is recorded in ``at_log`` (secrets masked), the session's support log.
+    """
 
     def __init__(self, port: str, on_urc: UrcHandler, on_closed: Callable[[Exception], None],
-                 baudrate: int = 115200) -> None:
+                 baudrate: int = 115200, at_log: AtLog | None = None) -> None:
         super().__init__(port, baudrate, notifyCallbackFunc=on_urc, fatalErrorCallbackFunc=self._closed)
         self._on_closed = on_closed
+        self.at_log = at_log if at_log is not None else AtLog()
         self._pending_two_line: str | None = None
         self.closed = threading.Event()
 
@@ -89,11 +95,14 @@ class AtChannel(SerialComms):
             self.connect()
             self.serial.reset_input_buffer()
         except (serial.SerialException, OSError) as exc:
+            self.at_log.event(f"cannot open {self.port}: {exc}")
             raise ChannelClosed(f"cannot open {self.port}: {exc}") from exc
+        self.at_log.event(f"{self.port} opened")
 
     def close(self) -> None:
         if self.alive:
             self.alive = False
+            self.at_log.event(f"{self.port} closed")
             if threading.current_thread() is not getattr(self, "rxThread", None):
                 self.rxThread.join(timeout=3)
         try:
@@ -130,10 +139,12 @@ class AtChannel(SerialComms):
             self._response = []
             event = self._responseEvent = threading.Event()
             try:
+                self.at_log.sent(data)
                 self.serial.write(data.encode())
                 seen = 0
                 while not event.wait(timeout):
                     if len(self._response) == seen:
+                        self.at_log.event(f"no answer to {label} within {timeout:g} s")
                         raise AtTimeout(label, timeout, list(self._response))
                     seen = len(self._response)
             except (serial.SerialException, OSError) as exc:
@@ -192,6 +203,7 @@ class AtChannel(SerialComms):
         return text
 
     def _deliver(self, line: str, end_of_response: bool = False) -> None:
+        self.at_log.received(line)
         if self._pending_two_line is not None:
             first, self._pending_two_line = self._pending_two_line, None
             self.notifyCallback([first, line])
@@ -208,6 +220,7 @@ class AtChannel(SerialComms):
         self.notifyCallback([line])
 
     def _closed(self, exc: Exception) -> None:
+        self.at_log.event(f"{self.port} closed: {exc}")
         self.alive = False
         self.closed.set()
         if self._responseEvent is not None:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.codecs.sms_pdu import PduError, encode_sms_submit
@@ -63,12 +63,14 @@ def recipient_number(recipient: str) -> str:
     return number
 
 
-def enqueue_sms(session: Session, iccid: str, recipient: str, text: str) -> OutboundSms:
-    """Queue ``text`` to ``recipient`` through the SIM ``iccid``; encoded now so errors show at once."""
+def enqueue_sms(session: Session, iccid: str, recipient: str, text: str, *,
+                account_id: int | None = None) -> OutboundSms:
+    """Queue ``text`` to ``recipient`` through the SIM ``iccid``, on behalf of ``account_id`` (None:
+    the box itself); encoded now so errors show at once."""
     number = recipient_number(recipient)
     if not text:
         raise OutboundError("the text is empty")
-    outbound = OutboundSms(iccid=iccid, recipient=number, text=text)
+    outbound = OutboundSms(iccid=iccid, recipient=number, text=text, account_id=account_id)
     session.add(outbound)
     session.flush()
     try:
@@ -80,6 +82,20 @@ def enqueue_sms(session: Session, iccid: str, recipient: str, text: str) -> Outb
     outbound.parts = [OutboundPart(sequence=n, pdu_hex=pdu.hex().upper()) for n, pdu in enumerate(pdus, 1)]
     session.flush()
     return outbound
+
+
+def withdraw(session: Session, outbound_ids: Select[tuple[int]], now: datetime | None = None) -> int:
+    """Cancel the texts ``outbound_ids`` selects that no modem has tried yet; returns how many.
+
+    A text already tried stays: some of its parts may be on the recipient's phone, and half a
+    concatenated message is worse than the whole. The status check is in the UPDATE itself, so a
+    text a session claims at the same moment is either claimed or withdrawn, never both."""
+    result = session.execute(update(OutboundSms)
+                             .where(OutboundSms.id.in_(outbound_ids), OutboundSms.status == "queued",
+                                    OutboundSms.attempts == 0)
+                             .values(status="cancelled", finished_at=now or utcnow())
+                             .execution_options(synchronize_session=False))
+    return result.rowcount or 0
 
 
 class OutboundQueue:

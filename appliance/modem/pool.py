@@ -11,12 +11,18 @@ import glob
 import logging
 import os
 import threading
+from collections import OrderedDict
 
+from appliance.modem.at_log import AtLog, AtLogSnapshot
 from appliance.modem.outbound import OutboundQueue
 from appliance.modem.session import ModemSession, ModemState, ModemStatus, StatusListener
 from appliance.reception.ingest import IngestWriter
 
 log = logging.getLogger(__name__)
+
+# AT logs of ports whose session ended (unplugged, vanished), kept for the System page: the last
+# words of a modem that dropped off are what support asks for.
+ENDED_LOGS_KEPT = 8
 
 
 def expand_ports(patterns: list[str]) -> list[str]:
@@ -40,6 +46,7 @@ class ModemPool:
                                  "refused_pins": set(), "outbound": outbound, "send_interval": send_interval}
         self._rescan_seconds = rescan_seconds
         self._sessions: dict[str, ModemSession] = {}
+        self._ended_logs: OrderedDict[str, tuple[str | None, AtLog]] = OrderedDict()
         self._attached: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -61,6 +68,15 @@ class ModemPool:
     def statuses(self) -> list[ModemStatus]:
         with self._lock:
             return [session.status for session in self._sessions.values()]
+
+    def at_logs(self) -> list[AtLogSnapshot]:
+        """Each port's recent AT dialogue: the ports in use, then those whose session ended, newest first."""
+        with self._lock:
+            active = [AtLogSnapshot(s.port, s.status.iccid, True, s.at_log.entries())
+                      for s in self._sessions.values()]
+            ended = [AtLogSnapshot(port, iccid, False, at_log.entries())
+                     for port, (iccid, at_log) in reversed(self._ended_logs.items())]
+        return active + ended
 
     def check_health(self) -> None:
         """Ask every session for signal, registration, SIM and storage (the scheduler's job)."""
@@ -105,7 +121,9 @@ class ModemPool:
                     continue  # the same tty under another name (a /dev/gsm link and its /dev/ttyUSB node)
                 in_use.add(os.path.realpath(port))
                 log.info("modem port %s found", port)
-                session = ModemSession(port, self._ingest, self._on_status, **self._session_options)
+                _iccid, at_log = self._ended_logs.pop(port, (None, None))
+                session = ModemSession(port, self._ingest, self._on_status, at_log=at_log,
+                                       **self._session_options)
                 self._sessions[port] = session
                 session.start()
             gone = [port for port in self._sessions if port not in present]
@@ -113,6 +131,13 @@ class ModemPool:
         for session in stopped:
             log.info("modem port %s vanished", session.port)
             session.stop()
+            self._keep_ended_log(session)
+
+    def _keep_ended_log(self, session: ModemSession) -> None:
+        with self._lock:
+            self._ended_logs[session.port] = (session.status.iccid, session.at_log)
+            while len(self._ended_logs) > ENDED_LOGS_KEPT:
+                self._ended_logs.popitem(last=False)
 
     def _scan_loop(self) -> None:
         while not self._stopping.wait(self._rescan_seconds):

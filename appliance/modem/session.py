@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from appliance.modem import responses
 from appliance.modem.at import AtChannel, AtError, AtTimeout, ChannelClosed, wait_for_sync
+from appliance.modem.at_log import AtLog
 from appliance.modem.data_call import Apn, DataCall, DataCallError, DataLink
 from appliance.modem.outbound import PERMANENT_CMS_ERRORS, ClaimedSms, OutboundQueue
 from appliance.modem.usb_reset import UsbResetUnavailable, reset_usb_device
@@ -90,8 +91,11 @@ class ModemSession:
                  refused_pins: set[tuple[str | None, str]] | None = None,
                  outbound: OutboundQueue | None = None, send_interval: float = 1.0,
                  reset_device: Callable[[str], object] | None = reset_usb_device,
-                 timeouts_before_reset: int = 3) -> None:
+                 timeouts_before_reset: int = 3, at_log: AtLog | None = None) -> None:
         self.port = port
+        # One log across reconnects (and, given by the pool, across sessions on this port): the
+        # dialogue before a modem dropped off is what explains it.
+        self.at_log = at_log if at_log is not None else AtLog()
         self._ingest = ingest
         self._on_status = on_status
         self._at_timeout = at_timeout
@@ -180,7 +184,8 @@ class ModemSession:
 
     def _connect(self) -> None:
         self._set_status(state=ModemState.CONNECTING, detail=None)
-        channel = AtChannel(self.port, on_urc=self._on_urc, on_closed=self._on_channel_closed)
+        channel = AtChannel(self.port, on_urc=self._on_urc, on_closed=self._on_channel_closed,
+                            at_log=self.at_log)
         channel.open()
         self._channel = channel
         # Whatever the port still holds for a previous owner arrives now, as notifications nobody

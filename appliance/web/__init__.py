@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.delivery.outbox import Channel
+from appliance.modem.at_log import AtLogSnapshot
+from appliance.recent_log import LogEntry
 
 SECRET_KEY_FILE = "secret_key"
 
@@ -26,13 +29,17 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
                wake_sim: Callable[[str], None] | None = None,
                device_issues: Callable[[], Sequence[object]] | None = None,
                forwarding_channels: Mapping[str, Channel] | None = None,
-               wake_outbox: Callable[[], None] | None = None) -> Flask:
+               wake_outbox: Callable[[], None] | None = None,
+               log_entries: Callable[[], Sequence[LogEntry]] | None = None,
+               at_logs: Callable[[], Sequence[AtLogSnapshot]] | None = None) -> Flask:
     """Build the Flask app; without ``session_factory`` it opens ``settings.effective_database_url``.
 
     ``wake_sim(iccid)`` tells the modem pool a text was queued for that SIM (sent within seconds
     without it). ``device_issues()`` lists plugged USB devices that are no working modem yet, each
     with ``kind``, ``what`` and ``remedy`` (udev discovery). ``forwarding_channels`` send a target's
-    test message; ``wake_outbox()`` has a retried delivery tried at once. The schema is not migrated here: ``appliance run`` upgrades it before serving.
+    test message; ``wake_outbox()`` has a retried delivery tried at once. ``log_entries()`` gives the
+    running appliance's recent log records and ``at_logs()`` each modem port's recent AT dialogue, for
+    the System page. The schema is not migrated here: ``appliance run`` upgrades it before serving.
     """
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or _stored_secret_key(settings.data_dir)
@@ -45,20 +52,43 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.extensions["appliance.device_issues"] = device_issues or (lambda: [])
     app.extensions["appliance.forwarding_channels"] = dict(forwarding_channels or {})
     app.extensions["appliance.wake_outbox"] = wake_outbox
+    app.extensions["appliance.log_entries"] = log_entries
+    app.extensions["appliance.at_logs"] = at_logs or (lambda: [])
+    app.extensions["appliance.started_at"] = time.time()
     app.teardown_appcontext(_close_session)
 
     from flask_login import current_user
 
-    from appliance.web import (  # noqa: F401 - the api_* modules nest in api.bp
+    from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp
         api,
         api_config,
         api_conversations,
+        api_credentials,
         api_forwarding,
+        api_group_sends,
         api_stats,
+        conversations,
+        group_sends,
+        openapi,
         panel,
+        panel_access_numbers,
+        panel_accounts,
+        panel_autoresponders,
+        panel_contacts,
+        panel_contests,
+        panel_dashboard,
+        panel_events,
         panel_forwarding,
+        panel_gallery,
+        panel_keywords,
+        panel_polls,
+        panel_statistics,
+        panel_system,
+        sms_counter,
     )
+    from appliance.web import settings as settings_pages  # not to shadow the parameter
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
+    from appliance.web.campaign_pages import BOX_ZONE, local_text
     from appliance.web.navigation import navigation
 
     init_auth(app)
@@ -70,10 +100,25 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
             csrf.exempt(blueprint)
     app.register_blueprint(panel.bp)
     app.register_blueprint(panel_forwarding.bp)
+    app.register_blueprint(panel_accounts.bp)
+    app.register_blueprint(panel_access_numbers.bp)
+    app.register_blueprint(panel_keywords.bp)
+    app.register_blueprint(panel_autoresponders.bp)
+    app.register_blueprint(panel_system.bp)
+    app.register_blueprint(settings_pages.bp)
+    app.register_blueprint(panel_contacts.bp)
+    app.register_blueprint(panel_polls.bp)
+    app.register_blueprint(panel_contests.bp)
+    app.register_blueprint(panel_statistics.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(group_sends.bp)
+    app.register_blueprint(sms_counter.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,
                                  current_language=current_language, current_user=current_user)
+    app.jinja_env.globals["box_zone"] = BOX_ZONE.key
+    app.jinja_env.filters["local_time"] = local_text
 
     return app
 
@@ -85,10 +130,19 @@ def db_session() -> Session:
     return g.db_session
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def end_db_session() -> None:
+    """Close the request's session; the next :func:`db_session` opens a new one.
+
+    A long response (the live events stream) reads in short sessions so that between reads it holds
+    no pooled connection and no snapshot (an open SQLite read keeps the WAL from being checkpointed).
+    """
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    end_db_session()
 
 
 def _stored_secret_key(data_dir: Path) -> str:

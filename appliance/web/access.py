@@ -28,6 +28,11 @@ class Principal:
     def read_only(self) -> bool:
         return not self.is_admin and self.account_id is None
 
+    @property
+    def only_account(self) -> int | None:
+        """The one account this principal is confined to; None when it sees every account."""
+        return None if self.is_admin or self.read_only else self.account_id
+
     def sees(self, account_id: int | None) -> bool:
         """Whether a row of ``account_id`` (None: no account, e.g. an unmatched message) is visible."""
         if self.is_admin or self.read_only:

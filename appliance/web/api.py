@@ -1,7 +1,17 @@
 """REST API v1 (DESIGN §4.3): JSON in and out, ``Authorization: Bearer <token>`` on every call.
 
 Every error is ``{"error": {"code", "message"}}`` with the matching HTTP status, including routing
-errors (unknown path, wrong method) anywhere under ``/api/``.
+errors (unknown path, wrong method), bodies too large and server errors anywhere under ``/api/``.
+
+Who may do what is :mod:`appliance.web.access`'s rule, the panel's: an admin token everything; an
+account's token reads and changes its own account's rows only (another account's row answers 404, as
+if it did not exist; creating one for another account 403); a token of neither reads everything and
+changes nothing (403). Binding SIMs (creating and deleting access numbers), accounts themselves and the
+box's hardware issues are the admin's. Shared access numbers are visible to every account (their
+keywords are reserved on them), changed by the admin only.
+
+Lists are pages in id order: ``?after_id=&limit=`` → ``{"items": [...], "next_after_id"}``
+(:func:`paginated`), ``next_after_id`` null on the last page.
 """
 
 from __future__ import annotations
@@ -12,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from appliance.attachments import AttachmentStore
 from appliance.codecs.media_types import OCTET_STREAM, is_active_content
@@ -30,7 +40,7 @@ from appliance.representation import (
 )
 from appliance.rules import normalise
 from appliance.web import db_session
-from appliance.web.access import Principal
+from appliance.web.access import Principal, current_principal
 from appliance.web.tokens import find_token
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# The largest INTEGER of PostgreSQL: no id or count is larger, and a larger one in a query would fail
+# there rather than find nothing.
+MAX_INTEGER = 2**31 - 1
+# A JSON body is a few KB; a contact list to import may be a large spreadsheet's CSV.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+_UPLOADS = ("api.api_config.import_contacts",)
 # last_used_at is for spotting stale tokens, not auditing: one write a minute per token spares the
 # SD card a synchronous commit on every API call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -49,6 +66,8 @@ _ERROR_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
+    500: "internal_error",
 }
 
 
@@ -77,15 +96,26 @@ def _api_error(exc: ApiError) -> Response:
 def _http_error(exc: HTTPException) -> Response | HTTPException:
     # Registered app-wide because a path that matches no route never reaches the blueprint.
     if not request.path.startswith("/api/"):
-        return exc
+        return _panel_error(exc)
     status = exc.code or 500
     code = _ERROR_CODES.get(status, "internal_error" if status >= 500 else "http_error")
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. 405's Allow
     return error_response(status, code, exc.description or exc.name, headers)
 
 
+def _panel_error(exc: HTTPException) -> Response | HTTPException:
+    """The panel's own page for a refusal or a missing page; redirects and the like pass through."""
+    if exc.code not in (400, 403, 404, 405, 413):
+        return exc
+    response = current_app.make_response(render_template("error.html", error=exc))
+    response.status_code = exc.code
+    return response
+
+
 # Attachment links in forwards carry their target's download token instead of an API token.
 _DOWNLOADS = ("api.get_attachment", "api.get_attachment_thumbnail")
+# Read without a token: the API's description is no secret.
+PUBLIC_ENDPOINTS = ("api.api_openapi.openapi_document",)
 
 
 def _authenticate_download(attachment_id: int, token: str) -> None:
@@ -95,11 +125,29 @@ def _authenticate_download(attachment_id: int, token: str) -> None:
     attachment = session.get(Attachment, attachment_id)
     message = session.get(Message, attachment.message_id) if attachment is not None else None
     if target is None or message is None or message.account_id != target.account_id:
-        raise ApiError(401, "invalid_token", "the download token does not open this attachment")
+        raise ApiError(401, "invalid_token", "the download token does not open this attachment",
+                       {"WWW-Authenticate": 'Bearer realm="appliance", error="invalid_token"'})
+    g.principal = Principal(is_admin=False, account_id=target.account_id,
+                            label=f"download token of forward target {target.id}")
+
+
+def _check_url() -> None:
+    """No NUL anywhere in the path or the query, no id beyond any id in the path: PostgreSQL would
+    refuse the query rather than find nothing. (Not a route converter's maximum: Werkzeug answers 405
+    when one method's rule refuses the value and another method's rule has the same path.)"""
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        raise ApiError(400, "invalid_parameter", "the URL contains a NUL character (%00)")
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > MAX_INTEGER:
+            raise ApiError(404, "not_found", f"no row has the id {value} ({name})")
 
 
 @bp.before_request
 def _authenticate() -> None:
+    request.max_content_length = MAX_UPLOAD_BYTES if request.endpoint in _UPLOADS else MAX_BODY_BYTES
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    _check_url()
     if request.endpoint in _DOWNLOADS and request.args.get("token") and "Authorization" not in request.headers:
         _authenticate_download(int((request.view_args or {})["attachment_id"]), request.args["token"])
         return
@@ -127,9 +175,7 @@ def _authenticate() -> None:
 @bp.get("/messages")
 def list_messages() -> Response:
     """Messages in id order after the cursor ``after_id``; ``next_after_id`` is null on the last page."""
-    after_id = _int_param("after_id", default=0, minimum=0)
-    limit = _int_param("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    query = (select(Message).where(Message.id > after_id).order_by(Message.id).limit(limit + 1)
+    query = (select(Message).where(current_principal().visible(Message.account_id))
              .options(selectinload(Message.attachments)))
     access_number = _number_param("access_number")
     if access_number is not None:
@@ -143,49 +189,68 @@ def list_messages() -> Response:
         wanted = normalise(keyword)
         ids = [k.id for k in db_session().scalars(select(Keyword)) if normalise(k.keyword) == wanted]
         query = query.where(Message.keyword_id.in_(ids))
-    session = db_session()
-    messages = list(session.scalars(query))
-    has_more = len(messages) > limit
-    messages = messages[:limit]
-    msisdns = msisdns_by_iccid(session, (m.iccid for m in messages))
-    return jsonify({
-        "items": [message_json(m, msisdns=msisdns, base_url=request.host_url) for m in messages],
-        "next_after_id": messages[-1].id if has_more else None,
-    })
+    messages, next_after_id = paginated(query, Message.id)
+    msisdns = msisdns_by_iccid(db_session(), (m.iccid for m in messages))
+    return page_response([message_json(m, msisdns=msisdns, base_url=request.host_url) for m in messages],
+                         next_after_id)
 
 
 @bp.get("/messages/<int:message_id>")
 def get_message(message_id: int) -> Response:
+    return jsonify(message_json(visible_message(message_id), base_url=request.host_url))
+
+
+def visible_message(message_id: int) -> Message:
+    """The message, or 404 when there is none or it is another account's."""
     message = db_session().get(Message, message_id)
-    if message is None:
+    if message is None or not current_principal().sees(message.account_id):
         raise ApiError(404, "not_found", f"no message with id {message_id}")
-    return jsonify(message_json(message, base_url=request.host_url))
+    return message
 
 
 @bp.get("/modems")
 def list_modems() -> Response:
-    """Every SIM's modem the appliance has seen, with its last known state (a list, like §4.2's)."""
-    session = db_session()
-    bound = {a.iccid: a for a in session.scalars(select(AccessNumber))}
-    modems = session.scalars(select(Modem).order_by(Modem.id))
-    return jsonify([modem_json(m, bound.get(m.iccid)) for m in modems])
+    """Every SIM's modem the appliance has seen, with its last known state; an account's token sees
+    the modems of the access numbers it sees (its own and the shared ones)."""
+    session, principal = db_session(), current_principal()
+    numbers = select(AccessNumber).where(visible_access_numbers(principal))
+    query = select(Modem)
+    if not (principal.is_admin or principal.read_only):
+        query = query.where(Modem.iccid.in_(numbers.with_only_columns(AccessNumber.iccid)))
+    modems, next_after_id = paginated(query, Modem.id)
+    bound = {a.iccid: a for a in session.scalars(numbers.where(AccessNumber.iccid.in_([m.iccid for m in modems])))}
+    return page_response([modem_json(m, bound.get(m.iccid)) for m in modems], next_after_id)
 
 
 @bp.get("/modem-issues")
 def list_modem_issues() -> Response:
-    """USB devices that are plugged in but are no working modem (mass storage, HiLink, ModemManager)."""
+    """USB devices that are plugged in but are no working modem (mass storage, HiLink, ModemManager).
+
+    Not a page: a handful of devices plugged in now, with no ids. The box's hardware is the admin's
+    concern, so an account's token is refused."""
+    principal = current_principal()
+    if not (principal.is_admin or principal.read_only):
+        raise ApiError(403, "forbidden", "the USB devices plugged into the appliance are for admin tokens "
+                                         "(and read-only ones) to see")
     return jsonify([device_issue_json(issue) for issue in current_app.extensions["appliance.device_issues"]()])
 
 
 @bp.post("/sms")
 def send_sms() -> tuple[Response, int]:
-    """Queue a text through the SIM of ``access_number`` (default: the SIM seen ready most recently)."""
-    _require_admin()
+    """Queue a text through the SIM of ``access_number`` (default: the SIM seen ready most recently;
+    for an account's token, of its own numbers)."""
+    principal = require_writer()
     body = _json_body()
+    for field in ("to", "text"):
+        if not isinstance(body.get(field, ""), str):
+            raise ApiError(400, "invalid_parameter", f"{field}: must be a string")
     session = db_session()
-    iccid = _sim_for(session, body.get("access_number"))
+    iccid = _sim_for(session, body.get("access_number"), principal)
+    # The account the text speaks for: the token's, else the owner of the number it goes out from.
+    account_id = principal.only_account or session.scalar(select(AccessNumber.account_id)
+                                                          .where(AccessNumber.iccid == iccid))
     try:
-        outbound = enqueue_sms(session, iccid, str(body.get("to") or ""), body.get("text") or "")
+        outbound = enqueue_sms(session, iccid, body.get("to") or "", body.get("text") or "", account_id=account_id)
     except OutboundError as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from exc
     session.commit()
@@ -198,9 +263,11 @@ def send_sms() -> tuple[Response, int]:
 
 @bp.get("/sms/<int:sms_id>")
 def get_sms(sms_id: int) -> Response:
-    session = db_session()
+    """An outbound text; an account's token sees those spoken for its account or sent through its own
+    numbers' SIMs."""
+    session, principal = db_session(), current_principal()
     outbound = session.get(OutboundSms, sms_id)
-    if outbound is None:
+    if outbound is None or not (principal.sees(outbound.account_id) or outbound.iccid in _own_sims(session, principal)):
         raise ApiError(404, "not_found", f"no outbound SMS with id {sms_id}")
     return jsonify(outbound_json(outbound, msisdns_by_iccid(session, [outbound.iccid]).get(outbound.iccid)))
 
@@ -208,21 +275,25 @@ def get_sms(sms_id: int) -> Response:
 @bp.get("/attachments/<int:attachment_id>")
 def get_attachment(attachment_id: int) -> Response:
     """The bytes of one MMS part, always as a download (never rendered by the browser)."""
-    attachment = db_session().get(Attachment, attachment_id)
-    if attachment is None:
-        raise ApiError(404, "not_found", f"no attachment with id {attachment_id}")
-    return attachment_response(attachment)
+    return attachment_response(_visible_attachment(attachment_id))
 
 
 @bp.get("/attachments/<int:attachment_id>/thumbnail")
 def get_attachment_thumbnail(attachment_id: int) -> Response:
     """A JPEG of at most 320 px a side, for images that decoded; 404 for everything else."""
-    attachment = db_session().get(Attachment, attachment_id)
-    if attachment is None:
-        raise ApiError(404, "not_found", f"no attachment with id {attachment_id}")
+    attachment = _visible_attachment(attachment_id)
     if attachment.thumbnail_sha256 is None:
         raise ApiError(404, "not_found", f"attachment {attachment_id} ({attachment.content_type}) has no thumbnail")
     return thumbnail_response(attachment)
+
+
+def _visible_attachment(attachment_id: int) -> Attachment:
+    session = db_session()
+    attachment = session.get(Attachment, attachment_id)
+    message = session.get(Message, attachment.message_id) if attachment is not None else None
+    if message is None or not current_principal().sees(message.account_id):
+        raise ApiError(404, "not_found", f"no attachment with id {attachment_id}")
+    return attachment
 
 
 def attachment_store() -> AttachmentStore:
@@ -307,34 +378,107 @@ def _token(value: str) -> str:
     return "".join(ch for ch in value if ch.isascii() and (ch.isalnum() or ch in "-_.:")) or "utf-8"
 
 
+# --- who may ---------------------------------------------------------------------------------------
+
 def _require_admin() -> None:
-    if not g.api_token.is_admin:
+    """For what only the admin does: binding SIMs, accounts, the box's hardware."""
+    if not current_principal().is_admin:
         raise ApiError(403, "forbidden", "this needs an admin token (appliance token create NAME --admin)")
 
 
+def require_writer() -> Principal:
+    """The principal of a change: 403 for a read-only token, before anything else is looked at."""
+    principal = current_principal()
+    if principal.read_only:
+        raise ApiError(403, "forbidden", "this token only reads; changes need an admin token or an account's "
+                                         "token (appliance token create NAME --admin or --account ID)")
+    return principal
+
+
+def require_change(account_id: int | None) -> None:
+    """403 unless the principal may create, change or delete a row of ``account_id``."""
+    principal = require_writer()
+    if not principal.may_change(account_id):
+        owner = f"account {account_id}" if account_id is not None else "no account (the admin's)"
+        raise ApiError(403, "forbidden", f"this token changes only account {principal.account_id}'s rows, "
+                                         f"and this one is {owner}'s")
+
+
+def visible_access_numbers(principal: Principal) -> ColumnElement[bool]:
+    """A WHERE clause keeping the access numbers the principal sees: shared numbers are everyone's to
+    see (accounts reserve keywords on them), dedicated ones their owner's."""
+    return or_(AccessNumber.kind == "shared", principal.visible(AccessNumber.account_id))
+
+
+def sees_access_number(principal: Principal, number: AccessNumber) -> bool:
+    return number.kind == "shared" or principal.sees(number.account_id)
+
+
+def _own_sims(session: Session, principal: Principal) -> list[str]:
+    """The ICCIDs of the account's own access numbers: the SIMs its texts go out through."""
+    return list(session.scalars(select(AccessNumber.iccid).where(AccessNumber.account_id == principal.account_id)))
+
+
+# --- request and response shapes ------------------------------------------------------------------
+
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    if not request.is_json:
         raise ApiError(400, "invalid_body", "send a JSON object with Content-Type: application/json")
+    try:
+        body = request.get_json()
+        _check_text(body, "body")
+    except BadRequest:  # what does not parse (a body too large is 413, raised as it is)
+        raise ApiError(400, "invalid_body", "the body is not valid JSON") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_body", "the body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", f"the body must be a JSON object, not {type(body).__name__}")
     return body
 
 
-def _sim_for(session: Session, access_number: object) -> str:
+def _check_text(value: Any, where: str) -> None:
+    """No NUL and no lone surrogate (\\ud800) in any string of a body: neither can be stored."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, f"{key}" if where == "body" else f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}[{index}]")
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError(400, "invalid_field", f"{where}: must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "invalid_field", f"{where}: contains a lone UTF-16 surrogate") from None
+
+
+def _sim_for(session: Session, access_number: object, principal: Principal) -> str:
+    """The SIM a text goes out through. An admin may use any SIM, also one no access number is bound
+    to yet; an account's token only its own numbers' SIMs."""
     if access_number is not None:
         number = str(access_number).strip()
-        iccid = session.scalar(select(AccessNumber.iccid).where(AccessNumber.number == number))
-        iccid = iccid or session.scalar(select(Modem.iccid).where(Modem.msisdn == number))
+        row = session.scalar(select(AccessNumber).where(AccessNumber.number == number))
+        if not principal.is_admin:
+            if row is None or not sees_access_number(principal, row):
+                raise ApiError(400, "invalid_parameter", f"no SIM has the access number {number}")
+            require_change(row.account_id)
+            return row.iccid
+        iccid = row.iccid if row is not None else session.scalar(select(Modem.iccid).where(Modem.msisdn == number))
         if iccid is None:
             raise ApiError(400, "invalid_parameter", f"no SIM has the access number {number}")
         return iccid
-    iccid = session.scalar(select(Modem.iccid).where(Modem.state == "ready")
-                           .order_by(Modem.last_seen_at.desc()).limit(1))
+    query = select(Modem.iccid).where(Modem.state == "ready").order_by(Modem.last_seen_at.desc()).limit(1)
+    if not principal.is_admin:
+        query = query.where(Modem.iccid.in_(_own_sims(session, principal)))
+    iccid = session.scalar(query)
     if iccid is None:
         raise ApiError(409, "no_modem", "no modem is ready to send; see GET /api/v1/modems")
     return iccid
 
 
-def _int_param(name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:
+def _int_param(name: str, *, default: int, minimum: int, maximum: int = MAX_INTEGER) -> int:
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
@@ -342,15 +486,29 @@ def _int_param(name: str, *, default: int, minimum: int, maximum: int | None = N
         value = int(raw)
     except ValueError:
         raise ApiError(400, "invalid_parameter", f"{name} must be an integer, not {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ApiError(400, "invalid_parameter", f"{name} must be {bounds}, not {value}")
+    if not minimum <= value <= maximum:
+        raise ApiError(400, "invalid_parameter", f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
 
 
 def _number_param(name: str) -> str | None:
     raw = request.args.get(name, "")
     # An unencoded "+" in a query string arrives as a space: "?access_number=+4479..." means "+4479...".
-    if raw.startswith(" ") and raw.strip().isdigit():
+    if raw.startswith(" ") and raw.strip().isdecimal():
         raw = "+" + raw.strip()
     return raw.strip() or None
+
+
+def paginated(query: Select[Any], id_column: InstrumentedAttribute[int]) -> tuple[list[Any], int | None]:
+    """One page of ``query``'s rows in id order after ``?after_id=``, ``?limit=`` (default 100, at
+    most 1000) of them, and the ``next_after_id`` to ask for the next page with (None: no more)."""
+    after_id = _int_param("after_id", default=0, minimum=0)
+    limit = _int_param("limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    rows = list(db_session().scalars(query.where(id_column > after_id).order_by(id_column).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more else None)
+
+
+def page_response(items: list[dict[str, Any]], next_after_id: int | None) -> Response:
+    return jsonify({"items": items, "next_after_id": next_after_id})

@@ -1,8 +1,12 @@
 """REST API v1, configuration (DESIGN §4.3): accounts, access numbers, keywords, groups, contacts,
 autoresponders, polls and contests, as CRUD under ``/api/v1``.
 
-Same token check and error shape as :mod:`appliance.web.api`. Reads take any token, writes an admin
-token (403 otherwise). ``PUT`` and ``PATCH`` both update only the fields sent. Errors: 400 names the
+Same token check, permission rules, pages and error shape as :mod:`appliance.web.api`: an account's
+token reads and changes its own account's rows (``account`` defaults to it), the admin's everything,
+a read-only token nothing but reads. Creating and deleting accounts and access numbers, and binding a
+number (its ``number``, ``iccid``, ``kind`` and ``account``), are the admin's; an account's token may
+change its own account's name and opt-out words and its own numbers' MMS settings and default reply.
+``PUT`` and ``PATCH`` both update only the fields sent. Errors: 400 names the
 field that is wrong, 404 an unknown id (in the path, or referenced from the body: 400 there), 409 a
 conflict (a keyword another keyword's reservation refuses, a duplicate name or number, deleting what
 still has dependants).
@@ -83,7 +87,20 @@ from appliance.rules import is_opt_out, words
 from appliance.rules import keywords as keyword_rules
 from appliance.rules.contests import DrawMethod, draw_winners
 from appliance.web import api, db_session
-from appliance.web.api import ApiError, _json_body, _require_admin
+from appliance.web.access import current_principal
+from appliance.web.api import (
+    MAX_INTEGER,
+    ApiError,
+    _int_param,
+    _json_body,
+    _require_admin,
+    page_response,
+    paginated,
+    require_change,
+    require_writer,
+    sees_access_number,
+    visible_access_numbers,
+)
 
 # Nested in the API blueprint: its token check and JSON error handler apply here too.
 bp = Blueprint("api_config", __name__)
@@ -94,6 +111,10 @@ M = TypeVar("M", bound=Base)
 DEFAULT_COUNTRY_CODE = "48"
 MAX_IMPORT_ROWS = 100_000
 MAX_OPT_OUT_WORDS = 20
+# Times far out of these years are typing mistakes, and near the ends of Python's calendar they no
+# longer convert between time zones.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 ACTION_TYPES = ("join_group", "leave_groups", "autoreply", "poll_vote", "contest_entry", "forward")
 _MISSING = object()
 
@@ -137,7 +158,7 @@ def _bool(body: dict[str, Any], field: str) -> Any:
 
 
 def _int(body: dict[str, Any], field: str, *, required: bool = False, minimum: int | None = None,
-         nullable: bool = False) -> Any:
+         maximum: int = MAX_INTEGER, nullable: bool = False) -> Any:
     if field not in body:
         if required:
             raise _invalid(field, "is required")
@@ -149,6 +170,8 @@ def _int(body: dict[str, Any], field: str, *, required: bool = False, minimum: i
         raise _invalid(field, "must be an integer")
     if minimum is not None and value < minimum:
         raise _invalid(field, f"must be at least {minimum}, not {value}")
+    if value > maximum:
+        raise _invalid(field, f"must be at most {maximum}, not {value}")
     return value
 
 
@@ -171,9 +194,14 @@ def _time(body: dict[str, Any], field: str) -> Any:
         raise _invalid(field, "must be an ISO 8601 time such as 2026-05-01T12:00:00Z, or null")
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise _invalid(field, f"{value!r} is not an ISO 8601 time such as 2026-05-01T12:00:00Z") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00" is in year 0 in UTC
+        moment = None
+    if moment is None or not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise _invalid(field, f"{value!r} is not between {EARLIEST_TIME.year} and {LATEST_TIME.year}")
+    return moment
 
 
 def _set(obj: Base, **values: Any) -> None:
@@ -182,10 +210,32 @@ def _set(obj: Base, **values: Any) -> None:
             setattr(obj, name, value)
 
 
+def _owner(row: Base) -> int | None:
+    """The account a row belongs to (an account, itself)."""
+    return row.id if isinstance(row, Account) else row.account_id  # type: ignore[attr-defined]
+
+
+def _visible(row: Base) -> bool:
+    principal = current_principal()
+    if isinstance(row, AccessNumber):
+        return sees_access_number(principal, row)
+    return principal.sees(_owner(row))
+
+
 def _get(session: Session, model: type[M], ident: int, what: str) -> M:
+    """The row, or 404 when there is none or the principal may not see it (another account's)."""
     row = session.get(model, ident)
-    if row is None:
+    if row is None or not _visible(row):
         raise ApiError(404, "not_found", f"no {what} with id {ident}")
+    return row
+
+
+def _get_to_change(session: Session, model: type[M], ident: int, what: str) -> M:
+    """The row to change or delete: 403 for a read-only token first, 404 as :func:`_get`, then 403 when
+    the principal sees the row but may not change it (a shared number, for an account's token)."""
+    require_writer()
+    row = _get(session, model, ident, what)
+    require_change(_owner(row))
     return row
 
 
@@ -193,19 +243,28 @@ def _ref(session: Session, model: type[M], ident: Any, field: str, what: str) ->
     """A row the body refers to by id: 400 (not 404) when it does not exist, naming the field."""
     if isinstance(ident, bool) or not isinstance(ident, int):
         raise _invalid(field, f"must be the integer id of a {what}")
-    row = session.get(model, ident)
-    if row is None:
+    row = session.get(model, ident) if 0 < ident <= MAX_INTEGER else None
+    if row is None or not _visible(row):
         raise _invalid(field, f"no {what} with id {ident}")
     return row
 
 
-def _account_ref(session: Session, body: dict[str, Any], *, required: bool) -> Account | None | object:
+def _account_ref(session: Session, body: dict[str, Any], *, required: bool,
+                 nullable: bool = False) -> Account | None | object:
+    """``body["account"]``; an account's token may name only its own account (403 otherwise), and
+    when it names none, a required account is its own. Null only where a row may have no account."""
+    principal = current_principal()
     if "account" not in body:
+        if required and principal.account_id is not None:
+            return _ref(session, Account, principal.account_id, "account", "account")
         if required:
             raise _invalid("account", "is required")
         return _MISSING
+    if not principal.is_admin and body["account"] != principal.account_id:
+        raise ApiError(403, "forbidden", f"account: this token creates and changes only account "
+                                         f"{principal.account_id}'s rows")
     if body["account"] is None:
-        if required:
+        if required or not nullable:
             raise _invalid("account", "must not be null")
         return None
     return _ref(session, Account, body["account"], "account", "account")
@@ -214,19 +273,19 @@ def _account_ref(session: Session, body: dict[str, Any], *, required: bool) -> A
 def _access_number_ref(session: Session, value: Any, field: str = "access_number") -> AccessNumber:
     if isinstance(value, str):
         number = session.scalar(select(AccessNumber).where(AccessNumber.number == value.strip()))
-        if number is None:
+        if number is None or not _visible(number):
             raise _invalid(field, f"no access number {value.strip()!r}")
         return number
     return _ref(session, AccessNumber, value, field, "access number")
 
 
 def _account_filter(query: Any, model: Any) -> Any:
-    raw = request.args.get("account", "").strip()
-    if not raw:
-        return query
-    if not raw.isdigit():
-        raise ApiError(400, "invalid_parameter", f"account must be an account id, not {raw!r}")
-    return query.where(model.account_id == int(raw))
+    """``query`` narrowed to the rows the principal sees, and to ``?account=`` when given."""
+    principal = current_principal()
+    query = query.where(visible_access_numbers(principal) if model is AccessNumber
+                        else principal.visible(model.account_id))
+    account = _int_param("account", default=0, minimum=1)
+    return query.where(model.account_id == account) if account else query
 
 
 def _commit(session: Session, conflict: str) -> None:
@@ -304,19 +363,16 @@ def _check_opt_out_words(session: Session, account_id: int | None, opt_out_words
 
 @bp.get("/accounts")
 def list_accounts() -> Response:
-    return jsonify([account_json(a) for a in db_session().scalars(select(Account).order_by(Account.id))])
+    accounts, next_after_id = paginated(select(Account).where(current_principal().visible(Account.id)), Account.id)
+    return page_response([account_json(a) for a in accounts], next_after_id)
 
 
 @bp.post("/accounts")
 def create_account() -> tuple[Response, int]:
     _require_admin()
     body, session = _json_body(), db_session()
-    account = Account(name=_text(body, "name", required=True, max_length=200), opt_out_words=[])
-    _unique_name(session, account, account.name)
-    opt_out_words = _opt_out_words(body)
-    if opt_out_words is not _MISSING:
-        _check_opt_out_words(session, None, opt_out_words)  # a new account owns no number yet
-        account.opt_out_words = opt_out_words
+    account = Account(opt_out_words=[])
+    apply_account(session, account, body)
     session.add(account)
     _commit(session, f"an account named {account.name!r} exists already")
     return _created(account_json(account))
@@ -329,41 +385,49 @@ def get_account(ident: int) -> Response:
 
 @bp.route("/accounts/<int:ident>", methods=["PUT", "PATCH"])
 def update_account(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    account = _get(session, Account, ident, "account")
-    name = _text(body, "name", max_length=200, nullable=False)
+    session = db_session()
+    account = _get_to_change(session, Account, ident, "account")
+    body = _json_body()
+    apply_account(session, account, body)
+    _commit(session, f"an account named {account.name!r} exists already")
+    return jsonify(account_json(account))
+
+
+def apply_account(session: Session, account: Account, body: dict[str, Any]) -> None:
+    """Name and opt-out words from an API body or a panel form, checked the same way for both."""
+    name = _text(body, "name", required=account.id is None, max_length=200, nullable=False)
     if name is not _MISSING:
         _unique_name(session, account, name)
         account.name = name
     opt_out_words = _opt_out_words(body)
     if opt_out_words is not _MISSING:
-        _check_opt_out_words(session, account.id, opt_out_words)
+        _check_opt_out_words(session, account.id, opt_out_words)  # a new account owns no number yet
         account.opt_out_words = opt_out_words
-    _commit(session, f"an account named {account.name!r} exists already")
-    return jsonify(account_json(account))
 
 
 @bp.delete("/accounts/<int:ident>")
 def delete_account(ident: int) -> Response:
-    """Refused (409) while anything still belongs to the account, listing what: nothing is deleted
-    along with an account by surprise."""
     _require_admin()
     session = db_session()
-    account = _get(session, Account, ident, "account")
+    remove_account(session, _get(session, Account, ident, "account"))
+    return Response(status=204)
+
+
+def remove_account(session: Session, account: Account) -> None:
+    """Refused (409) while anything still belongs to the account, listing what: nothing is deleted
+    along with an account by surprise."""
     owned = []
     for model, what in ((AccessNumber, "access numbers"), (Keyword, "keywords"), (Group, "groups"),
                         (Contact, "contacts"), (Autoresponder, "autoresponders"), (Poll, "polls"),
                         (Contest, "contests")):
-        count = session.scalar(select(func.count()).select_from(model).where(model.account_id == ident))
+        count = session.scalar(select(func.count()).select_from(model).where(model.account_id == account.id))
         if count:
             owned.append(f"{count} {what}")
     if owned:
-        raise ApiError(409, "conflict", f"account {ident} ({account.name}) still has {', '.join(owned)}; "
+        raise ApiError(409, "conflict", f"account {account.id} ({account.name}) still has {', '.join(owned)}; "
                                         "delete or reassign them first")
     session.delete(account)
-    _commit(session, f"account {ident} is still referenced (by stored messages, for instance)")
-    return Response(status=204)
+    _commit(session, f"account {account.id} is still referenced (by stored messages, for instance)")
 
 
 # --- access numbers ------------------------------------------------------------------------------
@@ -381,7 +445,7 @@ def _apply_access_number(session: Session, number: AccessNumber, body: dict[str,
     iccid = _text(body, "iccid", required=creating, max_length=32, nullable=False)
     if iccid is not _MISSING and not _ICCID.match(iccid):
         raise _invalid("iccid", f"{iccid!r} is not an ICCID (10 to 22 digits)")
-    account = _account_ref(session, body, required=False)
+    account = _account_ref(session, body, required=False, nullable=True)
     _set(number, number=value, iccid=iccid, kind=_choice(body, "kind", ("shared", "dedicated")),
          account_id=account.id if isinstance(account, Account) else account,
          mms_enabled=_bool(body, "mms_enabled"),
@@ -406,8 +470,8 @@ def _apply_access_number(session: Session, number: AccessNumber, body: dict[str,
 
 @bp.get("/access-numbers")
 def list_access_numbers() -> Response:
-    query = _account_filter(select(AccessNumber).order_by(AccessNumber.id), AccessNumber)
-    return jsonify([access_number_json(n) for n in db_session().scalars(query)])
+    numbers, next_after_id = paginated(_account_filter(select(AccessNumber), AccessNumber), AccessNumber.id)
+    return page_response([access_number_json(n) for n in numbers], next_after_id)
 
 
 @bp.post("/access-numbers")
@@ -428,10 +492,17 @@ def get_access_number(ident: int) -> Response:
 
 @bp.route("/access-numbers/<int:ident>", methods=["PUT", "PATCH"])
 def update_access_number(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    number = _get(session, AccessNumber, ident, "access number")
-    _apply_access_number(session, number, body, creating=False)
+    """An account's token may change its own numbers' MMS settings and default reply; binding (number,
+    ICCID, kind, account) is the admin's."""
+    session = db_session()
+    number = _get_to_change(session, AccessNumber, ident, "access number")
+    body = _json_body()
+    binding = (number.number, number.iccid, number.kind, number.account_id)
+    with session.no_autoflush:  # the duplicate checks must not flush the duplicate first
+        _apply_access_number(session, number, body, creating=False)
+    if not current_principal().is_admin and (number.number, number.iccid, number.kind, number.account_id) != binding:
+        raise ApiError(403, "forbidden", "only an admin token binds access numbers: number, iccid, kind and "
+                                         "account are the admin's to change")
     _commit(session, f"the number {number.number} or the ICCID {number.iccid} is taken")
     return jsonify(access_number_json(number))
 
@@ -441,13 +512,18 @@ def delete_access_number(ident: int) -> Response:
     _require_admin()
     session = db_session()
     number = _get(session, AccessNumber, ident, "access number")
-    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == ident))
+    remove_access_number(session, number)
+    return Response(status=204)
+
+
+def remove_access_number(session: Session, number: AccessNumber) -> None:
+    """Deletes and commits; 409 while keywords are on the number or anything else refers to it."""
+    count = session.scalar(select(func.count()).select_from(Keyword).where(Keyword.access_number_id == number.id))
     if count:
         raise ApiError(409, "conflict", f"access number {number.number} still has {count} keywords; "
                                         "delete them first")
     session.delete(number)
     _commit(session, f"access number {number.number} is still referenced (autoresponders, group sends)")
-    return Response(status=204)
 
 
 # --- keywords ------------------------------------------------------------------------------------
@@ -498,11 +574,12 @@ def _apply_keyword(session: Session, keyword: Keyword, body: dict[str, Any], cre
         raise _invalid("access_number", "is required")
     number = session.get(AccessNumber, keyword.access_number_id)
     assert number is not None
-    account = _account_ref(session, body, required=False)
+    account = _account_ref(session, body, required=False, nullable=True)
     if isinstance(account, Account) or account is None:
         keyword.account_id = account.id if account is not None else None
     elif creating:
-        keyword.account_id = number.account_id  # a dedicated number's keywords are its owner's
+        # A dedicated number's keywords are its owner's; an account's token reserves for its account.
+        keyword.account_id = number.account_id if number.account_id is not None else current_principal().account_id
     if number.kind == "dedicated" and number.account_id is not None and keyword.account_id != number.account_id:
         raise _invalid("account", f"access number {number.number} is dedicated to account {number.account_id}; "
                                   "its keywords belong to that account")
@@ -528,30 +605,32 @@ def _apply_keyword(session: Session, keyword: Keyword, body: dict[str, Any], cre
 @bp.get("/keywords")
 def list_keywords() -> Response:
     session = db_session()
-    query = _account_filter(select(Keyword).order_by(Keyword.id), Keyword)
+    query = _account_filter(select(Keyword), Keyword)
     if request.args.get("access_number", "").strip():
         query = query.where(Keyword.access_number_id == _access_number_ref(
             session, _id_or_number(request.args["access_number"])).id)
+    keywords, next_after_id = paginated(query, Keyword.id)
     numbers = dict(session.execute(select(AccessNumber.id, AccessNumber.number)).all())
-    return jsonify([keyword_json(k, numbers.get(k.access_number_id)) for k in session.scalars(query)])
+    return page_response([keyword_json(k, numbers.get(k.access_number_id)) for k in keywords], next_after_id)
 
 
 def _id_or_number(raw: str) -> int | str:
     """``?access_number=`` as an id (a short integer) or a number; an unencoded "+" in a query
     string arrives as a space, so " 48500100200" means "+48500100200"."""
-    if raw.startswith(" ") and raw.strip().isdigit():
+    if raw.startswith(" ") and raw.strip().isdecimal():
         return "+" + raw.strip()
     raw = raw.strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else raw
+    return int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 10 else raw
 
 
 @bp.post("/keywords")
 def create_keyword() -> tuple[Response, int]:
-    _require_admin()
+    require_writer()
     body, session = _json_body(), db_session()
     keyword = Keyword()
     with session.no_autoflush:
         number = _apply_keyword(session, keyword, body, creating=True)
+        require_change(keyword.account_id)
     session.add(keyword)
     _commit(session, "the keyword could not be stored")
     return _created(keyword_json(keyword, number.number))
@@ -567,20 +646,27 @@ def get_keyword(ident: int) -> Response:
 
 @bp.route("/keywords/<int:ident>", methods=["PUT", "PATCH"])
 def update_keyword(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    keyword = _get(session, Keyword, ident, "keyword")
+    session = db_session()
+    keyword = _get_to_change(session, Keyword, ident, "keyword")
+    body = _json_body()
     with session.no_autoflush:
         number = _apply_keyword(session, keyword, body, creating=False)
+        require_change(keyword.account_id)
     _commit(session, "the keyword could not be stored")
     return jsonify(keyword_json(keyword, number.number))
 
 
 @bp.delete("/keywords/<int:ident>")
 def delete_keyword(ident: int) -> Response:
-    _require_admin()
     session = db_session()
-    keyword = _get(session, Keyword, ident, "keyword")
+    keyword = _get_to_change(session, Keyword, ident, "keyword")
+    remove_keyword(session, keyword)
+    return Response(status=204)
+
+
+def remove_keyword(session: Session, keyword: Keyword) -> None:
+    """Deletes and commits; 409 while an autoresponder answers the keyword."""
+    ident = keyword.id
     count = session.scalar(select(func.count()).select_from(Autoresponder).where(Autoresponder.keyword_id == ident))
     if count:
         raise ApiError(409, "conflict", f"keyword {ident} ({keyword.keyword}) has {count} autoresponders; "
@@ -590,7 +676,6 @@ def delete_keyword(ident: int) -> Response:
     forget_keyword(session, ident)
     session.delete(keyword)
     _commit(session, f"keyword {ident} is still referenced")
-    return Response(status=204)
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -608,22 +693,34 @@ def _unique_group(session: Session, group: Group) -> None:
                                         f"(id {other.id})")
 
 
+def _apply_group(session: Session, group: Group, body: dict[str, Any], creating: bool) -> None:
+    if creating:
+        account = _account_ref(session, body, required=True)
+        assert isinstance(account, Account)
+        group.account_id = account.id
+    elif "account" in body and body["account"] != group.account_id:
+        raise _invalid("account", "a group cannot move to another account")
+    _set(group, name=_text(body, "name", required=creating, max_length=200, nullable=False))
+    with session.no_autoflush:  # the duplicate check must not flush the duplicate first
+        _unique_group(session, group)
+
+
 @bp.get("/groups")
 def list_groups() -> Response:
     session = db_session()
-    counts = dict(session.execute(select(GroupMember.group_id, func.count()).group_by(GroupMember.group_id)).all())
-    query = _account_filter(select(Group).order_by(Group.id), Group)
-    return jsonify([group_json(g, counts.get(g.id, 0)) for g in session.scalars(query)])
+    groups, next_after_id = paginated(_account_filter(select(Group), Group), Group.id)
+    counts = dict(session.execute(select(GroupMember.group_id, func.count())
+                                  .where(GroupMember.group_id.in_([g.id for g in groups]))
+                                  .group_by(GroupMember.group_id)).all())
+    return page_response([group_json(g, counts.get(g.id, 0)) for g in groups], next_after_id)
 
 
 @bp.post("/groups")
 def create_group() -> tuple[Response, int]:
-    _require_admin()
+    require_writer()
     body, session = _json_body(), db_session()
-    account = _account_ref(session, body, required=True)
-    assert isinstance(account, Account)
-    group = Group(account_id=account.id, name=_text(body, "name", required=True, max_length=200))
-    _unique_group(session, group)
+    group = Group()
+    _apply_group(session, group, body, creating=True)
     session.add(group)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return _created(group_json(group, 0))
@@ -641,31 +738,30 @@ def get_group(ident: int) -> Response:
 
 @bp.route("/groups/<int:ident>", methods=["PUT", "PATCH"])
 def update_group(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    group = _get(session, Group, ident, "group")
-    if "account" in body and body["account"] != group.account_id:
-        raise _invalid("account", "a group cannot move to another account")
-    _set(group, name=_text(body, "name", max_length=200, nullable=False))
-    _unique_group(session, group)
+    session = db_session()
+    group = _get_to_change(session, Group, ident, "group")
+    body = _json_body()
+    _apply_group(session, group, body, creating=False)
     _commit(session, f"account {group.account_id} has a group named {group.name!r} already")
     return jsonify(group_json(group, _member_count(session, ident)))
 
 
+def remove_group(session: Session, group: Group) -> None:
+    """Deletes the group and its memberships (the contacts stay); refused while a keyword adds to it.
+    The contacts' history keeps its events, without the group. The caller commits."""
+    users = _keywords_using(session, group.account_id, "group", group.id)
+    if users:
+        raise ApiError(409, "conflict", f"group {group.id} ({group.name}) is used by keywords "
+                                        f"{', '.join(map(str, users))}; change their actions first")
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.execute(update(ContactEvent).where(ContactEvent.group_id == group.id).values(group_id=None))
+    session.delete(group)
+
+
 @bp.delete("/groups/<int:ident>")
 def delete_group(ident: int) -> Response:
-    """Deletes the group and its memberships (the contacts stay); refused while a keyword adds to it.
-    The contacts' history keeps its events, without the group."""
-    _require_admin()
     session = db_session()
-    group = _get(session, Group, ident, "group")
-    users = _keywords_using(session, group.account_id, "group", ident)
-    if users:
-        raise ApiError(409, "conflict", f"group {ident} ({group.name}) is used by keywords "
-                                        f"{', '.join(map(str, users))}; change their actions first")
-    session.execute(delete(GroupMember).where(GroupMember.group_id == ident))
-    session.execute(update(ContactEvent).where(ContactEvent.group_id == ident).values(group_id=None))
-    session.delete(group)
+    remove_group(session, _get_to_change(session, Group, ident, "group"))
     _commit(session, f"group {ident} is still referenced (by group sends)")
     return Response(status=204)
 
@@ -674,10 +770,10 @@ def delete_group(ident: int) -> Response:
 def list_group_members(ident: int) -> Response:
     session = db_session()
     _get(session, Group, ident, "group")
-    contacts = list(session.scalars(select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
-                                    .where(GroupMember.group_id == ident).order_by(Contact.id)))
+    contacts, next_after_id = paginated(select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
+                                        .where(GroupMember.group_id == ident), Contact.id)
     groups = _groups_of(session, [c.id for c in contacts])
-    return jsonify([contact_json(c, groups.get(c.id, ())) for c in contacts])
+    return page_response([contact_json(c, groups.get(c.id, ())) for c in contacts], next_after_id)
 
 
 # --- contacts ------------------------------------------------------------------------------------
@@ -695,10 +791,10 @@ def normalise_msisdn(raw: str, default_country_code: str = DEFAULT_COUNTRY_CODE)
     if number.startswith("+"):
         digits = number[1:]
         # E.164: at most 15 digits; the shortest national numbers with a country code have 8 or so.
-        if not digits.isdigit() or not 7 <= len(digits) <= 15:
+        if not (digits.isascii() and digits.isdigit()) or not 7 <= len(digits) <= 15:
             raise ValueError(f"{raw!r} is not a phone number (+, country code and 6 to 14 digits)")
         return "+" + digits
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         raise ValueError(f"{raw!r} is not a phone number")
     if len(number) == 9:
         return f"+{default_country_code}{number}"
@@ -733,8 +829,10 @@ def _apply_contact(session: Session, contact: Contact, body: dict[str, Any], cre
             contact.msisdn = normalise_msisdn(msisdn)
         except ValueError as exc:
             raise _invalid("msisdn", str(exc)) from None
-        other = session.scalar(select(Contact).where(Contact.account_id == contact.account_id,
-                                                     Contact.msisdn == contact.msisdn, Contact.id != (contact.id or 0)))
+        with session.no_autoflush:  # the duplicate check must not flush the duplicate first
+            other = session.scalar(select(Contact).where(Contact.account_id == contact.account_id,
+                                                         Contact.msisdn == contact.msisdn,
+                                                         Contact.id != (contact.id or 0)))
         if other is not None:
             raise ApiError(409, "conflict", f"account {contact.account_id} has the contact {contact.msisdn} "
                                             f"already (id {other.id})")
@@ -772,16 +870,12 @@ def _apply_contact(session: Session, contact: Contact, body: dict[str, Any], cre
 
 @bp.get("/contacts")
 def list_contacts() -> Response:
-    session = db_session()
-    contacts = list(session.scalars(_account_filter(select(Contact).order_by(Contact.id), Contact)))
-    groups = _groups_of(session, [c.id for c in contacts])
-    return jsonify([contact_json(c, groups.get(c.id, ())) for c in contacts])
+    contacts, next_after_id = paginated(_account_filter(select(Contact), Contact), Contact.id)
+    groups = _groups_of(db_session(), [c.id for c in contacts])
+    return page_response([contact_json(c, groups.get(c.id, ())) for c in contacts], next_after_id)
 
 
-@bp.post("/contacts")
-def create_contact() -> tuple[Response, int]:
-    _require_admin()
-    body, session = _json_body(), db_session()
+def add_contact(session: Session, body: dict[str, Any]) -> Contact:
     contact = Contact()
     # In two steps: the contact needs its id before memberships and events can refer to it.
     _apply_contact(session, contact, {k: v for k, v in body.items() if k not in ("groups", "opted_out_at")},
@@ -789,6 +883,14 @@ def create_contact() -> tuple[Response, int]:
     session.add(contact)
     session.flush()
     _apply_contact(session, contact, {k: body[k] for k in ("groups", "opted_out_at") if k in body}, creating=False)
+    return contact
+
+
+@bp.post("/contacts")
+def create_contact() -> tuple[Response, int]:
+    require_writer()
+    body, session = _json_body(), db_session()
+    contact = add_contact(session, body)
     _commit(session, f"account {contact.account_id} has the contact {contact.msisdn} already")
     return _created(_contact_json(session, contact))
 
@@ -801,45 +903,44 @@ def get_contact(ident: int) -> Response:
 
 @bp.route("/contacts/<int:ident>", methods=["PUT", "PATCH"])
 def update_contact(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    contact = _get(session, Contact, ident, "contact")
+    session = db_session()
+    contact = _get_to_change(session, Contact, ident, "contact")
+    body = _json_body()
     _apply_contact(session, contact, body, creating=False)
     _commit(session, f"account {contact.account_id} has the contact {contact.msisdn} already")
     return jsonify(_contact_json(session, contact))
 
 
+def remove_contact(session: Session, contact: Contact) -> None:
+    """Deletes the contact with its memberships and history (an erasure request); the caller commits."""
+    session.execute(delete(GroupMember).where(GroupMember.contact_id == contact.id))
+    uncount_contact_events(session, contact.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == contact.id))
+    session.delete(contact)
+
+
 @bp.delete("/contacts/<int:ident>")
 def delete_contact(ident: int) -> Response:
-    """Deletes the contact with its memberships and history (an erasure request)."""
-    _require_admin()
     session = db_session()
-    contact = _get(session, Contact, ident, "contact")
-    session.execute(delete(GroupMember).where(GroupMember.contact_id == ident))
-    uncount_contact_events(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(ContactEvent).where(ContactEvent.contact_id == ident))
-    session.delete(contact)
+    remove_contact(session, _get_to_change(session, Contact, ident, "contact"))
     _commit(session, f"contact {ident} is still referenced (by group sends)")
     return Response(status=204)
 
 
 def _required_account_param(session: Session) -> Account:
-    raw = request.args.get("account", "").strip()
-    if not raw.isdigit():
+    """``?account=``; an account's token may leave it out for its own."""
+    own = current_principal().account_id
+    account_id = _int_param("account", default=own or 0, minimum=1 if own is None else 0)
+    if not account_id:
         raise ApiError(400, "invalid_parameter", "account: give the account id, e.g. ?account=1")
-    account = session.get(Account, int(raw))
-    if account is None:
-        raise ApiError(404, "not_found", f"no account with id {raw}")
-    return account
+    return _get(session, Account, account_id, "account")
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@bp.get("/contacts.csv")
-def export_contacts() -> Response:
-    session = db_session()
-    account = _required_account_param(session)
+def contacts_csv(session: Session, account: Account) -> str:
+    """The account's contacts as the CSV ``GET /contacts.csv`` sends (module docstring)."""
     contacts = list(session.scalars(select(Contact).where(Contact.account_id == account.id).order_by(Contact.id)))
     names = dict(session.execute(select(Group.id, Group.name).where(Group.account_id == account.id)).all())
     groups = _groups_of(session, [c.id for c in contacts])
@@ -853,7 +954,14 @@ def export_contacts() -> Response:
         group_names = "; ".join(sorted(names[g] for g in groups.get(contact.id, ()) if g in names))
         opted_out = contact.opted_out_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if contact.opted_out_at else ""
         writer.writerow([contact.msisdn, name, group_names, opted_out])
-    response = Response("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
+    return "\ufeff" + out.getvalue()
+
+
+@bp.get("/contacts.csv")
+def export_contacts() -> Response:
+    session = db_session()
+    account = _required_account_param(session)
+    response = Response(contacts_csv(session, account), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="contacts-account-{account.id}.csv"'
     return response
 
@@ -870,17 +978,27 @@ _MSISDN_HEADERS = ("msisdn", "number", "phone", "numer", "telefon")
 
 @bp.post("/contacts/import")
 def import_contacts() -> Response:
-    _require_admin()
+    require_writer()
     session = db_session()
     account = _required_account_param(session)
+    require_change(account.id)
     group = None
     if request.args.get("group", "").strip():
         raw = request.args["group"].strip()
-        group = session.get(Group, int(raw)) if raw.isdigit() else None
+        group = session.get(Group, int(raw)) if raw.isascii() and raw.isdecimal() and int(raw) <= MAX_INTEGER else None
         if group is None or group.account_id != account.id:
             raise ApiError(400, "invalid_parameter", f"group: account {account.id} has no group {raw!r}")
     upload = next(iter(request.files.values()), None)
-    text = _decode_upload(upload.read() if upload is not None else request.get_data())
+    report = import_contacts_csv(session, account, group, upload.read() if upload is not None else request.get_data())
+    _commit(session, "the import collided with a concurrent change; nothing was imported, send it again")
+    return jsonify(report)
+
+
+def import_contacts_csv(session: Session, account: Account, group: Group | None, data: bytes) -> dict[str, Any]:
+    """Adds or updates the account's contacts from a CSV file (module docstring), and adds them to
+    ``group``; the caller commits. The report: imported, updated, unchanged, skipped lines and why,
+    the delimiter read."""
+    text = _decode_upload(data)
     if not text.strip():
         raise ApiError(400, "invalid_body", "send the CSV as the request body (Content-Type: text/csv), "
                                             "with a header row: msisdn,name")
@@ -952,9 +1070,8 @@ def import_contacts() -> Response:
     for contact in joining:
         session.add(GroupMember(group_id=group.id, contact_id=contact.id))
         session.add(ContactEvent(contact_id=contact.id, kind="joined", group_id=group.id))
-    _commit(session, "the import collided with a concurrent change; nothing was imported, send it again")
-    return jsonify({"imported": imported, "updated": updated, "unchanged": unchanged, "skipped": skipped,
-                    "delimiter": delimiter})
+    return {"imported": imported, "updated": updated, "unchanged": unchanged, "skipped": skipped,
+            "delimiter": delimiter}
 
 
 # --- autoresponders ------------------------------------------------------------------------------
@@ -989,13 +1106,13 @@ def _crud_get(model: type[M], what: str, render: Callable[[M], dict[str, Any]]) 
 
 @bp.get("/autoresponders")
 def list_autoresponders() -> Response:
-    query = _account_filter(select(Autoresponder).order_by(Autoresponder.id), Autoresponder)
-    return jsonify([autoresponder_json(a) for a in db_session().scalars(query)])
+    responders, next_after_id = paginated(_account_filter(select(Autoresponder), Autoresponder), Autoresponder.id)
+    return page_response([autoresponder_json(a) for a in responders], next_after_id)
 
 
 @bp.post("/autoresponders")
 def create_autoresponder() -> tuple[Response, int]:
-    _require_admin()
+    require_writer()
     body, session = _json_body(), db_session()
     responder = Autoresponder(enabled=True, max_per_sender=3, window_seconds=24 * 3600)
     with session.no_autoflush:
@@ -1011,9 +1128,9 @@ bp.add_url_rule("/autoresponders/<int:ident>", "get_autoresponder",
 
 @bp.route("/autoresponders/<int:ident>", methods=["PUT", "PATCH"])
 def update_autoresponder(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    responder = _get(session, Autoresponder, ident, "autoresponder")
+    session = db_session()
+    responder = _get_to_change(session, Autoresponder, ident, "autoresponder")
+    body = _json_body()
     with session.no_autoflush:
         _apply_autoresponder(session, responder, body, creating=False)
     _commit(session, "the autoresponder could not be stored")
@@ -1022,9 +1139,8 @@ def update_autoresponder(ident: int) -> Response:
 
 @bp.delete("/autoresponders/<int:ident>")
 def delete_autoresponder(ident: int) -> Response:
-    _require_admin()
     session = db_session()
-    session.delete(_get(session, Autoresponder, ident, "autoresponder"))
+    session.delete(_get_to_change(session, Autoresponder, ident, "autoresponder"))
     _commit(session, f"autoresponder {ident} is still referenced")
     return Response(status=204)
 
@@ -1072,12 +1188,13 @@ def _apply_poll(session: Session, poll: Poll, body: dict[str, Any], creating: bo
 
 @bp.get("/polls")
 def list_polls() -> Response:
-    return jsonify([poll_json(p) for p in db_session().scalars(_account_filter(select(Poll).order_by(Poll.id), Poll))])
+    polls, next_after_id = paginated(_account_filter(select(Poll), Poll), Poll.id)
+    return page_response([poll_json(p) for p in polls], next_after_id)
 
 
 @bp.post("/polls")
 def create_poll() -> tuple[Response, int]:
-    _require_admin()
+    require_writer()
     body, session = _json_body(), db_session()
     poll = Poll()
     _apply_poll(session, poll, body, creating=True)
@@ -1091,38 +1208,44 @@ bp.add_url_rule("/polls/<int:ident>", "get_poll", _crud_get(Poll, "poll", poll_j
 
 @bp.route("/polls/<int:ident>", methods=["PUT", "PATCH"])
 def update_poll(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    poll = _get(session, Poll, ident, "poll")
+    session = db_session()
+    poll = _get_to_change(session, Poll, ident, "poll")
+    body = _json_body()
     _apply_poll(session, poll, body, creating=False)
     _commit(session, "the poll could not be stored")
     return jsonify(poll_json(poll))
 
 
+def remove_poll(session: Session, poll: Poll) -> None:
+    """Deletes the poll with its votes; refused while a keyword votes in it. The caller commits."""
+    users = _keywords_using(session, poll.account_id, "poll", poll.id)
+    if users:
+        raise ApiError(409, "conflict", f"poll {poll.id} is used by keywords {', '.join(map(str, users))}; "
+                                        "change their actions first")
+    forget_poll(session, poll.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(PollVote).where(PollVote.poll_id == poll.id))
+    session.delete(poll)
+
+
 @bp.delete("/polls/<int:ident>")
 def delete_poll(ident: int) -> Response:
-    """Deletes the poll with its votes; refused while a keyword votes in it."""
-    _require_admin()
     session = db_session()
-    poll = _get(session, Poll, ident, "poll")
-    users = _keywords_using(session, poll.account_id, "poll", ident)
-    if users:
-        raise ApiError(409, "conflict", f"poll {ident} is used by keywords {', '.join(map(str, users))}; "
-                                        "change their actions first")
-    forget_poll(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(PollVote).where(PollVote.poll_id == ident))
-    session.delete(poll)
+    remove_poll(session, _get_to_change(session, Poll, ident, "poll"))
     _commit(session, f"poll {ident} is still referenced")
     return Response(status=204)
+
+
+def poll_votes(session: Session, poll_id: int) -> dict[str, int]:
+    """Votes per option code (codes nobody voted for are absent)."""
+    return dict(session.execute(select(PollVote.option_code, func.count()).where(PollVote.poll_id == poll_id)
+                                .group_by(PollVote.option_code)).all())
 
 
 @bp.get("/polls/<int:ident>/results")
 def poll_results(ident: int) -> Response:
     session = db_session()
     poll = _get(session, Poll, ident, "poll")
-    votes = dict(session.execute(select(PollVote.option_code, func.count()).where(PollVote.poll_id == ident)
-                                 .group_by(PollVote.option_code)).all())
-    return jsonify(poll_results_json(poll, votes))
+    return jsonify(poll_results_json(poll, poll_votes(session, ident)))
 
 
 # --- contests ------------------------------------------------------------------------------------
@@ -1141,13 +1264,13 @@ def _apply_contest(session: Session, contest: Contest, body: dict[str, Any], cre
 
 @bp.get("/contests")
 def list_contests() -> Response:
-    query = _account_filter(select(Contest).order_by(Contest.id), Contest)
-    return jsonify([contest_json(c) for c in db_session().scalars(query)])
+    contests, next_after_id = paginated(_account_filter(select(Contest), Contest), Contest.id)
+    return page_response([contest_json(c) for c in contests], next_after_id)
 
 
 @bp.post("/contests")
 def create_contest() -> tuple[Response, int]:
-    _require_admin()
+    require_writer()
     body, session = _json_body(), db_session()
     contest = Contest()
     _apply_contest(session, contest, body, creating=True)
@@ -1162,28 +1285,31 @@ bp.add_url_rule("/contests/<int:ident>", "get_contest", _crud_get(Contest, "cont
 
 @bp.route("/contests/<int:ident>", methods=["PUT", "PATCH"])
 def update_contest(ident: int) -> Response:
-    _require_admin()
-    body, session = _json_body(), db_session()
-    contest = _get(session, Contest, ident, "contest")
+    session = db_session()
+    contest = _get_to_change(session, Contest, ident, "contest")
+    body = _json_body()
     _apply_contest(session, contest, body, creating=False)
     _commit(session, "the contest could not be stored")
     return jsonify(contest_json(contest))
 
 
+def remove_contest(session: Session, contest: Contest) -> None:
+    """Deletes the contest with its entries and draws; refused while a keyword enters it. The caller
+    commits."""
+    users = _keywords_using(session, contest.account_id, "contest", contest.id)
+    if users:
+        raise ApiError(409, "conflict", f"contest {contest.id} is used by keywords {', '.join(map(str, users))}; "
+                                        "change their actions first")
+    session.execute(delete(ContestDraw).where(ContestDraw.contest_id == contest.id))
+    forget_contest(session, contest.id)  # a bulk delete: the statistics summary is told first
+    session.execute(delete(ContestEntry).where(ContestEntry.contest_id == contest.id))
+    session.delete(contest)
+
+
 @bp.delete("/contests/<int:ident>")
 def delete_contest(ident: int) -> Response:
-    """Deletes the contest with its entries and draws; refused while a keyword enters it."""
-    _require_admin()
     session = db_session()
-    contest = _get(session, Contest, ident, "contest")
-    users = _keywords_using(session, contest.account_id, "contest", ident)
-    if users:
-        raise ApiError(409, "conflict", f"contest {ident} is used by keywords {', '.join(map(str, users))}; "
-                                        "change their actions first")
-    session.execute(delete(ContestDraw).where(ContestDraw.contest_id == ident))
-    forget_contest(session, ident)  # a bulk delete: the statistics summary is told first
-    session.execute(delete(ContestEntry).where(ContestEntry.contest_id == ident))
-    session.delete(contest)
+    remove_contest(session, _get_to_change(session, Contest, ident, "contest"))
     _commit(session, f"contest {ident} is still referenced")
     return Response(status=204)
 
@@ -1192,9 +1318,8 @@ def delete_contest(ident: int) -> Response:
 def list_contest_entries(ident: int) -> Response:
     session = db_session()
     _get(session, Contest, ident, "contest")
-    entries = session.scalars(select(ContestEntry).where(ContestEntry.contest_id == ident)
-                              .order_by(ContestEntry.entered_at, ContestEntry.id))
-    return jsonify([contest_entry_json(e) for e in entries])
+    entries, next_after_id = paginated(select(ContestEntry).where(ContestEntry.contest_id == ident), ContestEntry.id)
+    return page_response([contest_entry_json(e) for e in entries], next_after_id)
 
 
 @bp.get("/contests/<int:ident>/draws")
@@ -1202,30 +1327,34 @@ def list_contest_draws(ident: int) -> Response:
     """Every draw made, with its seed: the audit trail."""
     session = db_session()
     _get(session, Contest, ident, "contest")
-    draws = session.scalars(select(ContestDraw).where(ContestDraw.contest_id == ident).order_by(ContestDraw.id))
-    return jsonify([contest_draw_json(d) for d in draws])
+    draws, next_after_id = paginated(select(ContestDraw).where(ContestDraw.contest_id == ident), ContestDraw.id)
+    return page_response([contest_draw_json(d) for d in draws], next_after_id)
 
 
 @bp.post("/contests/<int:ident>/draw")
 def draw_contest(ident: int) -> tuple[Response, int]:
-    """``{"winners": N, "method"?: "random"|"first_correct", "seed"?}`` → the stored draw.
+    session = db_session()
+    contest = _get_to_change(session, Contest, ident, "contest")
+    draw = make_draw(session, contest, _json_body())
+    _commit(session, "the draw could not be stored")
+    return _created(contest_draw_json(draw))
+
+
+def make_draw(session: Session, contest: Contest, body: dict[str, Any]) -> ContestDraw:
+    """``{"winners": N, "method"?: "random"|"first_correct", "seed"?}`` → the draw, added to the session.
 
     Replaying: the same seed over the same entries gives the same winners (``appliance.rules.contests``).
     """
-    _require_admin()
-    body, session = _json_body(), db_session()
-    contest = _get(session, Contest, ident, "contest")
     winners = _int(body, "winners", required=True, minimum=1)
     method = _choice(body, "method", [m.value for m in DrawMethod])
     method = DrawMethod.RANDOM if method is _MISSING else DrawMethod(method)
     seed = _text(body, "seed", max_length=64, nullable=False)
     seed = secrets.token_hex(16) if seed is _MISSING else seed
-    entries = list(session.scalars(select(ContestEntry).where(ContestEntry.contest_id == ident)))
+    entries = list(session.scalars(select(ContestEntry).where(ContestEntry.contest_id == contest.id)))
     chosen = draw_winners(entries, winners, seed, method, correct_only=contest.answer is not None)
     if not chosen:
         eligible = "correct entries" if contest.answer is not None else "entries"
-        raise ApiError(409, "no_entries", f"contest {ident} has no {eligible} to draw from")
-    draw = ContestDraw(contest_id=ident, seed=seed, method=method.value, winners=chosen)
+        raise ApiError(409, "no_entries", f"contest {contest.id} has no {eligible} to draw from")
+    draw = ContestDraw(contest_id=contest.id, seed=seed, method=method.value, winners=chosen)
     session.add(draw)
-    _commit(session, "the draw could not be stored")
-    return _created(contest_draw_json(draw))
+    return draw

@@ -1,11 +1,15 @@
 """REST API v1, forwarding: targets, the delivery log, retries and a test send.
 
-    GET    /api/v1/forward-targets?account=          POST /api/v1/forward-targets            (admin)
-    GET    /api/v1/forward-targets/<id>              PUT|PATCH|DELETE /api/v1/forward-targets/<id> (admin)
-    POST   /api/v1/forward-targets/<id>/test         sends a sample message now; answers the attempt (admin)
+    GET    /api/v1/forward-targets?account=          POST /api/v1/forward-targets
+    GET    /api/v1/forward-targets/<id>              PUT|PATCH|DELETE /api/v1/forward-targets/<id>
+    POST   /api/v1/forward-targets/<id>/test         sends a sample message now; answers the attempt
     GET    /api/v1/deliveries?message=&target=&status=&after_id=&limit=
     GET    /api/v1/deliveries/<id>                   with every attempt
-    POST   /api/v1/deliveries/<id>/retry             a pending or dead delivery is tried again now (admin)
+    POST   /api/v1/deliveries/<id>/retry             a pending or dead delivery is tried again now
+    GET    /api/v1/messages/<id>/deliveries          the message's deliveries (DESIGN §4.3: a list)
+
+An account's token sees and changes its own account's targets and their deliveries, as in
+:mod:`appliance.web.api`; a read-only token reads them all.
 
 What a target is and which messages it gets: :mod:`appliance.delivery.outbox`. A target may not be
 deleted once it has deliveries (their log would lose its subject): disable it instead.
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from appliance.db.models import (
     AccessNumber,
@@ -29,14 +34,33 @@ from appliance.db.models import (
     ForwardTarget,
     Keyword,
     Message,
+    Modem,
     utcnow,
 )
-from appliance.delivery.outbox import DeliveryJob, retry
+from appliance.delivery.outbox import TEST_DELIVERY_ID, DeliveryJob, retry
 from appliance.modem.outbound import OutboundError, recipient_number
 from appliance.representation import delivery_json, forward_target_json, message_json
 from appliance.web import api, db_session
-from appliance.web.api import ApiError, _int_param, _json_body, _require_admin
-from appliance.web.api_config import _bool, _choice, _invalid, _keywords_using
+from appliance.web.access import current_principal
+from appliance.web.api import (
+    ApiError,
+    _int_param,
+    _json_body,
+    page_response,
+    paginated,
+    require_change,
+    require_writer,
+    visible_message,
+)
+from appliance.web.api_config import (
+    _account_filter,
+    _account_ref,
+    _bool,
+    _choice,
+    _invalid,
+    _keywords_using,
+    _ref,
+)
 
 bp = Blueprint("api_forwarding", __name__)
 api.bp.register_blueprint(bp)
@@ -44,14 +68,25 @@ api.bp.register_blueprint(bp)
 KINDS = ("url", "email", "sms")
 FORMATS = ("json", "xml")
 STATUSES = ("pending", "delivered", "dead")
+# DESIGN §4.3 names a target's address by its kind; "address" is the one field for all three.
+ADDRESS_FIELDS = {"url": "url", "email": "email", "sms": "phone"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_PEM = 100_000
+MAX_ADDRESS = 2000  # the column's size
+MAX_SECRET = 100
 
 
 def _target(target_id: int) -> ForwardTarget:
     target = db_session().get(ForwardTarget, target_id)
-    if target is None:
+    if target is None or not current_principal().sees(target.account_id):
         raise ApiError(404, "not_found", f"no forward target with id {target_id}")
+    return target
+
+
+def _target_to_change(target_id: int) -> ForwardTarget:
+    require_writer()
+    target = _target(target_id)
+    require_change(target.account_id)
     return target
 
 
@@ -59,6 +94,8 @@ def _address(kind: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or any(c in value for c in "\r\n"):
         raise _invalid("address", "must be a one-line text")
     value = value.strip()
+    if len(value) > MAX_ADDRESS:
+        raise _invalid("address", f"must be at most {MAX_ADDRESS} characters, not {len(value)}")
     if kind == "url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -83,12 +120,17 @@ def _number(value: Any, field: str, lo: float, hi: float) -> float:
 def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> None:
     session = db_session()
     if creating or "account" in body:
-        account = body.get("account")
-        if isinstance(account, bool) or not isinstance(account, int) or session.get(Account, account) is None:
-            raise _invalid("account", "must be the id of an account")
-        target.account_id = account
+        account = _account_ref(session, body, required=True)
+        assert isinstance(account, Account)
+        target.account_id = account.id
     if creating or "kind" in body:
         target.kind = _choice({"kind": body.get("kind")}, "kind", KINDS)
+    for field in ADDRESS_FIELDS.values():
+        if body.get(field) is not None and not isinstance(body[field], str):
+            raise _invalid(field, "must be a text or null")
+    by_kind = ADDRESS_FIELDS[target.kind]
+    if "address" not in body and body.get(by_kind) is not None:
+        body = {**body, "address": body[by_kind]}
     if creating or "address" in body or "kind" in body:
         target.address = _address(target.kind, body.get("address", target.address))
     if creating or "name" in body:
@@ -104,9 +146,8 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
     for field, model in (("access_number", AccessNumber), ("keyword", Keyword)):
         if field in body:
             ident = body[field]
-            if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int)
-                                      or session.get(model, ident) is None):
-                raise _invalid(field, f"must be the id of a {field.replace('_', ' ')} or null")
+            if ident is not None:
+                _ref(session, model, ident, field, field.replace("_", " "))
             setattr(target, f"{field}_id", ident)
     if "timeout_seconds" in body:
         target.timeout_seconds = _number(body["timeout_seconds"], "timeout_seconds", 1, 120)
@@ -123,26 +164,28 @@ def _apply(target: ForwardTarget, body: dict[str, Any], *, creating: bool) -> No
                 raise _invalid(field, "must be PEM: one or more -----BEGIN CERTIFICATE----- blocks")
             setattr(target, field, value or None)
     if "secret" in body:
-        if not isinstance(body["secret"], str) or len(body["secret"]) < 16:
-            raise _invalid("secret", "must be a text of at least 16 characters")
+        if not isinstance(body["secret"], str) or not 16 <= len(body["secret"]) <= MAX_SECRET:
+            raise _invalid("secret", f"must be a text of 16 to {MAX_SECRET} characters")
         target.secret = body["secret"]
 
 
 @bp.get("/forward-targets")
 def list_targets() -> Response:
-    query = select(ForwardTarget).order_by(ForwardTarget.id)
-    account = _int_param("account", default=0, minimum=0)
-    if account:
-        query = query.where(ForwardTarget.account_id == account)
-    return jsonify({"items": [forward_target_json(t) for t in db_session().scalars(query)]})
+    targets, next_after_id = paginated(_account_filter(select(ForwardTarget), ForwardTarget), ForwardTarget.id)
+    return page_response([forward_target_json(t) for t in targets], next_after_id)
+
+
+def new_target() -> ForwardTarget:
+    """A target with its secrets drawn and every default set, before ``_apply`` fills in the rest."""
+    return ForwardTarget(secret=secrets.token_urlsafe(32), download_token=secrets.token_urlsafe(32), format="json",
+                         enabled=True, actions_only=False, timeout_seconds=10.0, give_up_hours=24.0,
+                         attach_limit_bytes=10 * 1024 * 1024)
 
 
 @bp.post("/forward-targets")
 def create_target() -> tuple[Response, int]:
-    _require_admin()
-    target = ForwardTarget(secret=secrets.token_urlsafe(32), download_token=secrets.token_urlsafe(32), format="json",
-                           enabled=True, actions_only=False, timeout_seconds=10.0, give_up_hours=24.0,
-                           attach_limit_bytes=10 * 1024 * 1024)
+    require_writer()
+    target = new_target()
     _apply(target, _json_body(), creating=True)
     session = db_session()
     session.add(target)
@@ -157,8 +200,7 @@ def get_target(target_id: int) -> Response:
 
 @bp.route("/forward-targets/<int:target_id>", methods=["PUT", "PATCH"])
 def update_target(target_id: int) -> Response:
-    _require_admin()
-    target = _target(target_id)
+    target = _target_to_change(target_id)
     _apply(target, _json_body(), creating=request.method == "PUT")
     db_session().commit()
     return jsonify(forward_target_json(target))
@@ -166,8 +208,15 @@ def update_target(target_id: int) -> Response:
 
 @bp.delete("/forward-targets/<int:target_id>")
 def delete_target(target_id: int) -> tuple[str, int]:
-    _require_admin()
-    session, target = db_session(), _target(target_id)
+    session, target = db_session(), _target_to_change(target_id)
+    remove_target(session, target)
+    session.commit()
+    return "", 204
+
+
+def remove_target(session: Session, target: ForwardTarget) -> None:
+    """Delete ``target`` unless a keyword's forward action names it or its delivery log would lose
+    its subject (409, saying what to do instead)."""
     naming = [session.get(Keyword, ident).keyword
               for ident in _keywords_using(session, target.account_id, "target", target.id)]
     if naming:
@@ -178,35 +227,60 @@ def delete_target(target_id: int) -> tuple[str, int]:
         raise ApiError(409, "in_use", f"forward target {target.id} has {count} deliveries in its log; "
                                       "set enabled to false instead")
     session.delete(target)
-    session.commit()
-    return "", 204
 
 
 @bp.post("/forward-targets/<int:target_id>/test")
 def test_target(target_id: int) -> Response:
     """Send the account's newest message (or a made-up one) to the target now, outside the outbox."""
-    _require_admin()
-    session, target = db_session(), _target(target_id)
+    return jsonify(send_test(_target_to_change(target_id)))
+
+
+def send_test(target: ForwardTarget) -> dict[str, Any]:
+    """Send the account's newest message (or a made-up one) to ``target`` through its real channel."""
+    session = db_session()
     channel = current_app.extensions["appliance.forwarding_channels"].get(target.kind)
     if channel is None:
         raise ApiError(409, "unavailable", f"this appliance cannot send to {target.kind} targets")
     newest = session.scalar(select(Message).where(Message.account_id == target.account_id)
                             .order_by(Message.id.desc()).limit(1))
-    sample = newest or Message(id=0, received_at=utcnow(), iccid="", sender="+48600000000", kind="sms",
-                               text="Wiadomość testowa / test message", status="routed",
+    sample = newest or Message(id=0, received_at=utcnow(), iccid=_sample_sim(target), sender="+48600000000",
+                               kind="sms", text="Wiadomość testowa / test message", status="routed",
                                account_id=target.account_id, parts_total=1, parts_received=1)
     message = message_json(sample, msisdns={} if newest is None else None, base_url=request.host_url)
     session.expunge(target)
-    result = channel.deliver(DeliveryJob(0, f"test-{secrets.token_hex(12)}", 1, target, message, sample.iccid))
-    return jsonify({"ok": result.ok, "status_code": result.status_code, "error": result.error,
-                    "excerpt": result.excerpt, "duration_ms": round(result.duration_ms, 1)})
+    result = channel.deliver(DeliveryJob(TEST_DELIVERY_ID, f"test-{secrets.token_hex(12)}", 1, target, message,
+                                         sample.iccid))
+    return {"ok": result.ok, "status_code": result.status_code, "error": result.error,
+            "excerpt": result.excerpt, "duration_ms": round(result.duration_ms, 1)}
+
+
+def _sample_sim(target: ForwardTarget) -> str:
+    """The SIM a made-up test message "came in on" (an SMS target's test goes out through it): the
+    target's access number's, else the modem seen ready last (of the account's own numbers, for an
+    account's user or token); empty when there is neither."""
+    session = db_session()
+    if target.access_number_id is not None:
+        number = session.get(AccessNumber, target.access_number_id)
+        if number is not None:
+            return number.iccid
+    query = select(Modem.iccid).where(Modem.state == "ready").order_by(Modem.last_seen_at.desc()).limit(1)
+    account = current_principal().only_account
+    if account is not None:  # an account's test goes out through its own numbers only
+        query = query.where(Modem.iccid.in_(select(AccessNumber.iccid).where(AccessNumber.account_id == account)))
+    return session.scalar(query) or ""
+
+
+def _visible_deliveries() -> Any:
+    """Deliveries to the targets the principal sees."""
+    return select(Delivery).where(Delivery.target_id.in_(
+        select(ForwardTarget.id).where(current_principal().visible(ForwardTarget.account_id))))
 
 
 @bp.get("/deliveries")
 def list_deliveries() -> Response:
-    query = select(Delivery).order_by(Delivery.id)
+    query = _visible_deliveries()
     for name, column in (("message", Delivery.message_id), ("target", Delivery.target_id)):
-        value = _int_param(name, default=0, minimum=0)
+        value = _int_param(name, default=0, minimum=1)
         if value:
             query = query.where(column == value)
     status = request.args.get("status", "").strip()
@@ -214,17 +288,22 @@ def list_deliveries() -> Response:
         if status not in STATUSES:
             raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(STATUSES)}")
         query = query.where(Delivery.status == status)
-    after_id = _int_param("after_id", default=0, minimum=0)
-    limit = _int_param("limit", default=100, minimum=1, maximum=1000)
-    rows = list(db_session().scalars(query.where(Delivery.id > after_id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return jsonify({"items": [delivery_json(d) for d in rows], "next_after_id": rows[-1].id if more else None})
+    rows, next_after_id = paginated(query, Delivery.id)
+    return page_response([delivery_json(d) for d in rows], next_after_id)
+
+
+@bp.get("/messages/<int:message_id>/deliveries")
+def list_message_deliveries(message_id: int) -> Response:
+    """The forwards of one message, a plain list as DESIGN §4.3 has it: one per target, so never long."""
+    visible_message(message_id)
+    rows = db_session().scalars(_visible_deliveries().where(Delivery.message_id == message_id).order_by(Delivery.id))
+    return jsonify([delivery_json(d) for d in rows])
 
 
 def _delivery(delivery_id: int) -> Delivery:
     delivery = db_session().get(Delivery, delivery_id)
-    if delivery is None:
+    target = db_session().get(ForwardTarget, delivery.target_id) if delivery is not None else None
+    if target is None or not current_principal().sees(target.account_id):
         raise ApiError(404, "not_found", f"no delivery with id {delivery_id}")
     return delivery
 
@@ -239,8 +318,9 @@ def get_delivery(delivery_id: int) -> Response:
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
 def retry_delivery(delivery_id: int) -> Response:
-    _require_admin()
+    require_writer()
     delivery = _delivery(delivery_id)
+    require_change(db_session().get(ForwardTarget, delivery.target_id).account_id)
     if delivery.status == "delivered":
         raise ApiError(409, "delivered", f"delivery {delivery.id} was delivered at {delivery.delivered_at}")
     retry(db_session(), delivery)

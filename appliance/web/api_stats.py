@@ -4,8 +4,9 @@
     GET /api/v1/statistics/access-numbers/<id>?from=…&to=…&tz=…
 
 ``from`` and ``to`` are inclusive local days of ``tz`` (default Europe/Warsaw); without them, the 30
-days up to today. Any valid token may read them; authentication and error bodies are the API's own
-(``appliance.web.api``).
+days up to today. Authentication, error bodies and who sees what are the API's own
+(``appliance.web.api``): an account's token reads its own keywords and numbers; a shared number's
+figures are every account's (403 for it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
 
+from appliance.db.models import AccessNumber, Keyword
 from appliance.statistics import (
     DEFAULT_TIMEZONE,
     Statistics,
@@ -24,17 +26,22 @@ from appliance.statistics import (
     keyword_statistics,
 )
 from appliance.web import api, db_session
-from appliance.web.api import ApiError
+from appliance.web.access import current_principal
+from appliance.web.api import ApiError, sees_access_number
 
 # Nested in the API blueprint: its token check and JSON error handler apply here too.
 bp = Blueprint("api_stats", __name__, url_prefix="/statistics")
 api.bp.register_blueprint(bp)
 
 DEFAULT_DAYS = 30
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(8999, 12, 31)
 
 
 @bp.get("/keywords/<int:keyword_id>")
 def keyword(keyword_id: int) -> Response:
+    row = db_session().get(Keyword, keyword_id)
+    if row is None or not current_principal().sees(row.account_id):
+        raise ApiError(404, "not_found", f"no keyword with id {keyword_id}")
     first, last, zone = _range()
     stats = _computed(lambda: keyword_statistics(db_session(), keyword_id, first, last, zone))
     if stats is None:
@@ -44,6 +51,12 @@ def keyword(keyword_id: int) -> Response:
 
 @bp.get("/access-numbers/<int:access_number_id>")
 def access_number(access_number_id: int) -> Response:
+    number, principal = db_session().get(AccessNumber, access_number_id), current_principal()
+    if number is None or not sees_access_number(principal, number):
+        raise ApiError(404, "not_found", f"no access number with id {access_number_id}")
+    if not principal.sees(number.account_id):
+        raise ApiError(403, "forbidden", f"access number {number.number} is shared: its figures count every "
+                                         "account's messages; ask for your keywords' statistics instead")
     first, last, zone = _range()
     stats = _computed(lambda: access_number_statistics(db_session(), access_number_id, first, last, zone))
     if stats is None:
@@ -96,6 +109,9 @@ def _day_param(name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ApiError(400, "invalid_request", f"'{name}' must be a day as YYYY-MM-DD, not {value!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # near the calendar's ends, day arithmetic overflows
+        raise ApiError(400, "invalid_request", f"'{name}' must be a day from {FIRST_DAY} to {LAST_DAY}, not {value}")
+    return day

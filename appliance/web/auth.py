@@ -48,7 +48,7 @@ LANGUAGES = ("en", "pl")
 PUBLIC_ENDPOINTS = frozenset({"auth.setup", "auth.login", "auth.language", "static"})
 SESSION_LIFETIME = timedelta(days=14)
 # Where signing in leads, and the brand link.
-HOME_ENDPOINT = "panel.messages"
+HOME_ENDPOINT = "panel.dashboard"
 
 csrf = CSRFProtect()
 login_manager = LoginManager()

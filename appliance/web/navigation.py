@@ -32,6 +32,7 @@ NAVIGATION = (
     NavEntry("conversations.index", _l("Conversations"), _MESSAGES),
     NavEntry("panel.gallery", _l("MMS gallery"), _MESSAGES),
     NavEntry("group_sends.index", _l("Send to group"), _MESSAGES),
+    NavEntry("accounts.index", _l("Accounts"), _SETUP, admin_only=True),
     NavEntry("access_numbers.index", _l("Access numbers"), _SETUP),
     NavEntry("keywords.index", _l("Keywords"), _SETUP),
     NavEntry("autoresponders.index", _l("Autoresponders"), _SETUP),

@@ -1,10 +1,13 @@
-"""The shop owner's panel: received messages newest first, the state of each modem, conversations.
+"""The shop owner's panel: the inbox of received messages, their MMS parts, conversations.
 
-The page polls ``/panel/messages.json`` for messages newer than the newest it shows and prepends the
-rows, rendered here by the same macro as the page so that escaping lives in one place (Jinja's
-autoescape). Server-sent events replace the polling later.
+The inbox (``/inbox``) lists the messages the signed-in principal may see, newest first, narrowed by
+the filters of :mod:`appliance.web.inbox_filter`; new rows arrive live from
+:mod:`appliance.web.panel_events`, rendered by the same macro as the page (``panel/live_parts.html``)
+so that escaping lives in one place (Jinja's autoescape). The dashboard and the MMS gallery add
+their pages to this blueprint from :mod:`appliance.web.panel_dashboard` and
+:mod:`appliance.web.panel_gallery`.
 
-A message's sender links to its conversation with the access number (``appliance.campaigns.dialogue``),
+A message's sender links to its conversation with the access number (:mod:`appliance.web.conversations`),
 which has a reply form. Sign-in and CSRF protection of every form are :mod:`appliance.web.auth`'s.
 """
 
@@ -18,86 +21,82 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
-    get_template_attribute,
-    jsonify,
-    redirect,
     render_template,
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from werkzeug.wrappers import Response as BaseResponse
 
-from appliance.campaigns.dialogue import ReplyRefused, conversation, reply, reply_refusal
-from appliance.db.models import AccessNumber, Attachment, Message, Modem
-from appliance.representation import (
-    conversation_entry_json,
-    device_issue_json,
-    message_json,
-    modem_json,
-    msisdns_by_iccid,
-)
+from appliance.db.models import AccessNumber, Account, Attachment, Keyword, Message
+from appliance.representation import message_json, msisdns_by_iccid
 from appliance.web import db_session
+from appliance.web.access import Principal, current_principal
 from appliance.web.api import ApiError, attachment_response, thumbnail_response
-from appliance.web.api_conversations import REFUSAL_STATUS
+from appliance.web.inbox_filter import STATUSES, InboxFilter, visible_messages, visible_numbers
 
 bp = Blueprint("panel", __name__)
 
 PAGE_SIZE = 50
-# A tab that slept for a long time catches up over a few polls instead of in one huge answer.
-POLL_BATCH = 200
-POLL_INTERVAL_MS = 2000
-
-MESSAGES_TEMPLATE = "panel/messages.html"
-CONVERSATION_TEMPLATE = "panel/conversation.html"
-CONVERSATION_PAGE_SIZE = 100
 
 
-@bp.get("/")
+@bp.get("/inbox")
 def messages() -> str:
-    """Newest first, ``PAGE_SIZE`` a page; ``?before_id=`` shows older ones (and stops the live updates)."""
+    """Newest first, ``PAGE_SIZE`` a page; ``?before_id=`` shows older ones (and stops the live updates).
+
+    Every link of the page keeps the filters, so paging through a search stays in the search.
+    """
+    principal = current_principal()
+    inbox_filter = InboxFilter.from_args(request.args, principal)
     before_id = request.args.get("before_id", type=int)
     session = db_session()
-    query = (select(Message).order_by(Message.id.desc()).limit(PAGE_SIZE + 1)
-             .options(selectinload(Message.attachments)))
+    query = (select(Message).where(*visible_messages(principal, inbox_filter))
+             .order_by(Message.id.desc()).limit(PAGE_SIZE + 1).options(selectinload(Message.attachments)))
     if before_id is not None:
         query = query.where(Message.id < before_id)
     rows = list(session.scalars(query))
     older_id = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
     rows = rows[:PAGE_SIZE]
+    filter_args = inbox_filter.args()
     return render_template(
-        MESSAGES_TEMPLATE,
-        messages=_message_views(rows),
-        modems=_modem_views(),
-        issues=_issue_views(),
+        "panel/messages.html",
+        messages=message_views(rows),
         live=before_id is None,
-        # The newest id in the database, not only on this page, is where polling starts.
-        last_id=rows[0].id if rows and before_id is None else 0,
-        older_url=url_for("panel.messages", before_id=older_id) if older_id is not None else None,
-        newest_url=url_for("panel.messages") if before_id is not None else None,
-        poll_url=url_for("panel.messages_since"),
-        poll_interval_ms=POLL_INTERVAL_MS,
+        older_url=url_for("panel.messages", before_id=older_id, **filter_args) if older_id is not None else None,
+        newest_url=url_for("panel.messages", **filter_args) if before_id is not None else None,
+        filters=inbox_filter,
+        choices=_filter_choices(principal),
     )
 
 
-@bp.get("/panel/messages.json")
-def messages_since() -> Response:
-    """Rows for messages after ``after_id``, oldest first (the page prepends each), and the modem strip."""
-    after_id = request.args.get("after_id", default=0, type=int)
-    if after_id < 0:
-        abort(400)
+def _filter_choices(principal: Principal) -> dict[str, list[tuple[int | str, str]]]:
+    """The options of the filter form's lists, limited to what the principal sees."""
     session = db_session()
-    rows = list(session.scalars(
-        select(Message).where(Message.id > after_id).order_by(Message.id).limit(POLL_BATCH)
-        .options(selectinload(Message.attachments))))
-    message_row = get_template_attribute(MESSAGES_TEMPLATE, "message_row")
-    modem_strip = get_template_attribute(MESSAGES_TEMPLATE, "modem_strip")
-    return jsonify({
-        "items": [{"id": view["id"], "html": str(message_row(view))} for view in _message_views(rows)],
-        "modems_html": str(modem_strip(_modem_views(), _issue_views())),
-    })
+    numbers = visible_numbers(session, principal)
+    keywords = session.execute(
+        select(Keyword.id, Keyword.keyword, AccessNumber.number)
+        .join(AccessNumber, AccessNumber.id == Keyword.access_number_id)
+        .where(principal.visible(Keyword.account_id)).order_by(Keyword.keyword, AccessNumber.number)).all()
+    accounts = (session.execute(select(Account.id, Account.name).order_by(Account.name)).all()
+                if principal.is_admin else [])
+    return {
+        "numbers": [(n.id, n.number) for n in numbers],
+        "keywords": [(k.id, f"{k.keyword} · {k.number}") for k in keywords],
+        "accounts": [(a.id, a.name) for a in accounts],
+        "statuses": [(status, status_label(status)) for status in STATUSES],
+    }
+
+
+def status_label(status: str) -> str:
+    """What a message's status means, for the filter's list."""
+    return {
+        "routed": _("Matched a keyword"),
+        "unmatched": _("Unmatched (no keyword)"),
+        "partial": _("Incomplete (parts missing)"),
+        "undecodable": _("Could not be read"),
+        "fetching": _("MMS being downloaded"),
+    }.get(status, status)
 
 
 @bp.get("/panel/attachments/<int:attachment_id>")
@@ -112,73 +111,13 @@ def attachment_thumbnail(attachment_id: int) -> Response:
     return _served(attachment_id, thumbnail_response, thumbnail=True)
 
 
-@bp.get("/panel/access-numbers/<int:number_id>/conversations/<sender>")
-def conversation_page(number_id: int, sender: str) -> str:
-    """The newest ``CONVERSATION_PAGE_SIZE`` messages both ways, oldest first; ``?before=`` earlier ones."""
-    return _render_conversation(_access_number(number_id), sender)
-
-
-@bp.post("/panel/access-numbers/<int:number_id>/conversations/<sender>")
-def conversation_reply(number_id: int, sender: str) -> BaseResponse | tuple[str, int]:
-    """The reply form: queued, then back to the conversation; refused, the page again with the reason
-    and the text as typed."""
-    session, number = db_session(), _access_number(number_id)
-    text = request.form.get("text", "")
-    try:
-        reply(session, number, sender, text)
-    except ReplyRefused as exc:
-        session.rollback()
-        return _render_conversation(number, sender, error=exc.message, draft=text), REFUSAL_STATUS[exc.code]
-    session.commit()
-    wake_sim = current_app.extensions.get("appliance.wake_sim")
-    if wake_sim is not None:
-        wake_sim(number.iccid)
-    return redirect(url_for("panel.conversation_page", number_id=number.id, sender=sender, _anchor="reply"), 303)
-
-
-def _access_number(number_id: int) -> AccessNumber:
-    number = db_session().get(AccessNumber, number_id)
-    if number is None:
-        abort(404)
-    return number
-
-
-def _render_conversation(number: AccessNumber, sender: str, *, error: str | None = None, draft: str = "") -> str:
-    session = db_session()
-    before = request.args.get("before") or None
-    try:
-        entries, older = conversation(session, number, sender, limit=CONVERSATION_PAGE_SIZE, before=before)
-    except ValueError:  # a stale or mistyped cursor: the newest page, as the messages page does
-        before = None
-        entries, older = conversation(session, number, sender, limit=CONVERSATION_PAGE_SIZE)
-    refusal = reply_refusal(session, number, sender)
-    if not entries and refusal is not None and refusal.code == "not_found":
-        abort(404)
-    views = []
-    for entry in entries:
-        view = conversation_entry_json(entry, number.number)
-        view["at_text"] = utc_text(entry.at)
-        if entry.direction == "in":
-            _link_attachments(view)
-        views.append(view)
-    return render_template(
-        CONVERSATION_TEMPLATE,
-        number=number,
-        sender=sender,
-        entries=views,
-        older_url=url_for("panel.conversation_page", number_id=number.id, sender=sender, before=older)
-        if older else None,
-        newest_url=url_for("panel.conversation_page", number_id=number.id, sender=sender) if before else None,
-        reply_url=url_for("panel.conversation_reply", number_id=number.id, sender=sender),
-        refusal=refusal.message if refusal is not None else None,
-        error=error,
-        draft=draft,
-    )
-
-
 def _served(attachment_id: int, respond: Callable[[Attachment], Response], *, thumbnail: bool = False) -> Response:
-    row = db_session().get(Attachment, attachment_id)
+    session = db_session()
+    row = session.get(Attachment, attachment_id)
     if row is None or (thumbnail and row.thumbnail_sha256 is None):
+        abort(404)
+    # Another account's part is answered as if it did not exist, as its message is.
+    if not current_principal().sees(session.scalar(select(Message.account_id).where(Message.id == row.message_id))):
         abort(404)
     try:
         return respond(row)
@@ -186,7 +125,8 @@ def _served(attachment_id: int, respond: Callable[[Attachment], Response], *, th
         abort(exc.status, exc.message)
 
 
-def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
+def message_views(rows: list[Message]) -> list[dict[str, Any]]:
+    """What the inbox row macro shows of each message, with the panel's own links."""
     session = db_session()
     iccids = {m.iccid for m in rows}
     msisdns = msisdns_by_iccid(session, iccids)
@@ -197,69 +137,21 @@ def _message_views(rows: list[Message]) -> list[dict[str, Any]]:
         view = message_json(message, msisdns=msisdns)
         view["received_at_text"] = utc_text(message.received_at)
         number_id = numbers.get(message.iccid)
-        view["conversation_url"] = (url_for("panel.conversation_page", number_id=number_id, sender=message.sender)
+        view["conversation_url"] = (url_for("conversations.thread", number_id=number_id, sender=message.sender)
                                     if number_id is not None and message.sender else None)
-        _link_attachments(view)
+        link_attachments(view)
         views.append(view)
     return views
 
 
-def _link_attachments(view: dict[str, Any]) -> None:
+def link_attachments(view: dict[str, Any]) -> None:
+    """Point a message view's attachments at the panel's own routes (no API token in the browser)."""
     for part in view["attachments"]:
-        # The panel's own routes: no API token in the browser.
         part["download_url"] = url_for("panel.attachment", attachment_id=part["id"])
         part["thumbnail_src"] = (url_for("panel.attachment_thumbnail", attachment_id=part["id"])
                                  if part["thumbnail_url"] else None)
 
 
-def _issue_views() -> list[dict[str, Any]]:
-    return [device_issue_json(issue) for issue in current_app.extensions["appliance.device_issues"]()]
-
-
-def _modem_views() -> list[dict[str, Any]]:
-    session = db_session()
-    bound = {a.iccid: a for a in session.scalars(select(AccessNumber))}
-    views = []
-    for modem in session.scalars(select(Modem).order_by(Modem.id)):
-        view = modem_json(modem, bound.get(modem.iccid))
-        view["tone"] = state_tone(modem.state)
-        view["signal_text"] = signal_text(modem.signal_dbm)
-        view["registration_text"] = REGISTRATION_TEXT.get(modem.registration or "", "")
-        views.append(view)
-    return views
-
-
 def utc_text(moment: datetime) -> str:
     """Shown until the page's script rewrites it in the browser's own time zone."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_GOOD_STATES = {"registered", "connected", "enabled", "ready"}
-_BAD_STATES = {"failed", "locked", "sim_locked", "disabled", "disconnected", "unplugged", "gone", "error", "no_sim"}
-# What the network registration means for the owner; home registration needs no words.
-REGISTRATION_TEXT = {
-    "roaming": "roaming",
-    "searching": "searching for the network",
-    "denied": "network refused the SIM (check it is active)",
-    "not_registered": "not registered",
-    "unknown": "registration unknown",
-}
-
-
-def state_tone(state: str | None) -> str:
-    """``ok``, ``bad`` or ``neutral``: the colour of a modem's state badge."""
-    if state in _GOOD_STATES:
-        return "ok"
-    if state in _BAD_STATES:
-        return "bad"
-    return "neutral"
-
-
-def signal_text(dbm: int | None) -> str:
-    """Signal strength in words a shop owner can act on (thresholds as phones draw their bars)."""
-    if dbm is None:
-        return "signal unknown"
-    for floor, word in ((-73, "excellent"), (-83, "good"), (-93, "fair"), (-105, "weak")):
-        if dbm >= floor:
-            return f"signal {word} ({dbm} dBm)"
-    return f"no usable signal ({dbm} dBm)"

@@ -6,13 +6,15 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.db.models import OutboundSms
-from appliance.modem.outbound import OutboundError, OutboundQueue, enqueue_sms
+from appliance.modem.outbound import OutboundError, OutboundQueue, enqueue_sms, withdraw
 from appliance.modem.session import ModemSession
 from tests.modem.test_session import Rig, wait_for
 
@@ -142,3 +144,23 @@ def test_bad_texts_are_refused_when_queued(session_factory: sessionmaker[Session
                                            message: str) -> None:
     with session_factory.begin() as db, pytest.raises(OutboundError, match=message):
         enqueue_sms(db, "8948000000000000001", to, text)
+
+
+def test_only_texts_no_modem_has_tried_are_withdrawn_and_a_withdrawn_text_is_never_claimed(
+        session_factory: sessionmaker[Session]) -> None:
+    iccid = "8948000000000000001"
+    with session_factory.begin() as db:
+        ids = [enqueue_sms(db, iccid, f"+4860010020{n}", "Promocja").id for n in range(3)]
+    queue_ = OutboundQueue(session_factory)
+    claimed = queue_.claim_next(iccid)  # a modem takes the first
+    assert claimed is not None and claimed.id == ids[0]
+    queue_.send_failed(ids[0], "+CMS ERROR: 38", permanent=False)  # tried once, back in the queue
+
+    with session_factory.begin() as db:
+        assert withdraw(db, select(OutboundSms.id).where(OutboundSms.id.in_(ids))) == 2
+
+    with session_factory() as db:
+        statuses = dict(db.execute(select(OutboundSms.id, OutboundSms.status)).all())
+    assert statuses == {ids[0]: "queued", ids[1]: "cancelled", ids[2]: "cancelled"}
+    assert queue_.claim_next(iccid, now=datetime.now(UTC) + timedelta(hours=1)).id == ids[0]
+    assert queue_.claim_next(iccid, now=datetime.now(UTC) + timedelta(hours=1)) is None

@@ -8,6 +8,7 @@ one signed in as an admin, and ``signed_in(user)`` signs a new browser in as any
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +183,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def server_url(app) -> Iterator[str]:
+    # A live events stream notices a closed tab when it next writes: often, so that it ends with its test.
+    app.config["LIVE_HEARTBEAT_SECONDS"] = 0.5
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="panel-test-server", daemon=True)
     thread.start()
@@ -189,6 +192,11 @@ def server_url(app) -> Iterator[str]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+    # Requests still running (the stream of a tab that just closed) finish before the database goes.
+    deadline = time.monotonic() + 10
+    for request_thread in threading.enumerate():
+        if request_thread.name.endswith("(process_request_thread)"):
+            request_thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from PIL import Image
 
 from appliance.attachments import AttachmentStore
 from appliance.db.models import Message
+from tests.web.event_stream import EventStream
+from tests.web.shops import two_shops
 
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
        b'<script>alert(document.cookie)</script></svg>')
@@ -248,7 +250,7 @@ def test_the_panel_shows_an_mms_with_its_thumbnail_and_download_links(panel, mms
         ("image/svg+xml", "logo.svg", SVG),
     ])
 
-    html = panel.get("/").get_data(as_text=True)
+    html = panel.get("/inbox").get_data(as_text=True)
 
     row = html[html.index(f'id="message-{message_id}"'):]
     row = row[:row.index("</tr>")]
@@ -286,7 +288,7 @@ def test_the_panel_escapes_a_hostile_file_name(panel, mms):
     mms([("image/jpeg", HOSTILE_NAME, jpeg()), ("application/pdf", "<script>window.pwned=1<", b"%PDF-")],
         subject="<b>subject</b>")
 
-    html = panel.get("/").get_data(as_text=True)
+    html = panel.get("/inbox").get_data(as_text=True)
 
     assert "<img src=x" not in html
     assert 'onerror="window.pwned=1"' not in html
@@ -299,6 +301,96 @@ def test_the_panel_escapes_a_hostile_file_name(panel, mms):
 def test_live_updates_render_attachments_too(panel, mms):
     _, [photo_id] = mms([("image/jpeg", "photo.jpg", jpeg())])
 
-    [item] = panel.get("/panel/messages.json?after_id=0").get_json()["items"]
+    stream = EventStream.open(panel, "/panel/events?last_event_id=0")
+    row = stream.until("message").data["html"]
+    stream.close()
 
-    assert f'src="/panel/attachments/{photo_id}/thumbnail"' in item["html"]
+    assert f'src="/panel/attachments/{photo_id}/thumbnail"' in row
+
+
+def test_an_account_user_cannot_download_another_accounts_mms_parts(signed_in, users, mms, session_factory):
+    florist, pizzeria = two_shops(session_factory)
+    _, [own_id] = mms([("image/jpeg", "róże.jpg", jpeg())], iccid=florist.iccid, account_id=florist.account_id)
+    _, [theirs_id] = mms([("image/jpeg", "tajne.jpg", jpeg())], iccid=pizzeria.iccid, account_id=pizzeria.account_id)
+    _, [loose_id] = mms([("image/jpeg", "luzem.jpg", jpeg())])  # unmatched: no account
+    owner = signed_in(users.create("kwiaciarnia@example.com", admin=False, account_id=florist.account_id))
+
+    assert owner.get(f"/panel/attachments/{own_id}").status_code == 200
+    assert owner.get(f"/panel/attachments/{own_id}/thumbnail").status_code == 200
+    for other in (theirs_id, loose_id):
+        assert owner.get(f"/panel/attachments/{other}").status_code == 404
+        assert owner.get(f"/panel/attachments/{other}/thumbnail").status_code == 404
+    inbox = owner.get("/inbox").get_data(as_text=True)
+    assert "róże.jpg" in inbox and "tajne.jpg" not in inbox and "luzem.jpg" not in inbox
+
+
+# --- the MMS gallery ----------------------------------------------------------------------------------
+
+def tiles(html):
+    return [int(n) for n in re.findall(r'<li class="tile[^"]*" id="attachment-(\d+)"', html)]
+
+
+def test_the_gallery_shows_our_thumbnails_and_file_tiles_every_one_a_download(panel, mms):
+    message_id, [photo_id, vcard_id, svg_id] = mms([
+        ("image/jpeg", "photo.jpg", jpeg()),
+        ("text/x-vcard", "jan.vcf", b"BEGIN:VCARD\r\nEND:VCARD\r\n" * 100),
+        ("image/svg+xml", "logo.svg", SVG),
+    ])
+
+    html = panel.get("/gallery").get_data(as_text=True)
+
+    assert tiles(html) == [svg_id, vcard_id, photo_id]  # newest first
+    # The only pictures are our own JPEG thumbnails; the SVG (active content) is a file tile.
+    assert re.findall(r"<img [^>]*>", html) == [
+        f'<img src="/panel/attachments/{photo_id}/thumbnail" alt="photo.jpg" loading="lazy">']
+    assert "<object" not in html and "<embed" not in html and "<iframe" not in html
+    for part_id in (photo_id, vcard_id, svg_id):
+        links = re.findall(rf'<a [^>]*href="/panel/attachments/{part_id}"[^>]*>', html)
+        assert len(links) == 2 and all(" download" in link for link in links)
+    vcard = html[html.index(f'id="attachment-{vcard_id}"'):]
+    vcard = vcard[:vcard.index("</li>")]
+    assert '<span class="file-icon" aria-hidden="true">VCF</span>' in vcard
+    assert "text/x-vcard · 2.4 kB" in vcard
+    assert f'href="/inbox?before_id={message_id + 1}#message-{message_id}"' in vcard
+    assert "From +48600100200" in vcard
+    inbox = panel.get(f"/inbox?before_id={message_id + 1}").get_data(as_text=True)
+    assert f'id="message-{message_id}"' in inbox
+
+
+def test_the_gallery_pages_through_older_parts(panel, mms):
+    ids = []
+    for n in range(5):
+        ids += mms([("text/plain", f"note{n}-{part}.txt", b"x") for part in range(10)])[1]
+
+    first = panel.get("/gallery").get_data(as_text=True)
+    older = re.search(r'<a href="([^"]+)" rel="next">', first).group(1)
+    second = panel.get(older).get_data(as_text=True)
+
+    assert tiles(first) == ids[::-1][:48]
+    assert tiles(second) == ids[::-1][48:]
+    assert 'rel="next"' not in second and "Newest" in second
+
+
+def test_the_gallery_shows_an_account_user_only_its_own_parts(signed_in, users, mms, session_factory):
+    florist, pizzeria = two_shops(session_factory)
+    _, [own_id] = mms([("image/jpeg", "róże.jpg", jpeg())], iccid=florist.iccid, account_id=florist.account_id)
+    mms([("image/jpeg", "tajne.jpg", jpeg())], iccid=pizzeria.iccid, account_id=pizzeria.account_id)
+    mms([("image/jpeg", "luzem.jpg", jpeg())])
+    owner = signed_in(users.create("kwiaciarnia@example.com", admin=False, account_id=florist.account_id))
+
+    html = owner.get("/gallery").get_data(as_text=True)
+
+    assert tiles(html) == [own_id]
+    assert "tajne.jpg" not in html and "luzem.jpg" not in html
+
+
+def test_the_gallery_escapes_hostile_file_names_and_says_when_it_is_empty(panel, mms):
+    assert "No MMS pictures or files yet." in panel.get("/gallery").get_data(as_text=True)
+    mms([("image/jpeg", HOSTILE_NAME, jpeg()), ("application/pdf", "<script>window.pwned=1<", b"%PDF-")],
+        sender='<b onmouseover="x">')
+
+    html = panel.get("/gallery").get_data(as_text=True)
+
+    assert "<img src=x" not in html and "<script>window.pwned" not in html and "<b onmouseover" not in html
+    assert "&#34;&gt;&lt;img src=x onerror=&#34;window.pwned=1&#34;&gt;.jpg" in html
+    assert "&lt;script&gt;window.pwned=1&lt;" in html

@@ -63,6 +63,22 @@ def test_a_webhook_target_is_created_with_a_secret_and_listed(client: FlaskClien
     assert [t["id"] for t in listed] == [target["id"]]
 
 
+@pytest.mark.parametrize(("kind", "field", "address"), [
+    ("url", "url", "https://shop.example/hooks/sms"),
+    ("email", "email", "sklep@example.com"),
+    ("sms", "phone", "+48600100200"),
+])
+def test_a_targets_address_also_goes_by_designs_name_for_its_kind(client: FlaskClient, admin: dict[str, str],
+                                                                  account: int, kind: str, field: str,
+                                                                  address: str) -> None:
+    target = create(client, admin, account=account, kind=kind, **{field: address})
+    assert target["address"] == target[field] == address
+    assert [target[other] for other in ("url", "email", "phone") if other != field] == [None, None]
+    # Sent back as it was read, the target stays as it is.
+    response = client.put(f"/api/v1/forward-targets/{target['id']}", json=target, headers=admin)
+    assert response.status_code == 200 and response.get_json() == target
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"kind": "url", "address": "ftp://shop.example/"}, "address"),
     ({"kind": "url", "address": "https://shop.example/\r\nX-Evil: 1"}, "address"),

@@ -226,7 +226,7 @@ def test_modems_lists_every_known_sim_with_its_state(client, auth, store):
     response = client.get("/api/v1/modems", headers=auth)
 
     assert response.status_code == 200
-    first, second = response.get_json()
+    first, second = response.get_json()["items"]
     assert first == {
         "id": first["id"],
         "iccid": "8944000000000000001",
@@ -253,8 +253,8 @@ def test_modems_lists_every_known_sim_with_its_state(client, auth, store):
     assert second["msisdn"] is None
 
 
-def test_no_modems_gives_an_empty_list(client, auth):
-    assert client.get("/api/v1/modems", headers=auth).get_json() == []
+def test_no_modems_gives_an_empty_page(client, auth):
+    assert client.get("/api/v1/modems", headers=auth).get_json() == {"items": [], "next_after_id": None}
 
 
 def test_messages_carry_their_routing_and_filter_by_keyword(client, auth, store, session_factory):

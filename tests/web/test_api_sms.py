@@ -90,7 +90,7 @@ def test_modems_say_whether_an_access_number_is_bound(client: FlaskClient, store
     store.modem(iccid="8948000000000000002")
     with session_factory.begin() as session:
         session.add(AccessNumber(number="+48500000002", iccid="8948000000000000002"))
-    modems = {m["iccid"]: m for m in client.get("/api/v1/modems", headers=auth).get_json()}
+    modems = {m["iccid"]: m for m in client.get("/api/v1/modems", headers=auth).get_json()["items"]}
     assert (modems[DEFAULT_ICCID]["assigned"], modems[DEFAULT_ICCID]["access_number"]) == (False, None)
     assert (modems["8948000000000000002"]["assigned"],
             modems["8948000000000000002"]["access_number"]) == (True, "+48500000002")

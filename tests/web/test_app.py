@@ -50,4 +50,4 @@ def test_without_a_session_factory_the_app_opens_the_configured_database(tmp_pat
         app.extensions["appliance.sessions"].kw["bind"].dispose()
 
     assert response.status_code == 200
-    assert response.get_json() == []
+    assert response.get_json() == {"items": [], "next_after_id": None}

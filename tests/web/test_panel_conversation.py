@@ -49,7 +49,7 @@ def test_a_sender_on_a_sim_with_an_access_number_links_to_the_conversation(panel
     store.message(sender=ANIA, text="na numerze")
     store.message(iccid="8948000000000000077", sender="+48600100300", text="na SIM-ie bez numeru")
 
-    html = panel.get("/").get_data(as_text=True)
+    html = panel.get("/inbox").get_data(as_text=True)
 
     assert f'<a href="/panel/access-numbers/{number}/conversations/{ANIA}"' in html
     assert "/conversations/+48600100300" not in html

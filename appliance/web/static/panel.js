@@ -1,5 +1,8 @@
-// Live messages panel: polls for messages newer than the newest row and prepends them.
-// The server renders each row (escaped by Jinja), so no message text is ever built into HTML here.
+// The panel's shared script: times in the browser's own zone, and live updates over server-sent events
+// (GET /panel/events, see appliance/web/panel_events.py) for a page that has a #live-events element.
+// The server renders every piece of HTML it sends (escaped by Jinja), so no text of a message is ever
+// built into HTML here. Each event is also dispatched on document as "panel:<name>" (detail: its data),
+// for a page's own script, e.g. document.addEventListener("panel:poll", ...).
 (function () {
   "use strict";
 
@@ -15,62 +18,113 @@
 
   localiseTimes(document);
 
-  var list = document.getElementById("messages");
-  if (!list || list.dataset.live !== "true") {
+  var source = document.getElementById("live-events");
+  if (!source || !window.EventSource) {
     return;
   }
-  var lastId = Number(list.dataset.lastId) || 0;
-  var interval = Number(list.dataset.pollInterval) || 2000;
   var status = document.getElementById("live-status");
-  var modems = document.getElementById("modems");
+  var lastEventId = null;
+  var offlineTimer = null;
 
   function setLive(ok) {
-    if (status) {
-      status.textContent = ok ? "live" : "connection lost, retrying…";
-      status.className = ok ? "live" : "live offline";
+    if (!status) {
+      return;
+    }
+    if (!status.dataset.online) {
+      status.dataset.online = status.textContent;
+    }
+    status.textContent = ok ? status.dataset.online : status.dataset.offline || "…";
+    status.classList.toggle("offline", !ok);
+  }
+
+  function fill(id, html) {
+    var target = document.getElementById(id);
+    if (target && typeof html === "string") {
+      target.innerHTML = html;
+      localiseTimes(target);
     }
   }
 
-  function apply(data) {
-    data.items.forEach(function (item) {
-      if (item.id <= lastId) {
-        return;
+  // A row goes where its id puts it (newest first); a row already shown is replaced (an MMS that
+  // finished downloading, or a row sent again after a reconnect).
+  function placeRow(item) {
+    var list = document.getElementById("messages");
+    if (!list) {
+      return;
+    }
+    var template = document.createElement("template");
+    template.innerHTML = item.html;
+    var row = template.content.firstElementChild;
+    if (!row) {
+      return;
+    }
+    var shown = document.getElementById("message-" + item.id);
+    if (shown) {
+      shown.replaceWith(row);
+    } else {
+      var next = Array.prototype.find.call(list.querySelectorAll("tr.message"), function (other) {
+        return Number(other.dataset.id) < item.id;
+      });
+      if (next) {
+        list.insertBefore(row, next);
+      } else if (list.dataset.hasOlder === "true") {
+        return; // older than every row here: it belongs on a later page
+      } else {
+        list.appendChild(row);
       }
       var empty = list.querySelector("tr.empty");
       if (empty) {
         empty.remove();
       }
-      list.insertAdjacentHTML("afterbegin", item.html);
-      localiseTimes(list.firstElementChild);
-      lastId = item.id;
-    });
-    if (modems && typeof data.modems_html === "string") {
-      modems.innerHTML = data.modems_html;
     }
+    localiseTimes(row);
   }
 
-  function poll() {
-    fetch(list.dataset.pollUrl + "?after_id=" + encodeURIComponent(lastId), {
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-    })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
+  // What this script does with each event itself; "poll" is only dispatched (the polls page draws it).
+  var EVENTS = ["message", "modem", "summary", "poll"];
+  var handlers = {
+    message: placeRow,
+    modem: function (data) { fill("modems", data.html); },
+    summary: function (data) {
+      fill("alerts", data.alerts_html);
+      fill("traffic", data.traffic_html);
+    },
+  };
+
+  function connect() {
+    var url = new URL(source.dataset.url, window.location.href);
+    if (lastEventId !== null) {
+      url.searchParams.set("last_event_id", lastEventId);
+    }
+    var stream = new EventSource(url.toString());
+    stream.addEventListener("open", function () {
+      window.clearTimeout(offlineTimer);
+      offlineTimer = null;
+      setLive(true);
+    });
+    EVENTS.forEach(function (name) {
+      stream.addEventListener(name, function (event) {
+        if (event.lastEventId) {
+          lastEventId = event.lastEventId;
         }
-        return response.json();
-      })
-      .then(function (data) {
-        apply(data);
-        setLive(true);
-      })
-      .catch(function () {
-        setLive(false);
-      })
-      .finally(function () {
-        window.setTimeout(poll, interval);
+        var data = JSON.parse(event.data);
+        if (handlers[name]) {
+          handlers[name](data);
+        }
+        document.dispatchEvent(new CustomEvent("panel:" + name, { detail: data }));
       });
+    });
+    stream.addEventListener("error", function () {
+      // A stream ends every few minutes and EventSource reconnects by itself: say "offline" only when
+      // that takes a while. A refused stream (signed out, server gone) is closed for good: start anew.
+      if (offlineTimer === null) {
+        offlineTimer = window.setTimeout(function () { setLive(false); }, 3000);
+      }
+      if (stream.readyState === EventSource.CLOSED) {
+        window.setTimeout(connect, 5000);
+      }
+    });
   }
 
-  window.setTimeout(poll, interval);
+  connect();
 })();

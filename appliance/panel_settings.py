@@ -1,0 +1,114 @@
+"""Settings changed in the panel: stored in the database, laid over the settings file's values.
+
+The file (:mod:`appliance.config`) is what the installer wrote; an administrator who changes the
+SMTP server in the panel should not need a shell or a restart. So the panel writes the same keys
+(``smtp_host`` …) into :class:`~appliance.db.models.PanelSetting`, and whoever needs them reads
+:func:`effective_settings` at the moment of use: the e-mail channel on every send.
+
+The SMTP password is kept as written: the appliance must hand it to the server, so a hash is no use,
+and encrypting it with a key kept on the same SD card would protect nothing. Whoever can read the
+database (or a backup) can read it, as they could read the settings file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from appliance.config import Settings
+from appliance.db.models import PanelSetting
+from appliance.delivery.email import SECURITY_MODES, EmailError, SmtpSettings, sender_address
+
+SMTP_KEYS = ("smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password", "smtp_sender")
+PANEL_KEYS = frozenset(SMTP_KEYS)
+
+
+class SettingError(ValueError):
+    """A value the panel cannot store; ``key`` names the field, the message says why in words."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SmtpChange:
+    """What the SMTP form sends. ``password`` None keeps the stored one; "" removes it."""
+
+    host: str
+    port: int
+    security: str
+    user: str
+    sender: str
+    password: str | None = None
+
+
+def stored_values(session: Session) -> dict[str, object]:
+    """The panel's values by key (only keys the panel may set; a row left by a newer version is ignored)."""
+    return {row.key: row.value for row in session.scalars(select(PanelSetting)) if row.key in PANEL_KEYS}
+
+
+def effective_settings(settings: Settings, session: Session) -> Settings:
+    """``settings`` (file and environment) with the panel's values in place of the same keys."""
+    return dataclasses.replace(settings, **stored_values(session))  # type: ignore[arg-type]
+
+
+def smtp_settings_reader(settings: Settings, sessions: sessionmaker[Session]) -> Callable[[], SmtpSettings]:
+    """A function giving the SMTP settings in force now: one small query per e-mail sent."""
+
+    def current() -> SmtpSettings:
+        with sessions() as session:
+            return SmtpSettings.from_settings(effective_settings(settings, session))
+
+    return current
+
+
+def save_smtp(session: Session, change: SmtpChange) -> None:
+    """Check every field and store them all (flushed, not committed); nothing is stored when one is wrong."""
+    values = check_smtp(change)
+    _store(session, values)
+
+
+def check_smtp(change: SmtpChange) -> dict[str, object]:
+    """The values to store, or :class:`SettingError` for the first field that cannot work."""
+    host = change.host.strip()
+    if any(ch.isspace() for ch in host) or len(host) > 253:
+        raise SettingError("smtp_host", "a server name or IP address, without spaces")
+    if not 1 <= change.port <= 65535:
+        raise SettingError("smtp_port", "a port between 1 and 65535")
+    if change.security not in SECURITY_MODES:
+        raise SettingError("smtp_security", "none, starttls or ssl")
+    sender = change.sender.strip()
+    if sender or host:
+        try:
+            sender_address(sender)
+        except EmailError as exc:
+            raise SettingError("smtp_sender", exc.reason) from None
+    user = change.user.strip()
+    # smtplib sends AUTH in ASCII only (appliance.delivery.email); say so now rather than at the first send.
+    if not user.isascii():
+        raise SettingError("smtp_user", "the user name must be ASCII")
+    if change.password is not None and not change.password.isascii():
+        raise SettingError("smtp_password", "the password must be ASCII")
+    values: dict[str, object] = {"smtp_host": host, "smtp_port": change.port, "smtp_security": change.security,
+                                 "smtp_user": user, "smtp_sender": sender}
+    if change.password is not None:
+        values["smtp_password"] = change.password
+    return values
+
+
+def _store(session: Session, values: Mapping[str, object]) -> None:
+    stored = {row.key: row for row in session.scalars(select(PanelSetting).where(PanelSetting.key.in_(values)))}
+    for key, value in values.items():
+        assert key in PANEL_KEYS, key
+        row = stored.get(key)
+        if row is None:
+            session.add(PanelSetting(key=key, value=value))
+        elif row.value != value:
+            row.value = value
+    session.flush()
