@@ -100,8 +100,9 @@ def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
         browser = requests.Session()
         login = browser.get(f"http://127.0.0.1:{port}/login", timeout=5).text
         csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
-        page = browser.post(f"http://127.0.0.1:{port}/login", timeout=5, data={
-            "csrf_token": csrf, "email": "owner@shop.pl", "password": "demo password 1"}).text
+        browser.post(f"http://127.0.0.1:{port}/login", timeout=5, data={
+            "csrf_token": csrf, "email": "owner@shop.pl", "password": "demo password 1"}).raise_for_status()
+        page = browser.get(f"http://127.0.0.1:{port}/inbox", timeout=5).text
         assert str(items[0]["sender"]) in page
     finally:
         process.send_signal(signal.SIGTERM)
