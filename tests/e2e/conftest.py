@@ -66,8 +66,9 @@ def box(tmp_path: Path, database_url: str) -> Iterator[Box]:
 
 
 @pytest.fixture
-def tab(browser: Browser) -> Iterator[Page]:  # noqa: F811 - the imported fixture
-    """A fresh Chromium tab; JavaScript errors on any page fail the test."""
+def tab(browser: Browser, box: Box) -> Iterator[Page]:  # noqa: F811 - the imported fixture
+    """A fresh Chromium tab on ``box``; JavaScript errors on any page fail the test. It closes before
+    the box stops, so no live stream of the panel outlives the appliance."""
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
