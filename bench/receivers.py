@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -176,11 +177,13 @@ class ApplianceReceiver:
     def __init__(self) -> None:
         self._webhooks = HttpReceiver()
         self._process: subprocess.Popen[bytes] | None = None
+        self._database: Path | None = None
 
     def start(self, emulator: Emulator, workdir: Path) -> None:
         self._webhooks.__enter__()
         data = workdir / "data"
-        _configure_forwarding(f"sqlite:///{data / 'appliance.db'}", emulator, self._webhooks.url + "hook")
+        self._database = data / "appliance.db"
+        _configure_forwarding(f"sqlite:///{self._database}", emulator, self._webhooks.url + "hook")
         env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": "0",
                "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
                "APPLIANCE_LOG_LEVEL": "WARNING"}
@@ -193,9 +196,23 @@ class ApplianceReceiver:
             handled.append(Handled(digits(message["sender"]), message["text"], request.received_at))
         return handled
 
-    def usage(self) -> Usage:
+    def stored_count(self) -> int:
+        """Messages in the appliance's database (stored, forwarded or not)."""
+        assert self._database is not None
+        with contextlib.closing(sqlite3.connect(f"file:{self._database}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+    def handled_count(self) -> int:
+        """Webhooks so far, without reading them: cheap enough to sample often."""
+        return len(self._webhooks.requests)
+
+    @property
+    def pid(self) -> int:
         assert self._process is not None
-        return session_usage([self._process.pid], ("python",))
+        return self._process.pid
+
+    def usage(self) -> Usage:
+        return session_usage([self.pid], ("python",))
 
     def stop(self) -> None:
         if self._process is not None:

@@ -13,10 +13,11 @@ drain.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -71,23 +72,35 @@ def _length(rng: random.Random, alphabet: str, multipart: bool) -> int:
     return rng.randint(8, SINGLE_LIMIT[alphabet])
 
 
+def _sms(rng: random.Random, number: int, modem: int, *, multipart: bool, ucs2: bool,
+         stored: bool = False) -> Sms:
+    alphabet = "ucs2" if ucs2 else "gsm"
+    text = _text(rng, alphabet, _length(rng, alphabet, multipart))
+    sender = f"+48{500000000 + number}"
+    parts = len(encode_sms_deliver(sender, text, datetime.now(UTC), concat_reference=1))
+    return Sms(sender, text, modem, parts, stored)
+
+
 def build_workload(count: int, modems: int, stored: int, *, multipart_share: float = 0.2,
                    ucs2_share: float = 1 / 3, seed: int = 9) -> list[Sms]:
-    """``count`` messages, the first ``stored`` of them already on the SIMs at start (spread evenly
-    over the modems, so they fit the smallest storage). The others go to random modems."""
+    """``count`` messages, exactly the given shares multipart and UCS-2; the first ``stored`` of them
+    already on the SIMs at start (spread evenly over the modems, so they fit the smallest storage),
+    the others to random modems."""
     rng = random.Random(seed)
     indexes = list(range(count))
     multipart = set(rng.sample(indexes, round(count * multipart_share)))
     ucs2 = set(rng.sample(indexes, round(count * ucs2_share)))
-    workload = []
-    for n in indexes:
-        alphabet = "ucs2" if n in ucs2 else "gsm"
-        text = _text(rng, alphabet, _length(rng, alphabet, n in multipart))
-        sender = f"+48{500000000 + n}"
-        parts = len(encode_sms_deliver(sender, text, datetime.now(UTC), concat_reference=1))
-        modem = n % modems + 1 if n < stored else rng.randrange(modems) + 1
-        workload.append(Sms(sender, text, modem, parts, n < stored))
-    return workload
+    return [_sms(rng, n, n % modems + 1 if n < stored else rng.randrange(modems) + 1,
+                 multipart=n in multipart, ucs2=n in ucs2, stored=n < stored) for n in indexes]
+
+
+def endless_traffic(modem: int, *, multipart_share: float = 0.2, ucs2_share: float = 1 / 3,
+                    seed: int = 9) -> Iterator[Sms]:
+    """Messages for one modem, as many as asked for, in the same mix on average; senders unique per
+    modem (up to a million messages each)."""
+    rng = random.Random(f"{seed}:{modem}")
+    for number in itertools.count(modem * 1_000_000):
+        yield _sms(rng, number, modem, multipart=rng.random() < multipart_share, ucs2=rng.random() < ucs2_share)
 
 
 def bursts(workload: list[Sms], size: int) -> list[list[Sms]]:
