@@ -10,7 +10,7 @@ does. How each receiver is set up, and why, is in bench/receivers.py and docs/pe
 
 Per system: messages whose handler saw exactly the text sent (multipart joined), garbled (a
 handler ran but never with the whole text), lost (no handler run by the end), duplicated (the whole
-text handled more than once); time to drain (first burst to last message handled); latency from the
+text handled more than once); time to drain (last burst sent to last message handled); latency from the
 network delivering a message's last part to the modem to its handler running, p50/p99 (messages
 already stored at start are left out); CPU seconds of the receiver's processes and the children they
 reaped, over the whole run; peak RSS summed over its long-lived processes. Then ratios ours/theirs.
@@ -50,7 +50,7 @@ class Outcome:
     garbled: int
     lost: int
     duplicated: int
-    drain_seconds: float | None  # None: not drained within the bound
+    drain_seconds: float | None  # last burst sent to last message handled; None: not within the bound
     stored_read_seconds: float | None  # receiver start to the last message stored before it
     p50_ms: float
     p99_ms: float
@@ -71,7 +71,7 @@ def first_runs(handled: list[Handled]) -> dict[str, list[Handled]]:
 
 
 def judge(system: str, workload: list[Sms], handled: list[Handled], clock: DeliveryClock, started: float,
-          first_burst: float, personalities: list[str]) -> dict[str, object]:
+          last_burst: float, personalities: list[str]) -> dict[str, object]:
     """Correct, garbled, lost, duplicated, latencies and drain time from what the handler saw."""
     runs = first_runs(handled)
     correct = garbled = lost = duplicated = 0
@@ -95,7 +95,7 @@ def judge(system: str, workload: list[Sms], handled: list[Handled], clock: Deliv
     all_stored = len(stored) == sum(s.stored for s in workload)
     return {"system": system, "messages": len(workload), "correct": correct, "garbled": garbled,
             "lost": lost, "duplicated": duplicated,
-            "drain_seconds": last - first_burst if lost == 0 and last is not None else None,
+            "drain_seconds": last - last_burst if lost == 0 and last is not None else None,
             "stored_read_seconds": max(stored) - started if stored and all_stored else None,
             **{key: value for key, value in latency_summary(delays_ms).items() if key != "mean_ms"},
             "per_modem": {name: latency_summary(delays) for name, delays in sorted(by_personality.items())}}
@@ -126,10 +126,11 @@ def run_system(system: str, workload: list[Sms], args: argparse.Namespace) -> Ou
         for number, burst in enumerate(bursts(workload, args.burst)):
             time.sleep(max(0.0, first_burst + number * args.interval - time.time()))
             send(emulator, burst)
+        last_burst = time.time()
         wait_until(lambda: everything_handled(receiver, workload), args.drain_timeout, step=1.0)
         time.sleep(args.settle)  # a late duplicate
         usage = receiver.usage()
-        verdict = judge(system, workload, receiver.handled(), clock, started, first_burst, args.personalities)
+        verdict = judge(system, workload, receiver.handled(), clock, started, last_burst, args.personalities)
     finally:
         receiver.stop()
         emulator.stop()
