@@ -9,8 +9,9 @@ The network delivers a burst as fast as the modems' storage takes it and holds t
 does. How each receiver is set up, and why, is in bench/receivers.py and docs/performance.md.
 
 Per system: messages whose handler saw exactly the text sent (multipart joined), garbled (a
-handler ran but never with the whole text), lost (no handler run by the end), duplicated (the whole
-text handled more than once); time to drain (last burst sent to last message handled); latency from the
+handler ran but never with the whole text), stuck (no handler run by the end of the run, but still on
+a modem or held by the network), lost (no handler run and gone), duplicated (the whole text handled
+more than once); time to drain (last burst sent to last message handled); latency from the
 network delivering a message's last part to the modem to its handler running, p50/p99 (messages
 already stored at start are left out); CPU seconds of the receiver's processes and the children they
 reaped, over the whole run; peak RSS summed over its long-lived processes. Then ratios ours/theirs.
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from appliance.modem.emulator.emulator import run_emulator  # noqa: E402
 from bench.latencies import latency_summary  # noqa: E402
 from bench.receivers import RECEIVERS, Handled, Receiver, digits  # noqa: E402
-from bench.traffic import DeliveryClock, Sms, build_workload, bursts, send, wait_until  # noqa: E402
+from bench.traffic import DeliveryClock, Sms, build_workload, bursts, send, senders_left, wait_until  # noqa: E402
 
 OURS = "appliance"
 
@@ -48,7 +49,8 @@ class Outcome:
     messages: int
     correct: int
     garbled: int
-    lost: int
+    stuck: int  # not handled, still on a modem or at the network when the run ended
+    lost: int  # not handled, and gone from modems and network: deleted unread
     duplicated: int
     drain_seconds: float | None  # last burst sent to last message handled; None: not within the bound
     stored_read_seconds: float | None  # receiver start to the last message stored before it
@@ -70,17 +72,19 @@ def first_runs(handled: list[Handled]) -> dict[str, list[Handled]]:
     return runs
 
 
-def judge(system: str, workload: list[Sms], handled: list[Handled], clock: DeliveryClock, started: float,
-          last_burst: float, personalities: list[str]) -> dict[str, object]:
-    """Correct, garbled, lost, duplicated, latencies and drain time from what the handler saw."""
+def judge(system: str, workload: list[Sms], handled: list[Handled], left: set[str], clock: DeliveryClock,
+          started: float, last_burst: float, personalities: list[str]) -> dict[str, object]:
+    """Correct, garbled, stuck, lost, duplicated, latencies and drain time from what the handler saw
+    (and, for what it did not see, from what is still ``left`` on the modems and at the network)."""
     runs = first_runs(handled)
-    correct = garbled = lost = duplicated = 0
+    correct = garbled = stuck = lost = duplicated = 0
     delays_ms: list[float] = []
     by_personality: dict[str, list[float]] = defaultdict(list)
     for sms in workload:
         got = runs.get(digits(sms.sender), [])
         if not got:
-            lost += 1
+            stuck += sms.sender in left
+            lost += sms.sender not in left
             continue
         whole = [run for run in got if run.text == sms.text]
         correct += bool(whole)
@@ -94,8 +98,8 @@ def judge(system: str, workload: list[Sms], handled: list[Handled], clock: Deliv
     stored = [runs[digits(s.sender)][0].at for s in workload if s.stored and runs.get(digits(s.sender))]
     all_stored = len(stored) == sum(s.stored for s in workload)
     return {"system": system, "messages": len(workload), "correct": correct, "garbled": garbled,
-            "lost": lost, "duplicated": duplicated,
-            "drain_seconds": last - last_burst if lost == 0 and last is not None else None,
+            "stuck": stuck, "lost": lost, "duplicated": duplicated,
+            "drain_seconds": last - last_burst if stuck + lost == 0 and last is not None else None,
             "stored_read_seconds": max(stored) - started if stored and all_stored else None,
             **{key: value for key, value in latency_summary(delays_ms).items() if key != "mean_ms"},
             "per_modem": {name: latency_summary(delays) for name, delays in sorted(by_personality.items())}}
@@ -130,7 +134,10 @@ def run_system(system: str, workload: list[Sms], args: argparse.Namespace) -> Ou
         wait_until(lambda: everything_handled(receiver, workload), args.drain_timeout, step=1.0)
         time.sleep(args.settle)  # a late duplicate
         usage = receiver.usage()
-        verdict = judge(system, workload, receiver.handled(), clock, started, last_burst, args.personalities)
+        handled = receiver.handled()
+        receiver.stop()  # before looking at the storage: a receiver must not read it meanwhile
+        verdict = judge(system, workload, handled, senders_left(emulator), clock, started, last_burst,
+                        args.personalities)
     finally:
         receiver.stop()
         emulator.stop()
@@ -144,16 +151,17 @@ def seconds_text(value: float | None, bound: float) -> str:
 
 
 def print_table(outcomes: list[Outcome], bound: float) -> None:
-    print("system       correct  garbled lost*  dup  drain s  stored s   p50 ms    p99 ms    max ms"
+    print("system       correct  garbled stuck* lost  dup  drain s  stored s   p50 ms    p99 ms    max ms"
           "   CPU s  RSS MiB  PSS MiB  procs")
     for o in outcomes:
-        print(f"{o.system:12s} {o.correct:4d}/{o.messages:<4d} {o.garbled:5d} {o.lost:5d} {o.duplicated:4d}"
+        print(f"{o.system:12s} {o.correct:4d}/{o.messages:<4d} {o.garbled:5d} {o.stuck:5d} {o.lost:5d}"
+              f" {o.duplicated:4d}"
               f" {seconds_text(o.drain_seconds, bound)} {seconds_text(o.stored_read_seconds, bound)}"
               f" {o.p50_ms:8.1f} {o.p99_ms:9.1f} {o.max_ms:9.1f} {o.cpu_seconds:7.1f} {o.peak_rss_mib:8.1f}"
               f" {o.pss_mib:8.1f} {o.processes:5d}")
         print(" " * 13 + "p50/p99 ms by modem: " + ", ".join(
             f"{name} {summary['p50_ms']:.0f}/{summary['p99_ms']:.0f}" for name, summary in o.per_modem.items()))
-    print(f"*lost: not handled by the end of the run, {bound:.0f} s after the last burst")
+    print(f"*stuck: not handled {bound:.0f} s after the last burst, still on a modem or at the network")
 
 
 def print_ratios(outcomes: list[Outcome]) -> None:

@@ -161,6 +161,23 @@ class DeliveryClock:
             return sum(len(moments) for moments in self._parts.values())
 
 
+def senders_left(emulator: Emulator) -> set[str]:
+    """Senders of the messages still on the modems (SIM or modem storage) or held by the network: not
+    lost, whatever a receiver did not handle yet."""
+    pdus = []
+    for info in emulator.modems():
+        for memory in ("SM", "ME"):
+            pdus += [bytes.fromhex(entry["pdu"]) for entry in emulator.stored(info["id"], memory)]
+        pdus += emulator.modem(info["id"]).device.smsc.pending()
+    senders = set()
+    for pdu in pdus:
+        try:
+            senders.add(decode_sms_deliver(pdu, with_smsc=True).sender)
+        except PduError:
+            continue  # a status report
+    return senders
+
+
 def wait_until(predicate: Callable[[], bool], seconds: float, step: float = 0.1) -> bool:
     """Poll ``predicate`` for at most ``seconds``; whether it came true."""
     deadline = time.monotonic() + seconds
