@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -202,6 +203,14 @@ class ApplianceReceiver:
         with contextlib.closing(sqlite3.connect(f"file:{self._database}?mode=ro", uri=True)) as db:
             return db.execute("SELECT count(*) FROM messages").fetchone()[0]
 
+    def stored_at(self) -> dict[str, float]:
+        """When each message was stored, by sender digits (``received_at``: the storing transaction's
+        start, so the commit's own milliseconds are not in it)."""
+        assert self._database is not None
+        with contextlib.closing(sqlite3.connect(f"file:{self._database}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT sender, received_at FROM messages").fetchall()
+        return {digits(sender): _utc(datetime.fromisoformat(moment)).timestamp() for sender, moment in rows}
+
     def handled_count(self) -> int:
         """Webhooks so far, without reading them: cheap enough to sample often."""
         return len(self._webhooks.requests)
@@ -218,6 +227,10 @@ class ApplianceReceiver:
         if self._process is not None:
             stop_session(self._process)
         self._webhooks.close()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _configure_forwarding(database_url: str, emulator: Emulator, url: str) -> None:

@@ -8,8 +8,8 @@ process with a URL forward target; the emulator and the webhook receiver run in 
 
 Per modem count, over ``--seconds`` of line rate after a warm-up (one message per modem, waited
 for): messages stored per second (in the database) and forwarded per second (webhook received); backlog, sent but not yet handled, sampled
-every 0.25 s (it is mostly what sits in the full SIM storage); latency from the network delivering a
-message's last part to the modem to its webhook arriving, p50/p99; CPU of the appliance process as
+every 0.25 s; latency from the network delivering a message's last part to the modem to the message
+being stored (the appliance's ``received_at``) and to its webhook arriving, p50/p99; CPU of the appliance process as
 a share of one core; its RSS at the end and its peak (VmHWM). Then feeding stops and every message
 sent must arrive (lost and duplicated are counted).
 
@@ -97,19 +97,22 @@ def run(modems: int, seconds: float, drain_timeout: float) -> dict[str, float]:
         wait_until(lambda: appliance.handled_count() >= len(feeder.sent), drain_timeout, step=0.5)
         time.sleep(1.0)  # a late duplicate
         handled = appliance.handled()
+        stored_at = appliance.stored_at()
     finally:
         appliance.stop()
         emulator.stop()
     first: dict[str, Handled] = {}
     for webhook in sorted(handled, key=lambda h: h.at):
         first.setdefault(webhook.sender, webhook)
-    delays = [(first[digits(s.sender)].at - delivered) * 1000 for s in feeder.sent
-              if digits(s.sender) in first and (delivered := clock.delivered_at(s)) is not None]
+    delivered = {digits(s.sender): moment for s in feeder.sent if (moment := clock.delivered_at(s)) is not None}
+    to_webhook = [(first[sender].at - moment) * 1000 for sender, moment in delivered.items() if sender in first]
+    to_store = [(stored_at[sender] - moment) * 1000 for sender, moment in delivered.items() if sender in stored_at]
     copies = Counter(webhook.sender for webhook in handled)
     return {"modems": modems, "sent": len(feeder.sent), "stored_per_s": stored_during / elapsed,
             "per_s": handled_during / elapsed,
             "backlog_max": max(backlog, default=0), "backlog_mean": sum(backlog) / max(1, len(backlog)),
-            **latency_summary(delays), "cpu_percent": 100 * cpu_used / elapsed,
+            **latency_summary(to_webhook), "stored_p50_ms": latency_summary(to_store)["p50_ms"],
+            "stored_p99_ms": latency_summary(to_store)["p99_ms"], "cpu_percent": 100 * cpu_used / elapsed,
             "rss_mib": memory.get("VmRSS", 0) / 1024, "peak_rss_mib": memory.get("VmHWM", 0) / 1024,
             "lost": sum(digits(s.sender) not in first for s in feeder.sent),
             "duplicated": sum(count - 1 for count in copies.values())}
@@ -123,11 +126,13 @@ def main() -> None:
     args = parser.parse_args()
     stop_on_sigterm()
     print(f"load average {os.getloadavg()[0]:.2f}")
-    print("modems   sent stored/s forwarded/s backlog max/mean   p50 ms   p99 ms   max ms  CPU %  RSS MiB (peak)  lost  dup")
+    print("modems   sent stored/s forwarded/s backlog max/mean  stored p50/p99 ms  webhook p50/p99/max ms"
+          "  CPU %  RSS MiB (peak)  lost  dup")
     for count in args.modems:
         r = run(count, args.seconds, args.drain_timeout)
         print(f"{r['modems']:6d} {r['sent']:6d} {r['stored_per_s']:8.1f} {r['per_s']:11.1f} {r['backlog_max']:8d}/{r['backlog_mean']:<7.1f}"
-              f" {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} {r['cpu_percent']:6.1f}"
+              f" {r['stored_p50_ms']:8.1f}/{r['stored_p99_ms']:<8.1f} {r['p50_ms']:7.0f}/{r['p99_ms']:.0f}/{r['max_ms']:<6.0f}"
+              f" {r['cpu_percent']:6.1f}"
               f" {r['rss_mib']:7.1f} ({r['peak_rss_mib']:5.1f}) {r['lost']:5d} {r['duplicated']:4d}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
