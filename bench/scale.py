@@ -10,8 +10,9 @@ Per modem count, over ``--seconds`` of line rate after a warm-up (one message pe
 for): messages stored per second (in the database) and forwarded per second (webhook received); backlog, sent but not yet handled, sampled
 every 0.25 s; latency from the network delivering a message's last part to the modem to the message
 being stored (the appliance's ``received_at``) and to its webhook arriving, p50/p99; CPU of the appliance process as
-a share of one core; its RSS at the end and its peak (VmHWM). Then feeding stops and every message
-sent must arrive (lost and duplicated are counted).
+a share of one core. Then feeding stops and the appliance gets ``--drain-timeout`` seconds to
+forward what it stored: its RSS then and its peak (VmHWM); lost (sent, never stored), unforwarded
+(stored, no webhook by then) and duplicated webhooks are counted.
 
     PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30]
 """
@@ -93,9 +94,9 @@ def run(modems: int, seconds: float, drain_timeout: float) -> dict[str, float]:
         elapsed = time.monotonic() - started
         cpu_used, handled_during = cpu_seconds(appliance.pid) - cpu_before, appliance.handled_count() - handled_before
         stored_during = appliance.stored_count() - stored_before
-        memory = memory_kib(appliance.pid)
         wait_until(lambda: appliance.handled_count() >= len(feeder.sent), drain_timeout, step=0.5)
         time.sleep(1.0)  # a late duplicate
+        memory = memory_kib(appliance.pid)
         handled = appliance.handled()
         stored_at = appliance.stored_at()
     finally:
@@ -114,7 +115,8 @@ def run(modems: int, seconds: float, drain_timeout: float) -> dict[str, float]:
             **latency_summary(to_webhook), "stored_p50_ms": latency_summary(to_store)["p50_ms"],
             "stored_p99_ms": latency_summary(to_store)["p99_ms"], "cpu_percent": 100 * cpu_used / elapsed,
             "rss_mib": memory.get("VmRSS", 0) / 1024, "peak_rss_mib": memory.get("VmHWM", 0) / 1024,
-            "lost": sum(digits(s.sender) not in first for s in feeder.sent),
+            "lost": sum(digits(s.sender) not in stored_at for s in feeder.sent),
+            "unforwarded": sum(digits(s.sender) in stored_at and digits(s.sender) not in first for s in feeder.sent),
             "duplicated": sum(count - 1 for count in copies.values())}
 
 
@@ -127,13 +129,14 @@ def main() -> None:
     stop_on_sigterm()
     print(f"load average {os.getloadavg()[0]:.2f}")
     print("modems   sent stored/s forwarded/s backlog max/mean  stored p50/p99 ms  webhook p50/p99/max ms"
-          "  CPU %  RSS MiB (peak)  lost  dup")
+          "  CPU %  RSS MiB (peak)  lost  unforwarded  dup")
     for count in args.modems:
         r = run(count, args.seconds, args.drain_timeout)
         print(f"{r['modems']:6d} {r['sent']:6d} {r['stored_per_s']:8.1f} {r['per_s']:11.1f} {r['backlog_max']:8d}/{r['backlog_mean']:<7.1f}"
               f" {r['stored_p50_ms']:8.1f}/{r['stored_p99_ms']:<8.1f} {r['p50_ms']:7.0f}/{r['p99_ms']:.0f}/{r['max_ms']:<6.0f}"
               f" {r['cpu_percent']:6.1f}"
-              f" {r['rss_mib']:7.1f} ({r['peak_rss_mib']:5.1f}) {r['lost']:5d} {r['duplicated']:4d}", flush=True)
+              f" {r['rss_mib']:7.1f} ({r['peak_rss_mib']:5.1f}) {r['lost']:5d} {r['unforwarded']:12d}"
+              f" {r['duplicated']:4d}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
