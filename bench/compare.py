@@ -14,7 +14,8 @@ a modem or held by the network), lost (no handler run and gone), duplicated (the
 more than once); time to drain (last burst sent to last message handled); latency from the
 network delivering a message's last part to the modem to its handler running, p50/p99 (messages
 already stored at start are left out); CPU seconds of the receiver's processes and the children they
-reaped, over the whole run; peak RSS summed over its long-lived processes. Then ratios ours/theirs.
+reaped (the peers' per-message handlers), and without those, over the whole run; peak RSS summed
+over its long-lived processes, and their PSS at the end. Then ratios ours/theirs.
 
     PYTHONPATH=. .venv/bin/python bench/compare.py [--systems appliance gammu-smsd smstools]
         [--messages 1000] [--stored 30] [--modems 3] [--burst 100] [--interval 20] [--json FILE]
@@ -59,6 +60,7 @@ class Outcome:
     max_ms: float
     per_modem: dict[str, dict[str, float]]  # latency by modem personality
     cpu_seconds: float
+    own_cpu_seconds: float
     peak_rss_mib: float
     pss_mib: float
     processes: int
@@ -142,7 +144,8 @@ def run_system(system: str, workload: list[Sms], args: argparse.Namespace) -> Ou
         receiver.stop()
         emulator.stop()
     print(f"  {system}: logs and spool in {workdir}", file=sys.stderr)
-    return Outcome(**verdict, cpu_seconds=usage.cpu_seconds, peak_rss_mib=usage.peak_rss_kib / 1024,
+    return Outcome(**verdict, cpu_seconds=usage.cpu_seconds, own_cpu_seconds=usage.own_cpu_seconds,
+                   peak_rss_mib=usage.peak_rss_kib / 1024,
                    pss_mib=usage.pss_kib / 1024, processes=usage.processes)
 
 
@@ -152,12 +155,12 @@ def seconds_text(value: float | None, bound: float) -> str:
 
 def print_table(outcomes: list[Outcome], bound: float) -> None:
     print("system       correct  garbled stuck* lost  dup  drain s  stored s   p50 ms    p99 ms    max ms"
-          "   CPU s  RSS MiB  PSS MiB  procs")
+          "   CPU s (own)  RSS MiB  PSS MiB  procs")
     for o in outcomes:
         print(f"{o.system:12s} {o.correct:4d}/{o.messages:<4d} {o.garbled:5d} {o.stuck:5d} {o.lost:5d}"
               f" {o.duplicated:4d}"
               f" {seconds_text(o.drain_seconds, bound)} {seconds_text(o.stored_read_seconds, bound)}"
-              f" {o.p50_ms:8.1f} {o.p99_ms:9.1f} {o.max_ms:9.1f} {o.cpu_seconds:7.1f} {o.peak_rss_mib:8.1f}"
+              f" {o.p50_ms:8.1f} {o.p99_ms:9.1f} {o.max_ms:9.1f} {o.cpu_seconds:7.1f} ({o.own_cpu_seconds:4.1f}) {o.peak_rss_mib:7.1f}"
               f" {o.pss_mib:8.1f} {o.processes:5d}")
         print(" " * 13 + "p50/p99 ms by modem: " + ", ".join(
             f"{name} {summary['p50_ms']:.0f}/{summary['p99_ms']:.0f}" for name, summary in o.per_modem.items()))
@@ -174,7 +177,8 @@ def print_ratios(outcomes: list[Outcome]) -> None:
                  if ours.drain_seconds and theirs.drain_seconds else "n/a")
         print(f"ours/{theirs.system}: latency p50 {ours.p50_ms / theirs.p50_ms:.4f}"
               f" (1/{theirs.p50_ms / ours.p50_ms:.0f}), p99 {ours.p99_ms / theirs.p99_ms:.4f}"
-              f" (1/{theirs.p99_ms / ours.p99_ms:.0f}), CPU {ours.cpu_seconds / theirs.cpu_seconds:.2f},"
+              f" (1/{theirs.p99_ms / ours.p99_ms:.0f}), CPU {ours.cpu_seconds / theirs.cpu_seconds:.2f}"
+              f" (own {ours.own_cpu_seconds / max(theirs.own_cpu_seconds, 0.01):.2f}),"
               f" RSS {ours.peak_rss_mib / theirs.peak_rss_mib:.2f}, drain {drain},"
               f" correct {ours.correct} vs {theirs.correct}")
 

@@ -56,6 +56,7 @@ class Usage:
     """CPU and memory of a receiver's processes, read from /proc."""
 
     cpu_seconds: float  # user + system of every live process, with the children each has waited for
+    own_cpu_seconds: float  # user + system of the long-lived processes alone (no handlers)
     peak_rss_kib: int  # VmHWM summed over the long-lived processes (not the per-message handlers)
     pss_kib: int  # their proportional set size now: shared pages divided among the processes sharing them
     processes: int
@@ -93,7 +94,7 @@ def session_usage(sessions: list[int], long_lived: tuple[str, ...]) -> Usage:
     and wait for per message are in them, and a live child is counted on its own, so nothing is
     counted twice. Summing VmHWM over forked processes counts pages they share once per process (an
     upper bound for smsd's per-modem processes and gammu-smsd's shared libraries); PSS does not."""
-    cpu_ticks, rss, pss, count = 0, 0, 0, 0
+    cpu_ticks, own_ticks, rss, pss, count = 0, 0, 0, 0, 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -105,12 +106,13 @@ def session_usage(sessions: list[int], long_lived: tuple[str, ...]) -> Usage:
             cpu_ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
             name = Path(f"/proc/{pid}/comm").read_text().strip()
             if name.startswith(long_lived):
+                own_ticks += int(fields[11]) + int(fields[12])
                 rss += _kib(Path(f"/proc/{pid}/status"), "VmHWM:")
                 pss += _kib(Path(f"/proc/{pid}/smaps_rollup"), "Pss:")
             count += 1
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue  # it ended while we looked
-    return Usage(cpu_ticks / CLOCK_TICKS, rss, pss, count)
+    return Usage(cpu_ticks / CLOCK_TICKS, own_ticks / CLOCK_TICKS, rss, pss, count)
 
 
 def _kib(path: Path, key: str) -> int:
