@@ -12,7 +12,8 @@ every 0.25 s; latency from the network delivering a message's last part to the m
 being stored (the appliance's ``received_at``) and to its webhook arriving, p50/p99; CPU of the appliance process as
 a share of one core. Then feeding stops and the appliance gets ``--drain-timeout`` seconds to
 forward what it stored: its RSS then and its peak (VmHWM); lost (sent, never stored), unforwarded
-(stored, no webhook by then) and duplicated webhooks are counted.
+(stored, no webhook by then) and duplicated webhooks are counted. RSS is also read once after the
+warm-up, every modem connected and nothing queued ("idle").
 
     PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30]
 """
@@ -82,6 +83,7 @@ def run(modems: int, seconds: float, drain_timeout: float) -> dict[str, float]:
         if not wait_until(lambda: appliance.handled_count() >= modems, 120, step=0.2):
             raise SystemExit(f"the appliance did not forward a first message from each of {modems} modems "
                              f"within 120 s; see {workdir}/appliance/appliance.log")
+        idle = memory_kib(appliance.pid)
         backlog: list[int] = []
         cpu_before, handled_before = cpu_seconds(appliance.pid), appliance.handled_count()
         stored_before = appliance.stored_count()
@@ -114,7 +116,7 @@ def run(modems: int, seconds: float, drain_timeout: float) -> dict[str, float]:
             "backlog_max": max(backlog, default=0), "backlog_mean": sum(backlog) / max(1, len(backlog)),
             **latency_summary(to_webhook), "stored_p50_ms": latency_summary(to_store)["p50_ms"],
             "stored_p99_ms": latency_summary(to_store)["p99_ms"], "cpu_percent": 100 * cpu_used / elapsed,
-            "rss_mib": memory.get("VmRSS", 0) / 1024, "peak_rss_mib": memory.get("VmHWM", 0) / 1024,
+            "idle_rss_mib": idle.get("VmRSS", 0) / 1024, "rss_mib": memory.get("VmRSS", 0) / 1024, "peak_rss_mib": memory.get("VmHWM", 0) / 1024,
             "lost": sum(digits(s.sender) not in stored_at for s in feeder.sent),
             "unforwarded": sum(digits(s.sender) in stored_at and digits(s.sender) not in first for s in feeder.sent),
             "duplicated": sum(count - 1 for count in copies.values())}
@@ -129,13 +131,13 @@ def main() -> None:
     stop_on_sigterm()
     print(f"load average {os.getloadavg()[0]:.2f}")
     print("modems   sent stored/s forwarded/s backlog max/mean  stored p50/p99 ms  webhook p50/p99/max ms"
-          "  CPU %  RSS MiB (peak)  lost  unforwarded  dup")
+          "  CPU %  RSS MiB idle/end (peak)  lost  unforwarded  dup")
     for count in args.modems:
         r = run(count, args.seconds, args.drain_timeout)
         print(f"{r['modems']:6d} {r['sent']:6d} {r['stored_per_s']:8.1f} {r['per_s']:11.1f} {r['backlog_max']:8d}/{r['backlog_mean']:<7.1f}"
               f" {r['stored_p50_ms']:8.1f}/{r['stored_p99_ms']:<8.1f} {r['p50_ms']:7.0f}/{r['p99_ms']:.0f}/{r['max_ms']:<6.0f}"
               f" {r['cpu_percent']:6.1f}"
-              f" {r['rss_mib']:7.1f} ({r['peak_rss_mib']:5.1f}) {r['lost']:5d} {r['unforwarded']:12d}"
+              f" {r['idle_rss_mib']:7.1f}/{r['rss_mib']:<6.1f} ({r['peak_rss_mib']:5.1f}) {r['lost']:5d} {r['unforwarded']:12d}"
               f" {r['duplicated']:4d}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
