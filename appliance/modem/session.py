@@ -22,7 +22,7 @@ from appliance.modem.at_log import AtLog
 from appliance.modem.data_call import Apn, DataCall, DataCallError, DataLink
 from appliance.modem.outbound import PERMANENT_CMS_ERRORS, ClaimedSms, OutboundQueue
 from appliance.modem.usb_reset import UsbResetUnavailable, reset_usb_device
-from appliance.reception.ingest import IngestWriter
+from appliance.reception.ingest import IngestWriter, StoreFailed
 from appliance.reception.store import ReceivedPdu
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,12 @@ class ModemSession:
             woken = self._wake.is_set()
             self._wake.clear()
             if woken or time.monotonic() >= next_poll:
-                self.drain_storage()
+                try:
+                    self.drain_storage()
+                except StoreFailed as exc:
+                    # The modem is fine: it keeps the messages until the database takes them again.
+                    log.error("%s: received messages not stored (%s); they stay on the SIM and are read "
+                              "again in %.0f s", self.port, exc, self._poll_seconds)
                 next_poll = time.monotonic() + self._poll_seconds
             if woken or time.monotonic() >= next_send_check:
                 self._send_pending()

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 MessagesStored = Callable[[list[int]], None]
 
 
+class StoreFailed(Exception):
+    """The database did not take the PDUs (disk full, locked, gone): they must stay where they are."""
+
+
 class IngestWriter:
     def __init__(self, store: MessageStore, on_stored: MessagesStored | None = None,
                  max_batch: int = 500) -> None:
@@ -42,8 +46,14 @@ class IngestWriter:
         return future
 
     def store(self, pdus: Sequence[ReceivedPdu], timeout: float = 60.0) -> list[StoreResult]:
-        """Hand over and wait until the PDUs are durable (or raise: then nothing may be deleted)."""
-        return self.submit(pdus).result(timeout=timeout)
+        """Hand over and wait until the PDUs are durable (or raise :class:`StoreFailed`: then nothing
+        may be deleted)."""
+        try:
+            return self.submit(pdus).result(timeout=timeout)
+        except TimeoutError:
+            raise StoreFailed(f"the database did not store them within {timeout:.0f} s") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the database said, the PDUs were not stored
+            raise StoreFailed(str(getattr(exc, "orig", None) or exc)) from exc
 
     def _run(self) -> None:
         stopping = False

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.codecs.sms_pdu import encode_sms_deliver
+from appliance.db.engine import make_engine, make_session_factory
+from appliance.db.migrate import upgrade
 from appliance.db.models import Message
 from appliance.modem.emulator.emulator import Emulator
 from appliance.modem.session import ModemSession, ModemState, ModemStatus
@@ -280,3 +283,34 @@ def test_one_tty_named_twice_gets_one_session(rig: Rig, tmp_path: Path) -> None:
         wait_for(lambda: [s.state for s in pool.statuses()] == [ModemState.READY], what="one ready session")
     finally:
         pool.stop()
+
+
+def test_a_database_that_takes_no_messages_leaves_them_on_the_sim_and_the_session_reading(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A full disk (or any database error) at commit once ended every modem's session for good."""
+    url = f"sqlite:///{tmp_path / 'appliance.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    refusing = threading.Event()
+    refusing.set()
+
+    @event.listens_for(engine, "checkout")
+    def write_protect(dbapi_connection, _record, _proxy) -> None:  # noqa: ANN001 - SQLAlchemy's signature
+        dbapi_connection.execute(f"PRAGMA query_only = {'ON' if refusing.is_set() else 'OFF'}")
+
+    rig = Rig(tmp_path, make_session_factory(engine))
+    try:
+        rig.emulator.add_modem("simcom")
+        session = rig.session(1, poll_seconds=0.5)
+        rig.emulator.deliver_sms(1, "+48600100200", "czeka na miejsce w bazie")
+        wait_for(lambda: "received messages not stored" in caplog.text, what="the failure logged")
+        assert "readonly database" in caplog.text
+        assert len(rig.emulator.stored(1)) == 1 and session.alive
+
+        refusing.clear()
+        wait_for(lambda: rig.texts() == ["czeka na miejsce w bazie"], what="the message stored")
+        wait_for(lambda: rig.emulator.stored(1) == [], what="empty storage")
+        assert session.status.state is ModemState.READY
+    finally:
+        rig.stop()
+        engine.dispose()
