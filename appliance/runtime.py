@@ -90,6 +90,10 @@ class UsbModems:
             self._pool.detach(port)
 
 
+# In the data directory while the appliance runs (Appliance._note_running).
+RUNNING_MARKER = "running"
+
+
 class Appliance:
     def __init__(self, settings: Settings, serve_http: bool = True) -> None:
         self.settings = settings
@@ -139,6 +143,7 @@ class Appliance:
         self._stopped = threading.Event()
 
     def start(self) -> None:
+        self._note_running()
         interrupted = self.outbound.recover_interrupted()
         if interrupted:
             log.warning("%d outbound SMS were being sent when the appliance stopped; queued again", interrupted)
@@ -167,7 +172,25 @@ class Appliance:
         self.mms.stop()
         self.outbox.stop()
         self.engine.dispose()
+        self._running_marker.unlink(missing_ok=True)
         logging.getLogger().removeHandler(self.recent_log)
+
+    @property
+    def _running_marker(self) -> Path:
+        return self.settings.data_dir / RUNNING_MARKER
+
+    def _note_running(self) -> None:
+        """Leave a mark that is taken away only by a clean stop: finding it at start means the last
+        run was killed or lost power. Nothing is lost then (messages are deleted from the SIMs only
+        once stored, forwards stay in the outbox until answered), but the owner should hear of it: a
+        box that restarts often has a problem (power, watchdog, memory)."""
+        if self._running_marker.exists():
+            log.warning("the appliance was not stopped cleanly last time (killed, crashed or power lost); "
+                        "messages left on the SIMs and forwards not yet answered are taken up again")
+        try:
+            self._running_marker.touch()
+        except OSError as exc:  # a full or read-only data directory must not keep the appliance down
+            log.warning("cannot mark the appliance as running in %s: %s", self.settings.data_dir, exc)
 
     def wait(self) -> None:
         self._stopped.wait()

@@ -7,12 +7,14 @@ with systemd itself where the machine can boot a container.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,3 +119,28 @@ def test_an_http_server_whose_workers_are_all_held_stops_the_pings(
 def test_a_healthy_appliance_has_no_problems_to_report(appliance: Appliance) -> None:
     watchdog = ServiceWatchdog(ServiceNotifier(None), appliance.health_checks(timeout=2), interval=1)
     assert watchdog.problems() == []
+
+
+def test_a_start_after_a_kill_tells_the_owner_the_last_run_did_not_stop_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": "0",
+           "APPLIANCE_UDEV_DISCOVERY": "false"}
+    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (data / "running").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.kill()  # SIGKILL: no clean stop
+        process.wait()
+
+    def warnings_at_start() -> list[str]:
+        appliance = Appliance(Settings(data_dir=data, http_port=0, udev_discovery=False, http_threads=2))
+        appliance.start()
+        appliance.stop()
+        return [entry.message for entry in appliance.recent_log.entries() if entry.level >= logging.WARNING]
+
+    after_kill = warnings_at_start()
+    assert any("not stopped cleanly last time" in message for message in after_kill), after_kill
+    assert not any("not stopped cleanly" in message for message in warnings_at_start())  # that one stopped cleanly
