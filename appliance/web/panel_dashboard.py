@@ -216,6 +216,7 @@ def alerts(principal: Principal, modems: list[dict[str, Any]]) -> list[dict[str,
                                             dead),
                             _url_if_registered("panel_forwarding.forwarding_page", status="dead"),
                             _("See the deliveries")))
+    found += failing_targets(principal)
     day = today()
     undecodable = InboxFilter(first_day=day, last_day=day, status="undecodable")
     unreadable = session.scalar(select(func.count(Message.id)).where(*visible_messages(principal, undecodable))) or 0
@@ -225,6 +226,24 @@ def alerts(principal: Principal, modems: list[dict[str, Any]]) -> list[dict[str,
                                              unreadable),
                             url_for("panel.messages", **undecodable.args()), _("Show them")))
     return sorted(found, key=lambda alert: alert["tone"] != "bad")
+
+
+def failing_targets(principal: Principal) -> list[dict[str, Any]]:
+    """Targets whose last attempt failed for messages still waiting: a webhook server or mail relay that
+    is down now. The messages are safe and retried; the owner should hear it while it lasts, not only
+    once the retries run out (the "could not be delivered" alert)."""
+    rows = db_session().execute(
+        select(ForwardTarget.id, ForwardTarget.name, func.count(Delivery.id), func.max(Delivery.last_error))
+        .join(ForwardTarget, ForwardTarget.id == Delivery.target_id)
+        .where(Delivery.status == "pending", Delivery.last_error.is_not(None),
+               principal.visible(ForwardTarget.account_id))
+        .group_by(ForwardTarget.id, ForwardTarget.name).order_by(ForwardTarget.name)).all()
+    return [_alert("bad", ngettext(
+        "Forwarding to %(target)s fails (%(error)s): %(num)s message waits and is tried again automatically.",
+        "Forwarding to %(target)s fails (%(error)s): %(num)s messages wait and are tried again automatically.",
+        waiting, target=name, error=error),
+        _url_if_registered("panel_forwarding.forwarding_page", target=target_id, status="pending"),
+        _("See the deliveries")) for target_id, name, waiting, error in rows]
 
 
 def _alert(tone: str, text: str, url: str | None = None, link_text: str | None = None) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from appliance.db.models import Delivery, ForwardTarget
 from appliance.modem.discovery import DeviceIssue, IssueKind
 from appliance.web.inbox_filter import day_start, today
@@ -197,6 +199,33 @@ def dead_delivery(session_factory, account_id, message_id, created_at=None):
         session.add(Delivery(target_id=target.id, message_id=message_id, idempotency_key=f"k{message_id}",
                              status="dead", give_up_at=datetime.now(UTC),
                              created_at=created_at or datetime.now(UTC)))
+
+
+def test_a_target_failing_now_is_an_alert_while_its_messages_wait(panel, store, session_factory):
+    florist, _ = two_shops(session_factory)
+    message_ids = [store.message(account_id=florist.account_id).id for _ in range(3)]
+    with session_factory.begin() as session:
+        target = ForwardTarget(account_id=florist.account_id, name="CRM", kind="url", address="http://127.0.0.1:9/",
+                               secret="s", download_token="t-failing")
+        session.add(target)
+        session.flush()
+        for number, (message_id, error) in enumerate(zip(message_ids, ["connection refused", "connection refused",
+                                                                       None], strict=True)):
+            session.add(Delivery(target_id=target.id, message_id=message_id, idempotency_key=f"k{number}",
+                                 status="pending", attempts=1 if error else 0, last_error=error,
+                                 give_up_at=datetime.now(UTC) + timedelta(days=3)))
+        target_id = target.id
+
+    alerts = section(dashboard(panel), "alerts-title")
+
+    assert ("Forwarding to CRM fails (connection refused): 2 messages wait and are tried again automatically."
+            in alerts)
+    assert f'href="/panel/forwarding?target={target_id}&amp;status=pending"' in alerts
+
+    with session_factory.begin() as session:
+        for delivery in session.scalars(select(Delivery)):
+            delivery.status, delivery.last_error = "delivered", None
+    assert "Forwarding to CRM" not in section(dashboard(panel), "alerts-title")
 
 
 def test_an_account_user_is_alerted_only_to_its_own_problems(signed_in, users, store, session_factory):
