@@ -147,6 +147,8 @@ class Appliance:
         interrupted = self.outbound.recover_interrupted()
         if interrupted:
             log.warning("%d outbound SMS were being sent when the appliance stopped; queued again", interrupted)
+        if self.mms.recover_interrupted():
+            log.info("MMS transfers waiting for a retry or left half-fetched are tried again now")
         self.ingest.start()
         self.mms.start()
         self.outbox.start()

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.attachments import AttachmentStore
@@ -172,6 +172,17 @@ class MmsFetcher:
                 self.run_due()
             except Exception:  # noqa: BLE001 - the worker must survive anything one transfer does
                 log.exception("MMS fetch round failed")
+
+    def recover_interrupted(self, now: datetime | None = None) -> int:
+        """Make pending transfers due now: at start, a lease (``_claim``) can only be one a killed run
+        left, and waiting it out would hold its MMS back five minutes. Storing stays once: one row per
+        SIM and transaction id. Returns how many were waiting for later."""
+        moment = now or utcnow()
+        with self._sessions.begin() as session:
+            result = session.execute(update(MmsTransfer)
+                                     .where(MmsTransfer.status == "pending", MmsTransfer.next_attempt_at > moment)
+                                     .values(next_attempt_at=moment))
+            return result.rowcount or 0
 
     def run_due(self, now: datetime | None = None) -> int:
         moment = now or utcnow()

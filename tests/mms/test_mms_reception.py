@@ -257,3 +257,21 @@ def test_an_mms_on_a_dedicated_number_is_routed_to_its_owner(rig: MmsRig) -> Non
     rig.emulator.deliver_mms(1, "+48600100200", [("image/jpeg", "a.jpg", jpeg_of_about(1000))], subject="Zgłoszenie")
     message = rig.settled("routed")
     assert (message.account_id, message.route_reason) == (owner_id, "owner")
+
+
+def test_an_mms_a_killed_run_was_fetching_is_fetched_at_the_next_start_not_minutes_later(
+        rig: MmsRig, tmp_path: Path, session_factory: sessionmaker[Session]) -> None:
+    rig.fetcher.stop()
+    rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"po restarcie", "utf-8")])
+    wait_for(lambda: rig.transfer() is not None, what="the notification stored")
+    with session_factory.begin() as session:  # what a run killed during the fetch leaves: its lease
+        transfer = session.scalar(select(MmsTransfer))
+        transfer.attempts, transfer.next_attempt_at = 1, datetime.now(UTC) + timedelta(minutes=5)
+
+    rig.fetcher = MmsFetcher(session_factory, rig.store, HttpTransport(timeout=1.5), LanBearer(),
+                             first_retry=timedelta(seconds=0.3), check_seconds=0.2)
+    assert rig.fetcher.recover_interrupted() == 1
+    rig.fetcher.start()
+
+    message = rig.settled("unmatched", timeout=10)
+    assert message.text == "po restarcie"
