@@ -15,6 +15,8 @@ seeded RNG; a ``delay`` before answering (a slow receiver); a ``location`` heade
 
 :func:`refusing_port` gives a port on which connections are refused. Leaving the ``with`` stops the
 server, ends every handler thread (a delay is cut short) and removes the certificate files.
+``HttpReceiver(port=...)`` listens on a given port: a receiver that went down comes back where its
+clients look for it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class Plan:
 
 
 class HttpReceiver:
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, *, tls: bool = False, port: int = 0) -> None:
         self.requests: list[RecordedRequest] = []
         self.tls_failures: list[str] = []  # handshakes a client broke off (it did not trust us)
         self.errors: list[BaseException] = []  # anything else that went wrong in a handler
@@ -93,7 +95,7 @@ class HttpReceiver:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self.ca_path: str | None = None
         context = self._tls_context() if tls else None
-        self._server = _Server((HOST, 0), _Handler, receiver=self, ssl_context=context)
+        self._server = _Server((HOST, port), _Handler, receiver=self, ssl_context=context)
         self.port: int = self._server.server_address[1]
         self.url = f"{'https' if tls else 'http'}://{HOST}:{self.port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -119,3 +119,24 @@ def smtp_receiver(*, security: str = "none", identity: trustme.LeafCert | None =
         yield receiver
     finally:
         controller.stop()
+
+
+class SmtpServer:
+    """A plain SMTP server that can go down and come back on the same port (a relay restarting),
+    everything it received in one :class:`SmtpReceiver` across the restarts."""
+
+    def __init__(self) -> None:
+        self.receiver = SmtpReceiver(host="127.0.0.1")
+        self._controller: _Controller | None = None
+
+    def start(self) -> None:
+        controller = _Controller(_Recorder(self.receiver), hostname=self.receiver.host, port=self.receiver.port,
+                                 server_hostname="smtp.test", ident="test SMTP receiver")
+        controller.start()
+        self.receiver.port = controller.port
+        self._controller = controller
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
