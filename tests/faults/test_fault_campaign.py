@@ -16,7 +16,7 @@ from tests.support.fault_campaign import FAULT_KINDS, SQLITE_BUSY_SECONDS, Plan,
 
 # Long enough for the appliance to notice (a hung modem shows at its next command: the health check
 # or the storage poll, a few seconds apart here), short enough for CI.
-FAULT_SECONDS = {"db_locked": SQLITE_BUSY_SECONDS + 8.0, "hang": 10.0}
+FAULT_SECONDS = {"db_locked": SQLITE_BUSY_SECONDS + 5.0, "hang": 10.0}
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
@@ -24,8 +24,8 @@ def test_a_fault_loses_and_duplicates_nothing_and_is_shown(kind: str, tmp_path: 
     if kind == "disk_full" and not can_mount_tmpfs():
         pytest.skip("a small tmpfs data directory needs root (CI runs as root)")
     seconds = FAULT_SECONDS.get(kind, 6.0)
-    plan = Plan(kind, messages=24, mms_share=0.15, injections=3 if kind == "sigkill" else 1,
-                fault_seconds=seconds, traffic_seconds=max(10.0, seconds + 4), settle_seconds=120, seed=3)
+    plan = Plan(kind, messages=20, mms_share=0.15, injections=3 if kind == "sigkill" else 1,
+                fault_seconds=seconds, traffic_seconds=max(8.0, seconds + 2), settle_seconds=120, seed=3)
 
     outcome = run_campaign(plan, tmp_path)
 

@@ -65,6 +65,9 @@ TMPFS_BYTES = 48 * 1024 * 1024
 PANEL_CHECK_EVERY_KILLS = 10
 # The share of kills while the appliance is still starting; the others come once it runs.
 KILLS_DURING_START_UP = 0.2
+# The panel may show a fault a moment after it ends: a locked database holds the panel's own reads of
+# it until the lock goes, and every page is a request the loaded box answers in its turn.
+PANEL_GRACE_SECONDS = 5.0
 
 # What the panel (a dashboard alert, or a warning or error in the System page's log) and the
 # appliance's own log must say while each fault is on.
@@ -328,9 +331,10 @@ class Traffic(threading.Thread):
         super().__init__(name="fault-traffic", daemon=True)
         self.emulator, self.sent, self.seconds = emulator, sent, seconds
         self.errors: list[str] = []
+        self.started = time.monotonic()
 
     def run(self) -> None:
-        start = time.monotonic()
+        start = self.started
         for number, message in enumerate(self.sent):
             time.sleep(max(0.0, start + number * self.seconds / len(self.sent) - time.monotonic()))
             try:
@@ -418,29 +422,30 @@ class Campaign:
         if plan.kind == "sigkill":
             self._sigkills(traffic)
             return
-        gap = plan.traffic_seconds / (plan.injections + 1)
+        # Each injection in its own slot of the traffic, so that messages arrive while every one lasts.
+        slot = plan.traffic_seconds / plan.injections
         inject = getattr(self, f"_fault_{plan.kind}")
         for number in range(plan.injections):
-            time.sleep(self.rng.uniform(0.3, 1.0) * gap)
+            start = traffic.started + number * slot + self.rng.uniform(0.0, max(0.0, slot - plan.fault_seconds - 1))
+            time.sleep(max(0.0, start - time.monotonic()))
             before = set(self.panel.problems_shown())
             self.panel_checks += 1
             with inject(number):
-                self._watch_panel(before, plan.fault_seconds)
+                shown = self._watch_panel(before, plan.fault_seconds)
+            self.panel_shown += shown or self._watch_panel(before, PANEL_GRACE_SECONDS)
 
-    def _watch_panel(self, before: set[str], seconds: float) -> None:
-        """Polls the panel while the fault is on: a new warning, error or alert naming it counts once."""
+    def _watch_panel(self, before: set[str], seconds: float) -> bool:
+        """Polls the panel for ``seconds`` (at least once) until a new warning, error or alert names the
+        fault; whether one did."""
         sign = re.compile(FAULT_SIGNS[self.plan.kind], re.IGNORECASE)
         deadline = time.monotonic() + seconds
-        shown = False
         while True:
-            lines = self.panel.problems_shown()
-            found = [line for line in lines if line not in before and sign.search(line)] if not shown else []
+            found = [line for line in self.panel.problems_shown() if line not in before and sign.search(line)]
             if found:
-                shown = True
-                self.panel_shown += 1
                 self.panel_lines.append(found[0])
+                return True
             if time.monotonic() >= deadline:
-                return
+                return False
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def _sigkills(self, traffic: Traffic) -> None:
@@ -458,7 +463,7 @@ class Campaign:
                 # Waiting for the panel after every kill would move the kills to just after start-up.
                 self._wait_for_panel()
                 self.panel_checks += 1
-                self._watch_panel(set(), 0)
+                self.panel_shown += self._watch_panel(set(), PANEL_GRACE_SECONDS)
 
     def _modem(self) -> int:
         return self.rng.randrange(len(PERSONALITIES)) + 1
