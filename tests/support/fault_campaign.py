@@ -53,7 +53,7 @@ from PIL import Image
 from appliance.attachments import AttachmentStore
 from appliance.modem.emulator.emulator import Emulator
 from appliance.runtime import RUNNING_MARKER
-from tests.support.http_receiver import HttpReceiver
+from tests.support.http_receiver import HttpReceiver, RecordedRequest
 from tests.support.smtp_receiver import SmtpServer
 
 FAULT_KINDS = ("sigkill", "unplug", "hang", "garbage", "disk_full", "db_locked", "smtp_down", "webhook_down")
@@ -342,7 +342,7 @@ class Traffic(threading.Thread):
                     self.emulator.deliver_mms(message.modem, message.sender, list(message.parts))
                 else:
                     self.emulator.deliver_sms(message.modem, message.sender, message.text)
-            except Exception as exc:  # noqa: BLE001 - counted: a message the network never took is no loss of ours
+            except Exception as exc:  # noqa: BLE001 - a problem of the run: the network never took it
                 self.errors.append(f"{message.sender}: {exc}")
 
 
@@ -365,7 +365,7 @@ class Campaign:
             emulator.add_modem(personality)
         emulator.start_mmsc()
         self.emulator = emulator
-        self.webhook_requests: list = []
+        self.webhook_requests: list[RecordedRequest] = []
         self.webhooks = HttpReceiver().__enter__()
         self.webhook_port = self.webhooks.port
         self.smtp = SmtpServer()
@@ -590,8 +590,8 @@ class Campaign:
             hashes[message_id].add(sha256)
         store = AttachmentStore(data)
 
-        hooks_by_sender, hook_repeats = self._webhooks_by_sender(problems)
-        mails_by_sender, mail_repeats = self._mails_by_sender(problems)
+        hooks_by_sender, hook_repeats = self._webhooks_by_sender()
+        mails_by_sender, mail_repeats = self._mails_by_sender()
         stored_once = lost = duplicated = mms_complete = 0
         for message in self.sent:
             key = digits(message.sender)
@@ -641,7 +641,7 @@ class Campaign:
         text = self.appliance.log_path.read_text(errors="replace")
         return [line for line in text.splitlines() if sign.search(line)]
 
-    def _webhooks_by_sender(self, problems: list[str]) -> tuple[dict[str, set[str]], int]:
+    def _webhooks_by_sender(self) -> tuple[dict[str, set[str]], int]:
         """Idempotency keys of the accepted webhooks, by sender; and how many accepted repeats there were."""
         keys: dict[str, set[str]] = defaultdict(set)
         accepted: Counter[str] = Counter()
@@ -657,7 +657,9 @@ class Campaign:
         return ({sender: found for sender, found in keys.items() if any(accepted[k] for k in found)},
                 sum(count - 1 for count in accepted.values()))
 
-    def _mails_by_sender(self, problems: list[str]) -> tuple[dict[str, set[str]], int]:
+    def _mails_by_sender(self) -> tuple[dict[str, set[str]], int]:
+        """Message-IDs of the mails received, by sender (the target's subject is the sender); and how
+        many were repeats of one already received."""
         ids: dict[str, set[str]] = defaultdict(set)
         seen: Counter[str] = Counter()
         for mail in self.smtp.receiver.received:
