@@ -70,6 +70,7 @@ from appliance.retention import Removed, delete_messages, delete_outbound, find_
 
 DEFAULT_COUNTRY_CODE = "48"
 ERASED = "erased"
+_SENDING = "a text to this number is being sent right now; try again in a minute"
 
 
 class ErasureRefused(Exception):
@@ -150,7 +151,7 @@ def _refuse_own_or_busy(session: Session, forms: NumberForms) -> None:
     sending = session.scalar(select(func.count()).select_from(OutboundSms).where(
         _about(forms)["outbound"], OutboundSms.status == "sending"))
     if sending:
-        raise ErasureRefused("a text to this number is being sent right now; try again in a minute")
+        raise ErasureRefused(_SENDING)
 
 
 def erase_number(session: Session, forms: NumberForms, *, actor: str, address: str | None = None) -> tuple[str, Removed]:
@@ -164,6 +165,9 @@ def erase_number(session: Session, forms: NumberForms, *, actor: str, address: s
     delete_messages(session, _message_ids(session, forms), removed)
     removed.add("sms_parts", session.execute(delete(SmsPart).where(about["parts"])).rowcount or 0)
     delete_outbound(session, session.scalars(select(OutboundSms.id).where(about["outbound"])).all(), removed)
+    if session.scalar(select(func.count()).select_from(OutboundSms).where(about["outbound"])):
+        # A modem claimed one of the texts since the check above: roll it all back rather than half erase.
+        raise ErasureRefused(_SENDING)
     removed.add("status_reports", session.execute(delete(StatusReport).where(about["reports"])).rowcount or 0)
     contacts = select(Contact.id).where(Contact.msisdn.in_(texts))
     for model, kind in ((GroupMember, "group_members"), (ContactEvent, "contact_events"),

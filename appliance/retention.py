@@ -133,7 +133,10 @@ def delete_outbound(session: Session, outbound_ids: Sequence[int], removed: Remo
                         .execution_options(synchronize_session=False))
         removed.add("group_send_recipients", _deleted(session, delete(GroupSendRecipient).where(
             GroupSendRecipient.outbound_id.in_(chunk))))
-        removed.add("outbound_sms", _deleted(session, delete(OutboundSms).where(OutboundSms.id.in_(chunk))))
+        # Never a text a modem is sending: a session that claimed one meanwhile keeps it (PostgreSQL
+        # checks this condition again on the row it waited for), and the caller sees it was left.
+        removed.add("outbound_sms", _deleted(session, delete(OutboundSms).where(OutboundSms.id.in_(chunk),
+                                                                                 OutboundSms.status != "sending")))
 
 
 def find_unreferenced_files(session: Session, removed: Removed) -> None:

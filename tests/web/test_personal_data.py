@@ -10,7 +10,15 @@ import zipfile
 
 from sqlalchemy import select
 
-from appliance.db.models import AccessNumber, Account, AuditEntry, Contact, Message
+from appliance.db.models import (
+    AccessNumber,
+    Account,
+    AuditEntry,
+    Contact,
+    ForwardTarget,
+    Message,
+    OutboundSms,
+)
 from appliance.web.tokens import create_token
 
 NUMBER = "+48601234567"
@@ -128,3 +136,27 @@ def test_only_admins_reach_personal_data(users, signed_in, session_factory, clie
     assert invalid.status_code == 400 and invalid.get_json()["error"]["message"].startswith("number:")
     with session_factory() as session:
         assert session.scalars(select(Message.sender)).all() == [NUMBER]
+
+
+def test_erasure_waits_for_a_text_being_sent_and_for_a_forwarding_target_to_change(session_factory, client, store):
+    shop = account(session_factory)
+    store.message(sender=NUMBER)
+    with session_factory.begin() as session:
+        text = OutboundSms(iccid="8948000000000000001", recipient=NUMBER, text="Dziękujemy", status="sending")
+        session.add(text)
+        session.flush()
+        text_id = text.id
+    admin = bearer(session_factory, admin=True)
+
+    busy = client.post("/api/v1/numbers/erase", json={"number": NUMBER}, headers=admin)
+    assert busy.status_code == 409 and "being sent right now" in busy.get_json()["error"]["message"]
+    with session_factory.begin() as session:
+        session.get(OutboundSms, text_id).status = "delivered"  # type: ignore[union-attr]
+        session.add(ForwardTarget(account_id=shop, name="Szef", kind="sms", address=NUMBER, secret="s",
+                                  download_token="t"))
+    target = client.post("/api/v1/numbers/erase", json={"number": NUMBER}, headers=admin)
+    assert target.status_code == 409 and "forwarding target 'Szef'" in target.get_json()["error"]["message"]
+    with session_factory() as session:
+        assert session.scalars(select(Message.sender)).all() == [NUMBER]
+        assert session.scalars(select(OutboundSms.id)).all() == [text_id]
+        assert session.scalars(select(AuditEntry)).all() == []
