@@ -16,19 +16,21 @@ not a row change (signing in and out, a backup, an export) calls :func:`record` 
 The actor is the request's principal and client address in the panel and the API, what
 :func:`acting_as` set (the command line: :data:`CONSOLE`), else :data:`SYSTEM`.
 
-What an entry never holds: secrets (a password, a token, a webhook secret show only as
-:data:`SECRET`, so an entry says one was set, changed or removed) and phone numbers in clear (an
+What an entry never holds: secrets (a column or setting named with the word password, secret,
+token, pin, hash or key shows only as :data:`SECRET` or :data:`NEW_SECRET`, so an entry says one was
+set, replaced or removed) and phone numbers in clear (an
 access number or an SMS forward target shows only its last digits), see
 :class:`~appliance.db.models.AuditEntry`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event, inspect
@@ -127,37 +129,37 @@ def masked_number(number: str | None) -> str | None:
 
 # --- the configuration models --------------------------------------------------------------------
 
+_BOOKKEEPING = frozenset({"id", "created_at", "updated_at"})
+
+
 @dataclass(frozen=True)
 class Watched:
     """How one configuration model is written in the log."""
 
     kind: str  # the action's first part: "keyword" → "keyword.create"
     label: str | None = None  # the column naming a row in ``target``: "keyword 12 (PIZZA)"
-    secret: frozenset[str] = frozenset()
     phone: frozenset[str] = frozenset()
-    # Bookkeeping the application writes by itself (a token's last use), not a change anyone made.
-    # The id is in the target already.
-    ignored: frozenset[str] = frozenset({"id", "created_at", "updated_at"})
-
-
-_BOOKKEEPING = frozenset({"id", "created_at", "updated_at"})
+    # Bookkeeping the application writes by itself (a token's last use), not a change anyone made;
+    # the id, which the target names already.
+    ignored: frozenset[str] = _BOOKKEEPING
 
 WATCHED: dict[type[Base], Watched] = {
     Account: Watched("account", "name"),
-    User: Watched("user", "email", secret=frozenset({"password_hash"}),
+    User: Watched("user", "email",
                   ignored=_BOOKKEEPING | {"last_login_at", "language"}),
-    AccessNumber: Watched("access_number", "number", secret=frozenset({"mms_apn_password"}),
-                          phone=frozenset({"number"})),
+    AccessNumber: Watched("access_number", "number", phone=frozenset({"number"})),
     Keyword: Watched("keyword", "keyword"),
     Autoresponder: Watched("autoresponder"),
     Group: Watched("group", "name"),
     Poll: Watched("poll", "question"),
     Contest: Watched("contest", "name"),
-    ForwardTarget: Watched("forward_target", "name", secret=frozenset({"secret", "download_token"})),
+    ForwardTarget: Watched("forward_target", "name"),
     ApiToken: Watched("token", "name", ignored=_BOOKKEEPING | {"last_used_at", "token_hash"}),
 }
-# Panel settings are rows of (key, value); all of one transaction make one "settings.update" entry.
-SETTINGS_SECRETS = frozenset({"smtp_password"})
+# A column or setting is a secret when a word of its name is one of these: "password_hash",
+# "mms_apn_password", "download_token", "smtp_password", and any such column added later, without a
+# list here to forget to extend.
+SECRET_WORDS = frozenset({"password", "secret", "token", "pin", "hash", "key"})
 _PENDING = "audit.pending"
 # The last part of the actions whose details are [old, new] pairs.
 CHANGE_VERBS = ("update", "revoke")
@@ -192,8 +194,7 @@ def _before_flush(session: Session, _context: object, _instances: object) -> Non
     for obj in session.deleted:
         watched = WATCHED.get(type(obj))
         if watched is not None:
-            _note(session, obj, watched, "delete", {c: _shown(watched, obj, c, getattr(obj, c))
-                                                    for c in _columns(obj, watched)})
+            _note(session, obj, watched, "delete", _values(watched, obj, partial(getattr, obj)))
         elif isinstance(obj, PanelSetting):
             _note_setting(session, obj.key, obj.value, None)
 
@@ -204,8 +205,7 @@ def _after_flush(session: Session, _context: object) -> None:
         watched = WATCHED.get(type(obj))
         if watched is not None:
             state = inspect(obj).dict  # read without loading: no SQL in the middle of a flush
-            _note(session, obj, watched, "create", {c: _shown(watched, obj, c, state.get(c))
-                                                    for c in _columns(obj, watched)})
+            _note(session, obj, watched, "create", _values(watched, obj, state.get))
         elif isinstance(obj, PanelSetting):
             _note_setting(session, obj.key, None, obj.value)
     for obj in session.dirty:
@@ -217,7 +217,7 @@ def _after_flush(session: Session, _context: object) -> None:
                 if history.added or history.deleted:
                     old = history.deleted[0] if history.deleted else None
                     new = history.added[0] if history.added else None
-                    if column in watched.secret:
+                    if is_secret(column):
                         changes[column] = _secret_change(old, new)
                     else:
                         changes[column] = [_shown(watched, obj, column, old), _shown(watched, obj, column, new)]
@@ -233,18 +233,28 @@ def _columns(obj: Base, watched: Watched) -> list[str]:
     return [c.key for c in inspect(type(obj)).column_attrs if c.key not in watched.ignored]
 
 
+def _values(watched: Watched, obj: Base, read: Callable[[str], Any]) -> dict[str, Any]:
+    """The row's values as the log may hold them, those that are set (a creation lists what it made)."""
+    shown = {c: _shown(watched, obj, c, read(c)) for c in _columns(obj, watched)}
+    return {c: value for c, value in shown.items() if value is not None}
+
+
 def _shown(watched: Watched, obj: Base, column: str, value: Any) -> Any:
     """``value`` as the log may hold it: a secret as :data:`SECRET`, a phone number masked, a time
     in ISO 8601."""
     if value is None:
         return None
-    if column in watched.secret:
+    if is_secret(column):
         return SECRET if value != "" else ""
     if column in watched.phone or (isinstance(obj, ForwardTarget) and column == "address" and obj.kind == "sms"):
         return masked_number(str(value))
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+def is_secret(name: str) -> bool:
+    return not SECRET_WORDS.isdisjoint(name.lower().split("_"))
 
 
 def _secret_change(old: Any, new: Any) -> list[str | None]:
@@ -280,7 +290,7 @@ def _note(session: Session, obj: Base, watched: Watched, action: str, values: di
 
 
 def _note_setting(session: Session, key: str, old: Any, new: Any) -> None:
-    if key in SETTINGS_SECRETS:
+    if is_secret(key):
         old, new = _secret_change(old, new)
     change = _pending(session).setdefault((PanelSetting,), _Change("settings", "update", None))
     first = change.values.get(key, [old, None])[0]

@@ -28,6 +28,8 @@ from appliance.db.models import (
     ApiToken,
     AuditEntry,
     Contact,
+    Contest,
+    ContestEntry,
     ForwardTarget,
     Group,
     GroupMember,
@@ -286,6 +288,21 @@ def test_an_api_change_is_recorded_as_the_token_s_and_a_refused_one_not_at_all(c
     changed = the_entry(session_factory, "account.update")
     assert (changed.actor, changed.address, changed.target, changed.details) == (
         "token 'crm'", "10.0.0.5", f"account {shop} (Kwiaciarnia)", {"opt_out_words": [[], ["NIE"]]})
+
+
+def test_a_contest_draw_is_recorded_with_its_seed_but_not_the_winners_numbers(client, admin_api, shop, store,
+                                                                                session_factory):
+    contest = add(session_factory, Contest(account_id=shop, name="Majówka", entries_per_number=1))
+    message = store.message()
+    add(session_factory, ContestEntry(contest_id=contest, msisdn="+48600000011", answer="x", correct=True,
+                                      message_id=message.id))
+    assert client.post(f"/api/v1/contests/{contest}/draw", json={"winners": 1, "seed": "majowka-1"},
+                       headers=admin_api).status_code == 201
+
+    draw = the_entry(session_factory, "contest.draw")
+    assert (draw.actor, draw.target, draw.details) == (
+        "token 'crm'", f"contest {contest} (Majówka)", {"seed": "majowka-1", "method": "random", "winners": 1})
+    assert "600000011" not in everything_recorded(session_factory)
 
 
 def test_tokens_made_and_revoked_in_the_panel_the_api_and_the_console_are_recorded(
