@@ -193,9 +193,9 @@ def login() -> str | BaseResponse | tuple[str, int]:
         result = sign_in(sessions, form.email.data or "", form.password.data or "", request.remote_addr or "")
         if isinstance(result, User):
             record(sessions, "login", actor=f"user {result.email}", address=request.remote_addr)
-        else:  # the address tried from and the e-mail tried, whoever it names
+        else:
             record(sessions, "login.failed", actor="anonymous", address=request.remote_addr,
-                   target=f"user {(form.email.data or '')[:254]}", details={"reason": result.reason})
+                   target=_tried(form.email.data or ""), details={"reason": result.reason})
         sessions.commit()
         if isinstance(result, User):
             _start_session(result)
@@ -206,6 +206,12 @@ def login() -> str | BaseResponse | tuple[str, int]:
         status = 400
     response = render_template("auth/login.html", form=form, error=error)
     return response, status
+
+
+def _tried(email: str) -> str | None:
+    """The account a failed sign-in tried, for the audit log; not what was typed when it is no e-mail
+    address: a password typed into the wrong field must not be kept."""
+    return f"user {email.strip()[:254]}" if "@" in email else None
 
 
 def _refusal_text(refusal: SignInRefused) -> tuple[str, int]:

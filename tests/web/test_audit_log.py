@@ -106,6 +106,14 @@ def test_a_failed_sign_in_is_recorded_with_the_e_mail_tried_and_the_address(clie
     assert "zgadnij" not in everything_recorded(session_factory)
 
 
+def test_a_password_typed_into_the_e_mail_field_is_not_kept(client, admin_user, session_factory):
+    token = csrf(client, "/login")
+    client.post("/login", data={"csrf_token": token, "email": "Tajne haslo 123", "password": "x"})
+    failed = the_entry(session_factory, "login.failed")
+    assert (failed.target, failed.address) == (None, ADDRESS)
+    assert "Tajne" not in everything_recorded(session_factory)
+
+
 def test_signing_in_and_out_is_recorded(client, admin_user, session_factory):
     token = csrf(client, "/login")
     assert client.post("/login", data={"csrf_token": token, "email": admin_user.email,
@@ -190,6 +198,39 @@ def test_binding_a_sim_is_recorded_without_the_number_in_clear(panel, shop, stor
         "…200", "8948060000000000017", shop)
     recorded = everything_recorded(session_factory)
     assert "790100200" not in recorded and "790 100 200" not in recorded
+
+
+def test_an_access_number_s_new_number_and_apn_password_are_recorded_masked(panel, shop, session_factory):
+    number = add(session_factory, AccessNumber(number="+48500100300", iccid="8948030000000000029", kind="dedicated",
+                                               account_id=shop))
+    form = {"number": "+48500100399", "iccid": "8948030000000000029", "kind": "dedicated", "account": shop,
+            "unmatched_reply": "", "mms_enabled": "y", "mmsc_url": "http://mms.orange.pl",
+            "mms_proxy": "192.168.6.104:8080", "mms_apn": "mms", "mms_apn_user": "mms",
+            "mms_apn_password": "haslo-apn"}
+    assert post(panel, f"/access-numbers/{number}", form).status_code == 303
+
+    changed = the_entry(session_factory, "access_number.update")
+    assert changed.target == f"access_number {number} (…399)"
+    assert changed.details is not None
+    assert changed.details["number"] == ["…300", "…399"]
+    assert changed.details["mms_apn_password"] == [None, NEW_SECRET]
+    assert changed.details["mmsc_url"] == [None, "http://mms.orange.pl"]
+    recorded = everything_recorded(session_factory)
+    assert "500100399" not in recorded and "500100300" not in recorded and "haslo-apn" not in recorded
+
+
+def test_users_made_through_the_api_and_the_console_are_recorded_as_theirs(client, admin_api, session_factory,
+                                                                          database_url, tmp_path: Path):
+    assert client.post("/api/v1/users", json={"email": "ola@sklep.pl", "password": PASSWORD, "admin": True},
+                       headers=admin_api).status_code == 201
+    result = CliRunner().invoke(main, ["user", "create", "jan@sklep.pl", "--admin", "--password-stdin"],
+                                input=PASSWORD + "\n",
+                                env={"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+
+    created = [(e.actor, e.address, e.target) for e in entries(session_factory, "user.create")]
+    assert created == [("token 'crm'", ADDRESS, "user 1 (ola@sklep.pl)"), ("console", None, "user 2 (jan@sklep.pl)")]
+    assert PASSWORD not in everything_recorded(session_factory)
 
 
 def test_a_keyword_changed_in_the_panel_records_old_and_new_values(panel, shop, session_factory):
