@@ -34,7 +34,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from appliance.db.models import (
     AccessNumber,
@@ -143,10 +143,10 @@ class Watched:
     # the id, which the target names already.
     ignored: frozenset[str] = _BOOKKEEPING
 
+
 WATCHED: dict[type[Base], Watched] = {
     Account: Watched("account", "name"),
-    User: Watched("user", "email",
-                  ignored=_BOOKKEEPING | {"last_login_at", "language"}),
+    User: Watched("user", "email", ignored=_BOOKKEEPING | {"last_login_at", "language"}),
     AccessNumber: Watched("access_number", "number", phone=frozenset({"number"})),
     Keyword: Watched("keyword", "keyword"),
     Autoresponder: Watched("autoresponder"),
@@ -181,8 +181,7 @@ def install(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "before_flush", _before_flush)
     event.listen(sessions, "after_flush", _after_flush)
     event.listen(sessions, "before_commit", _before_commit)
-    event.listen(sessions, "after_commit", _forget)
-    event.listen(sessions, "after_rollback", _forget)
+    event.listen(sessions, "after_transaction_end", _forget)
 
 
 def _pending(session: Session) -> dict[tuple[Any, ...], _Change]:
@@ -267,9 +266,10 @@ def _secret_change(old: Any, new: Any) -> list[str | None]:
 def _note(session: Session, obj: Base, watched: Watched, action: str, values: dict[str, Any]) -> None:
     """Merge this flush's change of ``obj`` into the transaction's: a row created and then changed
     is one creation with its final values, one changed twice one change from first to last value."""
-    ident = inspect(obj).dict["id"]  # a new row's identity key is set only after the flush
+    state = inspect(obj)
+    ident = state.identity[0] if state.identity else state.dict["id"]  # a new row's is set after the flush
     key = (type(obj), ident)
-    label = _shown(watched, obj, watched.label, inspect(obj).dict.get(watched.label)) if watched.label else None
+    label = _shown(watched, obj, watched.label, state.dict.get(watched.label)) if watched.label else None
     label = label[:60] + "…" if isinstance(label, str) and len(label) > 60 else label
     target = f"{watched.kind} {ident}" + (f" ({label})" if label else "")
     pending = _pending(session)
@@ -281,7 +281,11 @@ def _note(session: Session, obj: Base, watched: Watched, action: str, values: di
     elif action == "delete":
         pending[key] = _Change(watched.kind, action, earlier.target, values)
     elif earlier.action == "create":
-        earlier.values.update({c: pair[1] for c, pair in values.items()})
+        for column, (_old, new) in values.items():
+            if new is None:
+                earlier.values.pop(column, None)
+            else:
+                earlier.values[column] = SECRET if new == NEW_SECRET else new
         earlier.target = target
     else:
         for column, (old, new) in values.items():
@@ -314,5 +318,7 @@ def _before_commit(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    """Committed, rolled back or closed: what was noted is recorded or void either way."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
