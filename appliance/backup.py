@@ -29,6 +29,9 @@ that transaction (PostgreSQL: ``EXCLUSIVE`` locks, reads go on; SQLite: the writ
 after it. Attachment files that only the replaced rows named stay on disk, unreferenced: deleting
 them could race a message being stored.
 
+The audit log is the one table a restore keeps as it is (the backup's copy of it is not read back):
+a restore rewinds the configuration, not the record of who did what on this box, restores included.
+
 The archive holds everything the box knows, including password hashes and the SMTP password:
 keep it as safe as the box.
 """
@@ -61,7 +64,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, func, select, t
 from appliance import __version__
 from appliance.attachments import ATTACHMENTS_DIR, AttachmentStore
 from appliance.db.migrate import alembic_config, upgrade
-from appliance.db.models import Base
+from appliance.db.models import AuditEntry, Base
 
 log = logging.getLogger(__name__)
 
@@ -171,17 +174,17 @@ def _snapshot(engine: Engine, target: Path) -> str:
                 if revision != head:
                     raise BackupError(f"the database is at schema {revision}, this program at {head}: "
                                       "run `appliance db upgrade` first")
-                _copy_rows(source, copy)
+                _copy_rows(source, copy, Base.metadata.sorted_tables)
             copy.exec_driver_sql("PRAGMA journal_mode=DELETE")
     finally:
         copy_engine.dispose()
     return head
 
 
-def _copy_rows(source: Connection, target: Connection) -> dict[str, int]:
-    """Every table of the models from ``source`` into (empty) ``target``, parents before children."""
+def _copy_rows(source: Connection, target: Connection, tables: list[Table]) -> dict[str, int]:
+    """``tables`` from ``source`` into (empty) ``target``, parents before children."""
     counts = {}
-    for table in Base.metadata.sorted_tables:
+    for table in tables:
         counts[table.name] = 0
         result = source.execution_options(yield_per=COPY_BATCH).execute(select(table).order_by(*table.primary_key))
         for batch in result.partitions():
@@ -357,7 +360,7 @@ def _sqlite_revision(db: sqlite3.Connection) -> str:
 
 
 def _replace_rows(engine: Engine, database: Path) -> dict[str, int]:
-    tables = Base.metadata.sorted_tables
+    tables = [table for table in Base.metadata.sorted_tables if table is not AuditEntry.__table__]
     source_engine = create_engine(f"sqlite:///{database}")
     try:
         with source_engine.connect() as source, engine.begin() as target:
@@ -367,7 +370,7 @@ def _replace_rows(engine: Engine, database: Path) -> dict[str, int]:
                 target.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
             for table in reversed(tables):
                 target.execute(table.delete())
-            counts = _copy_rows(source, target)
+            counts = _copy_rows(source, target, tables)
             if engine.dialect.name == "postgresql":
                 _restart_sequences(target, tables)
     finally:

@@ -18,6 +18,7 @@ from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -168,7 +169,9 @@ def install_udev(target: str, reload: bool) -> None:
 
 @contextmanager
 def _database(config_file: str | None) -> Iterator[Session]:
-    """One transaction on the configured database, migrated first; committed when the block ends."""
+    """One transaction on the configured database, migrated first; committed when the block ends.
+    Its configuration changes are recorded in the audit log as the console's."""
+    from appliance.audit import CONSOLE, acting_as
     from appliance.db.engine import make_engine, make_session_factory
     from appliance.db.migrate import upgrade
 
@@ -177,10 +180,19 @@ def _database(config_file: str | None) -> Iterator[Session]:
     upgrade(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     try:
-        with make_session_factory(engine).begin() as session:
+        with acting_as(CONSOLE), make_session_factory(engine).begin() as session:
             yield session
     finally:
         engine.dispose()
+
+
+def _record(engine: Engine, action: str, details: dict[str, object]) -> None:
+    """An audit log entry for what the command line did outside a session (a backup, a restore)."""
+    from appliance.audit import CONSOLE, record
+    from appliance.db.engine import make_session_factory
+
+    with make_session_factory(engine).begin() as session:
+        record(session, action, actor=CONSOLE, details=details)
 
 
 @main.command()
@@ -205,6 +217,8 @@ def backup(config_file: str | None, archive: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         scratch.replace(target)
+        _record(engine, "backup.create", {"file": str(target), "messages": summary.rows.get("messages", 0),
+                                          "attachment_files": summary.attachment_files})
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -244,6 +258,8 @@ def restore(config_file: str | None, archive: str, yes: bool) -> None:
     try:
         with open(archive, "rb") as source:
             summary = restore_backup(engine, settings.data_dir, source)
+        _record(engine, "backup.restore", {"file": archive, "backup_created_at": summary.backup_created_at.isoformat(),
+                                           "schema": summary.backup_revision, "messages": summary.rows.get("messages", 0)})
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
+from appliance import audit
 from appliance.db.statistics_summary import install
 
 
@@ -48,9 +49,11 @@ def make_engine(database_url: str) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep the statistics summary in step with the messages they change."""
+    """Sessions that keep the statistics summary in step with the messages they change, and record
+    configuration changes in the audit log."""
     sessions = sessionmaker(engine, expire_on_commit=False)
     install(sessions)
+    audit.install(sessions)
     return sessions
 
 

@@ -61,6 +61,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
 
     from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp
         api,
+        api_audit,
         api_config,
         api_conversations,
         api_credentials,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel,
         panel_access_numbers,
         panel_accounts,
+        panel_audit,
         panel_autoresponders,
         panel_contacts,
         panel_contests,
@@ -107,6 +109,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel_keywords.bp)
     app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(panel_system.bp)
+    app.register_blueprint(panel_audit.bp)
     app.register_blueprint(settings_pages.bp)
     app.register_blueprint(panel_contacts.bp)
     app.register_blueprint(panel_polls.bp)

@@ -46,6 +46,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from appliance.audit import record_request
 from appliance.db.models import (
     AccessNumber,
     Account,
@@ -1364,4 +1365,8 @@ def make_draw(session: Session, contest: Contest, body: dict[str, Any]) -> Conte
         raise ApiError(409, "no_entries", f"contest {contest.id} has no {eligible} to draw from")
     draw = ContestDraw(contest_id=contest.id, seed=seed, method=method.value, winners=chosen)
     session.add(draw)
+    # Who drew, and from where; the draw keeps the winners, whose numbers stay out of the log.
+    name = f" ({contest.name})" if contest.name else ""
+    record_request(session, "contest.draw", target=f"contest {contest.id}{name}",
+                   details={"seed": seed, "method": method.value, "winners": len(chosen)})
     return draw

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from appliance.audit import acting_as, record, record_request
 from appliance.db.models import User
 from appliance.users import (
     MIN_PASSWORD_LENGTH,
@@ -162,12 +163,15 @@ def setup() -> str | BaseResponse | tuple[str, int]:
     form = SetupForm()
     error = None
     if form.validate_on_submit():
+        actor = f"user {form.email.data}"
         try:
-            user = create_user(sessions, form.email.data or "", form.password.data or "", admin=True)
+            with acting_as(actor, request.remote_addr):
+                user = create_user(sessions, form.email.data or "", form.password.data or "", admin=True)
+                record(sessions, "setup", actor=actor, address=request.remote_addr)
+                sessions.commit()
         except UserError as exc:
             error = str(exc)
         else:
-            sessions.commit()
             log.info("first admin %s created from %s", user.email, request.remote_addr)
             _start_session(user)
             return redirect(url_for(HOME_ENDPOINT))
@@ -187,6 +191,11 @@ def login() -> str | BaseResponse | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         result = sign_in(sessions, form.email.data or "", form.password.data or "", request.remote_addr or "")
+        if isinstance(result, User):
+            record(sessions, "login", actor=f"user {result.email}", address=request.remote_addr)
+        else:
+            record(sessions, "login.failed", actor="anonymous", address=request.remote_addr,
+                   target=_tried(form.email.data or ""), details={"reason": result.reason})
         sessions.commit()
         if isinstance(result, User):
             _start_session(result)
@@ -197,6 +206,12 @@ def login() -> str | BaseResponse | tuple[str, int]:
         status = 400
     response = render_template("auth/login.html", form=form, error=error)
     return response, status
+
+
+def _tried(email: str) -> str | None:
+    """The account a failed sign-in tried, for the audit log; not what was typed when it is no e-mail
+    address: a password typed into the wrong field must not be kept."""
+    return f"user {email.strip()[:254]}" if "@" in email else None
 
 
 def _refusal_text(refusal: SignInRefused) -> tuple[str, int]:
@@ -223,6 +238,8 @@ def _safe_next() -> str:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    record_request(db_session(), "logout")
+    db_session().commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

@@ -262,6 +262,15 @@ def _schemas() -> dict[str, Schema]:
         "Token": obj({"id": ID, "name": STRING, "scope": {"type": "string", "enum": ["admin", "account", "read_only"]},
                       "account": nullable(ID), "user": nullable(ID), "created_at": TIME, "last_used_at": nullable(TIME),
                       "revoked_at": nullable(TIME), "token": STRING}, optional=("token",)),
+        "AuditEntry": obj({
+            "id": ID, "at": TIME, "actor": {**STRING, "description": 'who: "user ala@example.com", "token \'crm\'", '
+                                                                     '"console", "system", "anonymous"'},
+            "address": nullable(STRING), "action": {**STRING, "description": '"keyword.update", "login.failed" …'},
+            "target": nullable(STRING),
+            "details": {"type": ["object", "null"],
+                        "description": "what changed: {field: [old, new]} for an update or a revocation, the "
+                                       "values for a creation or a deletion; secrets and phone numbers never "
+                                       "in clear"}}),
         "User": obj({"id": ID, "email": STRING, "admin": BOOLEAN, "account": nullable(ID), "created_at": TIME,
                      "last_login_at": nullable(TIME), "disabled_at": nullable(TIME)}),
         "ConversationSummary": obj({
@@ -522,7 +531,7 @@ def document(base_url: str) -> Schema:
         description="A scheduled send never goes out; one under way stops the texts no modem has tried. "
                     "409 not_cancellable.")}
 
-    t = "Tokens and users (admin)"
+    t = "Tokens, users and audit log (admin)"
     password = {"type": "string", "minLength": 1}
     paths["/tokens"] = {
         "get": operation("List API tokens", response=page("Token"), parameters=PAGE_PARAMETERS, errors=(403,), tag=t),
@@ -549,6 +558,15 @@ def document(base_url: str) -> Schema:
     paths["/users/{user_id}/password"] = {"post": operation(
         "Set a panel user's password (signs them out everywhere)", response=ref("User"), parameters=user_id,
         errors=(403, 404), tag=t, body=body_of({"password": password}, required=("password",)))}
+
+    paths["/audit"] = {"get": operation(
+        "List the audit log", response=page("AuditEntry"), errors=(400, 403), tag=t, parameters=[
+            query("action", STRING, "only this action (keyword.update, login.failed …)"),
+            query("actor", STRING, "only actors containing this, in any case (ala@, console)"),
+            query("from", DAY_IN, "first day, on the box's clock"), query("to", DAY_IN, "last day, inclusive"),
+            *PAGE_PARAMETERS],
+        description="Every change of the configuration, sign-in, failed sign-in, token, backup, export and "
+                    "erasure, oldest first. Entries are never changed or deleted.")}
 
     t = "Personal data (admin)"
     number_body = body_of({"number": {"type": "string", "maxLength": 40}}, required=("number",))
