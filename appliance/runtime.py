@@ -30,6 +30,7 @@ from appliance.modem.registry import ModemRegistry
 from appliance.recent_log import RecentLog
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
+from appliance.retention import purge_expired
 from appliance.service import HealthCheck, http_server_answers, ingest_writer_answers
 from appliance.setup_code import SETUP_CODE_FILE, ensure_code, void_code
 from appliance.users import any_user_exists
@@ -129,6 +130,9 @@ class Appliance:
                                coalesce=True)
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
                                id="modem-health", max_instances=1, coalesce=True)
+        # Hourly, so a message goes within the hour it passes its account's retention.
+        self.scheduler.add_job(purge_expired, "interval", args=(self.sessions, self.attachments), hours=1,
+                               id="retention-purge", max_instances=1, coalesce=True)
         self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None
         self._http: WsgiServer | None = None
         self._https: WsgiServer | None = None

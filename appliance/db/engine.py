@@ -37,6 +37,9 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows are overwritten with zeros, not left in free pages: an erased phone number
+            # must not be readable from the database file (appliance.erasure).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
             dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 

@@ -66,6 +66,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         api_credentials,
         api_forwarding,
         api_group_sends,
+        api_personal_data,
         api_stats,
         conversations,
         group_sends,
@@ -81,6 +82,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_forwarding,
         panel_gallery,
         panel_keywords,
+        panel_personal_data,
         panel_polls,
         panel_statistics,
         panel_system,
@@ -114,6 +116,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(conversations.bp)
     app.register_blueprint(group_sends.bp)
     app.register_blueprint(sms_counter.bp)
+    app.register_blueprint(panel_personal_data.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,

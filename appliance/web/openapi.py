@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from appliance import __version__
+from appliance.retention import MAX_RETENTION_DAYS
 from appliance.web import api
 from appliance.web.api import DEFAULT_LIMIT, MAX_INTEGER, MAX_LIMIT
 
@@ -198,7 +199,8 @@ def _schemas() -> dict[str, Schema]:
             "to": STRING, "text": STRING, "access_number": nullable(STRING), "iccid": STRING, "attempts": COUNT,
             "last_error": nullable(STRING), "created_at": TIME, "sent_at": nullable(TIME),
             "finished_at": nullable(TIME), "parts": array(outbound_part)}),
-        "Account": obj({"id": ID, "name": STRING, "opt_out_words": array(STRING), "created_at": TIME}),
+        "Account": obj({"id": ID, "name": STRING, "opt_out_words": array(STRING),
+                        "retention_days": nullable({"type": "integer", "minimum": 1}), "created_at": TIME}),
         "AccessNumber": obj({
             "id": ID, "number": STRING, "iccid": STRING, "kind": {"type": "string", "enum": ["shared", "dedicated"]},
             "account": nullable(ID), "mms_enabled": BOOLEAN, "mmsc_url": nullable(STRING),
@@ -287,7 +289,9 @@ def _schemas() -> dict[str, Schema]:
 # --- request bodies ------------------------------------------------------------------------------
 
 def _account_body(required: tuple[str, ...]) -> Schema:
-    return body_of({"name": text_in(200), "opt_out_words": array(text_in(160), maxItems=20)}, required=required)
+    return body_of({"name": text_in(200), "opt_out_words": array(text_in(160), maxItems=20),
+                    "retention_days": nullable({"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_DAYS})},
+                   required=required)
 
 
 def _access_number_body(required: tuple[str, ...]) -> Schema:
@@ -545,6 +549,19 @@ def document(base_url: str) -> Schema:
     paths["/users/{user_id}/password"] = {"post": operation(
         "Set a panel user's password (signs them out everywhere)", response=ref("User"), parameters=user_id,
         errors=(403, 404), tag=t, body=body_of({"password": password}, required=("password",)))}
+
+    t = "Personal data (admin)"
+    number_body = body_of({"number": {"type": "string", "maxLength": 40}}, required=("number",))
+    paths["/numbers/erase"] = {"post": operation(
+        "Erase everything about a phone number", errors=(403, 409), tag=t, body=number_body,
+        response=obj({"receipt": STRING, "erased": {"type": "object", "additionalProperties": COUNT}}),
+        description="Messages from it, texts to it, attachments, contacts, votes, entries, forwards; statistics "
+                    "keep their counts. The audit log keeps the receipt id and the counts, never the number. "
+                    "409 refused: one of the box's own numbers, a forwarding target, or a text being sent to it.")}
+    paths["/numbers/export"] = {"post": operation(
+        "Export everything about a phone number", response={"type": "string", "format": "binary"},
+        content_type="application/zip", errors=(403,), tag=t, body=number_body,
+        description="A zip: data.json and attachments/. Recorded in the audit log (without the number).")}
 
     t = "Conversations"
     number_id = path_id("number_id", "access number")
