@@ -164,7 +164,8 @@ class Appliance:
 
     def _serve_https(self) -> None:
         """The same app over HTTPS on its own port. A certificate that cannot be loaded (an upload cut
-        short by a power cut) leaves HTTPS off with a clear log line, and the panel on HTTP to fix it."""
+        short by a power cut) or a port in use leaves HTTPS off with a clear log line: reception and
+        the panel on HTTP, where it can be fixed, matter more than a second way in."""
         data_dir = self.settings.data_dir
         info, made = ensure_certificate(data_dir)
         if made:
@@ -176,10 +177,16 @@ class Appliance:
             log.error("HTTPS is off: the certificate in %s cannot be used (%s); upload one in Settings → HTTPS "
                       "or delete %s and %s to have a new one made", data_dir, exc, CERTIFICATE_FILE, KEY_FILE)
             return
-        self._https = WsgiServer((self.settings.http_host, self.settings.https_port), self.app,
-                                 numthreads=self.settings.http_threads)
-        self._https.ssl_adapter = self._tls
-        self._https.prepare()
+        https = WsgiServer((self.settings.http_host, self.settings.https_port), self.app,
+                           numthreads=self.settings.http_threads)
+        https.ssl_adapter = self._tls
+        try:
+            https.prepare()
+        except OSError as exc:
+            log.error("HTTPS is off: cannot listen on %s port %d (%s); set https_port to a free port",
+                      self.settings.http_host, self.settings.https_port, exc)
+            return
+        self._https = https
         self.app.extensions["appliance.https_port"] = self.https_port
         self.app.extensions["appliance.reload_certificate"] = self.reload_certificate
         log.info("HTTPS certificate SHA-256 fingerprint: %s", info.fingerprint)
