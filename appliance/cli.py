@@ -108,10 +108,17 @@ def emulate(config_file: str | None, modems: int, control_port: int, mmsc_port: 
 def demo(config_file: str | None, modems: int, interval: float) -> None:
     """Emulator + appliance + generated traffic in one process, for a first look."""
     from appliance.demo import Demo
+    from appliance.setup_code import read_code
 
     stop = _shutdown_requested()
-    demo_run = Demo(_settings(config_file), modems=modems, interval=interval)
+    settings = _settings(config_file)
+    demo_run = Demo(settings, modems=modems, interval=interval)
     demo_run.start()
+    code = read_code(settings.data_dir)
+    if code is not None:
+        panel = f"http://{settings.http_host}:{demo_run.appliance.http_port}/"
+        click.echo(f"\n    First-run setup code:  {code}\n    Open {panel} and type it in to create the administrator.\n",
+                   err=True)
     stop.wait()
     demo_run.stop()
 
@@ -311,7 +318,10 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking.")
 def user_create(config_file: str | None, email: str, admin: bool, account_id: int | None,
                 password_stdin: bool) -> None:
-    """Create a panel user: an admin, or a user of one account."""
+    """Create a panel user: an admin, or a user of one account.
+
+    Needs no setup code: whoever types this on the box has it in hand. The code is void afterwards."""
+    from appliance.setup_code import void_code
     from appliance.users import UserError, create_user
 
     if password_stdin:
@@ -324,6 +334,24 @@ def user_create(config_file: str | None, email: str, admin: bool, account_id: in
             click.echo(f"user {created.email} created" + (" (admin)" if admin else f" for account {account_id}"))
     except UserError as exc:
         raise click.ClickException(str(exc)) from exc
+    void_code(_settings(config_file).data_dir)
+
+
+@main.command("console-note")
+@config_option
+def console_note(config_file: str | None) -> None:
+    """What the owner needs at the box: the HTTPS certificate's fingerprint and, until an admin
+    exists, the first-run setup code. Reads the data directory only (the image shows it on the console)."""
+    from appliance.certificate import current
+    from appliance.setup_code import read_code
+
+    settings = _settings(config_file)
+    info = current(settings.data_dir)
+    if info is not None:
+        click.echo(f"HTTPS certificate SHA-256 fingerprint:\n  {info.fingerprint}")
+    code = read_code(settings.data_dir)
+    if code is not None:
+        click.echo(f"First-run setup code (the panel asks for it once): {code}")
 
 if __name__ == "__main__":
     sys.exit(main())

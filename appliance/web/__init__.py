@@ -59,7 +59,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
 
     from flask_login import current_user
 
-    from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp
+    from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp, settings_https to settings.bp
         api,
         api_audit,
         api_config,
@@ -88,6 +88,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_polls,
         panel_statistics,
         panel_system,
+        settings_https,
         sms_counter,
     )
     from appliance.web import settings as settings_pages  # not to shadow the parameter

@@ -12,7 +12,7 @@ A backup restore keeps the table as it is (appliance.backup), so nothing legitim
 from alembic import op
 
 revision = '0016'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
