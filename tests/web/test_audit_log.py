@@ -36,6 +36,7 @@ from appliance.db.models import (
     Keyword,
     User,
 )
+from appliance.setup_code import read_code
 from appliance.web.tokens import create_token
 from tests.web.conftest import PASSWORD, Store, Users
 
@@ -128,9 +129,10 @@ def test_signing_in_and_out_is_recorded(client, admin_user, session_factory):
     assert [e.action for e in entries(session_factory)] == ["user.create", "login", "logout"]
 
 
-def test_the_first_run_setup_is_recorded_as_the_new_admin_s(client, session_factory):
+def test_the_first_run_setup_is_recorded_as_the_new_admin_s(client, settings, session_factory):
     token = csrf(client, "/setup")
-    assert client.post("/setup", data={"csrf_token": token, "email": "owner@shop.pl", "password": PASSWORD,
+    assert client.post("/setup", data={"csrf_token": token, "code": read_code(settings.data_dir),
+                                       "email": "owner@shop.pl", "password": PASSWORD,
                                        "confirm": PASSWORD}).status_code == 302
 
     setup, created = the_entry(session_factory, "setup"), the_entry(session_factory, "user.create")
