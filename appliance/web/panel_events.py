@@ -81,7 +81,7 @@ def live_events_url(**filters: str) -> str:
     newest = session.scalar(select(func.max(Message.id))) or 0
     downloading = session.scalars(select(Message.id).where(Message.status == "fetching")
                                   .order_by(Message.id.desc()).limit(DOWNLOADING_NAMED))
-    return url_for("panel.events", last_event_id=newest, downloading=",".join(map(str, downloading)),
+    return url_for("panel.events", last_event_id=newest, downloading=",".join(map(str, downloading)) or None,
                    **filters)
 
 
