@@ -9,13 +9,15 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from cheroot.wsgi import Server as WsgiServer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from appliance.attachments import AttachmentStore
 from appliance.campaigns.group_send import GroupSender
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.db.models import AccessNumber, ForwardTarget
+from appliance.db.sealed import Keyring, LockedSecret, use_key
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
 from appliance.mms.bearer import LanBearer, ModemBearer
@@ -25,6 +27,7 @@ from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
 from appliance.modem.probe import PortChoiceCache, PortProber
 from appliance.modem.registry import ModemRegistry
+from appliance.panel_settings import stored_values
 from appliance.recent_log import RecentLog
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
@@ -96,9 +99,11 @@ class Appliance:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
         logging.getLogger().addHandler(self.recent_log)
-        upgrade(settings.effective_database_url)
-        self.engine: Engine = make_engine(settings.effective_database_url)
+        upgrade(settings.effective_database_url, data_dir=settings.data_dir)
+        self.engine: Engine = use_key(make_engine(settings.effective_database_url),
+                                      Keyring.from_data_dir(settings.data_dir))
         self.sessions = make_session_factory(self.engine)
+        self._report_locked_secrets()
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
         self.attachments = AttachmentStore(settings.data_dir)
         # Any stored message may be an MMS notification or have forwards due: wake both at once.
@@ -137,6 +142,18 @@ class Appliance:
             self._http = WsgiServer((settings.http_host, settings.http_port), app, numthreads=settings.http_threads)
             self._http.prepare()  # binds now: a port in use fails the start, not a thread later
         self._stopped = threading.Event()
+
+    def _report_locked_secrets(self) -> None:
+        """Say at start, once, which stored secrets the key file cannot open: the box runs on, and each
+        feature needing one fails with the same reason (appliance.db.sealed)."""
+        with self.sessions() as session:
+            locked = [(f"forward target {t.id} ({t.name})", value) for t in session.scalars(select(ForwardTarget))
+                      for value in (t.secret, t.download_token)]
+            locked += [(f"access number {n.number}", n.mms_apn_password) for n in session.scalars(select(AccessNumber))]
+            locked += [(f"panel setting {key}", value) for key, value in stored_values(session).items()]
+        locked = [(what, value) for what, value in locked if isinstance(value, LockedSecret)]
+        if locked:
+            log.error("%d stored secrets cannot be opened, e.g. %s: %s", len(locked), locked[0][0], locked[0][1].reason)
 
     def start(self) -> None:
         interrupted = self.outbound.recover_interrupted()

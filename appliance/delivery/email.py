@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from appliance.codecs.media_types import OCTET_STREAM, extension_for, normalise
+from appliance.db.sealed import SecretUnavailable, reveal
 
 if TYPE_CHECKING:
     from appliance.config import Settings
@@ -423,7 +424,7 @@ class EmailSender:
                 client.ehlo()
             if s.user:
                 log.debug("logging in to %s as %s", self._where, s.user)
-                client.login(s.user, s.password)
+                client.login(s.user, reveal(s.password))
             client.send_message(message)
         except Exception as exc:
             if client is not None:
@@ -456,6 +457,8 @@ class EmailSender:
         where, s = self._where, self.settings
         if isinstance(exc, EmailError):
             return exc
+        if isinstance(exc, SecretUnavailable):
+            return EmailError(f"{where}: the SMTP password cannot be used: {exc}")
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             address, (code, text) = next(iter(exc.recipients.items()))
             return EmailError(f"{where} refused recipient {address}: {_reply(code, text)}",
