@@ -414,6 +414,7 @@ class EmailSender:
             raise EmailError("no SMTP server is configured (smtp_host)")
         client: _Smtp | _SmtpSsl | None = None
         try:
+            password = reveal(s.password) if s.user else ""  # a locked one fails before any connection
             if s.security == "ssl":
                 client = _SmtpSsl(s.host, s.port, timeout=s.timeout, context=self._tls_context())
             else:
@@ -424,7 +425,7 @@ class EmailSender:
                 client.ehlo()
             if s.user:
                 log.debug("logging in to %s as %s", self._where, s.user)
-                client.login(s.user, reveal(s.password))
+                client.login(s.user, password)
             client.send_message(message)
         except Exception as exc:
             if client is not None:
