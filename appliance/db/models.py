@@ -314,6 +314,31 @@ class LoginFailure(Base):
 
 
 
+class AuditEntry(Base):
+    """Who did what to the box's configuration or personal data, when and from where.
+
+    Written in the same transaction as the change it records (:func:`appliance.audit.record`), so a
+    change that rolled back leaves no entry and a committed one always has its entry. The application
+    only ever inserts rows here. Phone numbers are never written in clear: erasing a number must leave
+    no row mentioning it, and the log itself must stay unchanged.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_action", "action"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # "user ala@example.com", "token 'crm'", "system" (a scheduled job), "console" (the command line).
+    actor: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str | None] = mapped_column(String(64))
+    # Dotted names: "login", "login.failed", "keyword.create", "token.revoke", "number.erase" …
+    action: Mapped[str] = mapped_column(String(64))
+    # What it was done to: "keyword 12 (PIZZA)", "account 3" …
+    target: Mapped[str | None] = mapped_column(String(300))
+    # What changed: {"field": [old, new]} for a change, the created values for a creation.
+    details: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
 class PanelSetting(Base):
     """A setting changed in the panel, over the settings file's value of the same key (``smtp_host`` …).
 

@@ -27,11 +27,13 @@ class Box:
     appliance: Appliance
     emulator: Emulator
 
-    def wait_until(self, condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    def wait_until(self, condition: Callable[[], object], what: str | Callable[[], str],
+                   timeout: float = 30) -> None:
+        """``what`` may be a function: what was seen instead, said when the time is up."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
+                raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
             time.sleep(0.1)
 
     def modems_ready(self) -> bool:
