@@ -30,6 +30,9 @@ that transaction (PostgreSQL: ``EXCLUSIVE`` locks, reads go on; SQLite: the writ
 after it. Attachment files that only the replaced rows named stay on disk, unreferenced: deleting
 them could race a message being stored.
 
+The audit log is the one table a restore keeps as it is (the backup's copy of it is not read back):
+a restore rewinds the configuration, not the record of who did what on this box, restores included.
+
 **Secrets.** Stored secrets (webhook secrets, the SMTP and APN passwords) stay sealed in the copy
 (:mod:`appliance.db.sealed`): the database file of an archive, taken alone, reveals none of them. The
 archive carries the key file beside it, because a backup exists to bring a box back after its SD card
@@ -78,7 +81,7 @@ from sqlalchemy import table as table_clause
 from appliance import __version__
 from appliance.attachments import ATTACHMENTS_DIR, AttachmentStore
 from appliance.db.migrate import alembic_config, upgrade
-from appliance.db.models import Base
+from appliance.db.models import AuditEntry, Base
 from appliance.db.sealed import (
     KEY_FILE,
     KeyFileError,
@@ -200,20 +203,20 @@ def _snapshot(engine: Engine, target: Path) -> str:
                 if revision != head:
                     raise BackupError(f"the database is at schema {revision}, this program at {head}: "
                                       "run `appliance db upgrade` first")
-                _copy_rows(source, copy)
+                _copy_rows(source, copy, Base.metadata.sorted_tables)
             copy.exec_driver_sql("PRAGMA journal_mode=DELETE")
     finally:
         copy_engine.dispose()
     return head
 
 
-def _copy_rows(source: Connection, target: Connection,
+def _copy_rows(source: Connection, target: Connection, tables: list[Table],
                reseal: Callable[[str, str], str] | None = None) -> dict[str, int]:
-    """Every table of the models from ``source`` into (empty) ``target``, parents before children.
-    Sealed secrets are copied as stored, never opened; ``reseal(value, "table.column")`` may give each
-    one another form (restore: sealed with the key of the box restored on)."""
+    """``tables`` from ``source`` into (empty) ``target``, parents before children. Sealed secrets
+    are copied as stored, never opened; ``reseal(value, "table.column")`` may give each one another
+    form (restore: sealed with the key of the box restored on)."""
     counts = {}
-    for model_table in Base.metadata.sorted_tables:
+    for model_table in tables:
         stored = _as_stored(model_table)
         counts[stored.name] = 0
         order = [stored.c[key.name] for key in model_table.primary_key]
@@ -451,7 +454,7 @@ def _sqlite_revision(db: sqlite3.Connection) -> str:
 
 
 def _replace_rows(engine: Engine, database: Path, reseal: Callable[[str, str], str]) -> dict[str, int]:
-    tables = Base.metadata.sorted_tables
+    tables = [table for table in Base.metadata.sorted_tables if table is not AuditEntry.__table__]
     source_engine = create_engine(f"sqlite:///{database}")
     try:
         with source_engine.connect() as source, engine.begin() as target:
@@ -461,7 +464,7 @@ def _replace_rows(engine: Engine, database: Path, reseal: Callable[[str, str], s
                 target.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
             for table in reversed(tables):
                 target.execute(table.delete())
-            counts = _copy_rows(source, target, reseal)
+            counts = _copy_rows(source, target, tables, reseal)
             if engine.dialect.name == "postgresql":
                 _restart_sequences(target, tables)
     finally:

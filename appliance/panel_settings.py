@@ -27,7 +27,8 @@ from appliance.db.sealed import LockedSecret, SecretUnavailable, is_sealed, keyr
 from appliance.delivery.email import SECURITY_MODES, EmailError, SmtpSettings, sender_address
 
 SMTP_KEYS = ("smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password", "smtp_sender")
-PANEL_KEYS = frozenset(SMTP_KEYS)
+HTTPS_KEYS = ("https_redirect", "https_hsts")
+PANEL_KEYS = frozenset(SMTP_KEYS + HTTPS_KEYS)
 SEALED_KEYS = frozenset({"smtp_password"})
 
 
@@ -120,6 +121,15 @@ def check_smtp(change: SmtpChange) -> dict[str, object]:
     if change.password is not None:
         values["smtp_password"] = change.password
     return values
+
+
+def save_https(session: Session, settings: Settings, redirect: bool, hsts: bool) -> dict[str, list[bool]]:
+    """Store the HTTPS switches (flushed, not committed); what changed, as {key: [old, new]}."""
+    in_force = effective_settings(settings, session)
+    values = {"https_redirect": redirect, "https_hsts": hsts}
+    changed = {key: [getattr(in_force, key), value] for key, value in values.items() if getattr(in_force, key) != value}
+    _store(session, values)
+    return changed
 
 
 def _store(session: Session, values: Mapping[str, object]) -> None:

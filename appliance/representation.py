@@ -189,7 +189,7 @@ def device_issue_json(issue: Any) -> dict[str, Any]:
 
 def account_json(account: Account) -> dict[str, Any]:
     return {"id": account.id, "name": account.name, "opt_out_words": list(account.opt_out_words or []),
-            "created_at": iso_utc(account.created_at)}
+            "retention_days": account.retention_days, "created_at": iso_utc(account.created_at)}
 
 
 def access_number_json(number: AccessNumber) -> dict[str, Any]:

@@ -363,6 +363,8 @@ class Account(Base):
     # Words besides STOP that opt a sender out of this account ("WYPISZ", "NIE"), as typed; compared
     # as keywords are (appliance.rules.is_opt_out).
     opt_out_words: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Messages and texts older than this many days are purged (appliance.retention); None: kept forever.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

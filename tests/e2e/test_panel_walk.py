@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from appliance.db.models import Message
+from appliance.setup_code import read_code
 from tests.e2e.conftest import Box
 
 OWNER, PASSWORD = "wlasciciel@kwiaciarnia.pl", "tulipany w maju"
@@ -45,6 +46,10 @@ def sent_to(box: Box, modem_id: int, recipient: str) -> list[str]:
 def first_run(tab: Page, box: Box) -> None:
     tab.goto(box.url + "/")
     expect(tab).to_have_url(box.url + "/setup")
+    # The code the box shows on its console, in its log and in its data directory.
+    code = read_code(box.appliance.settings.data_dir)
+    assert code is not None
+    tab.get_by_label("Setup code").fill(code)
     tab.get_by_label("Your e-mail address").fill(OWNER)
     tab.get_by_label("Password", exact=True).fill(PASSWORD)
     tab.get_by_label("Password again").fill(PASSWORD)

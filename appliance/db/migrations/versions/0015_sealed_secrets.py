@@ -1,7 +1,7 @@
 """secrets stored sealed with the key file of the data directory
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0016
 Created: 2026-12-04 18:20:00
 
 Webhook secrets and download tokens of forward targets, APN passwords of access numbers and the SMTP
@@ -22,7 +22,7 @@ from alembic import context, op
 from appliance.db.sealed import SEALED_LENGTH, SealingKey, is_sealed, load_key
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
