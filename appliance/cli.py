@@ -136,7 +136,7 @@ def db_upgrade(config_file: str | None) -> None:
 
     settings = _settings(config_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+    upgrade(settings.effective_database_url, data_dir=settings.data_dir)
     click.echo("database is at the newest schema")
 
 
@@ -181,11 +181,12 @@ def _database(config_file: str | None) -> Iterator[Session]:
     from appliance.audit import CONSOLE, acting_as
     from appliance.db.engine import make_engine, make_session_factory
     from appliance.db.migrate import upgrade
+    from appliance.db.sealed import Keyring, use_key
 
     settings = _settings(config_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
+    upgrade(settings.effective_database_url, data_dir=settings.data_dir)
+    engine = use_key(make_engine(settings.effective_database_url), Keyring.from_data_dir(settings.data_dir))
     try:
         with acting_as(CONSOLE), make_session_factory(engine).begin() as session:
             yield session
@@ -260,7 +261,7 @@ def restore(config_file: str | None, archive: str, yes: bool) -> None:
         click.confirm(f"Replace every message, setting and user in {database} with the contents of {archive}?",
                       abort=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+    upgrade(settings.effective_database_url, data_dir=settings.data_dir)
     engine = make_engine(settings.effective_database_url)
     try:
         with open(archive, "rb") as source:

@@ -34,6 +34,7 @@ from appliance.db.models import (
     OutboundSms,
     Poll,
 )
+from appliance.db.sealed import LockedSecret
 
 if TYPE_CHECKING:
     from appliance.campaigns.dialogue import ConversationSummary, Entry
@@ -391,7 +392,8 @@ def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
         "keyword": target.keyword_id,
         "actions_only": target.actions_only,
         "format": target.format,
-        "secret": target.secret,
+        # None when the key file at hand cannot open it (appliance.db.sealed): set a new one.
+        "secret": None if isinstance(target.secret, LockedSecret) else target.secret,
         "ca_pem_set": bool(target.ca_pem),
         "timeout_seconds": target.timeout_seconds,
         "subject_template": target.subject_template,

@@ -10,7 +10,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as WsgiServer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from appliance.attachments import AttachmentStore
 from appliance.campaigns.group_send import GroupSender
@@ -18,6 +18,8 @@ from appliance.certificate import CERTIFICATE_FILE, KEY_FILE, ensure_certificate
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.db.models import AccessNumber, ForwardTarget
+from appliance.db.sealed import Keyring, LockedSecret, use_key
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
 from appliance.mms.bearer import LanBearer, ModemBearer
@@ -27,6 +29,7 @@ from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
 from appliance.modem.probe import PortChoiceCache, PortProber
 from appliance.modem.registry import ModemRegistry
+from appliance.panel_settings import stored_values
 from appliance.recent_log import RecentLog
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
@@ -101,9 +104,11 @@ class Appliance:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
         logging.getLogger().addHandler(self.recent_log)
-        upgrade(settings.effective_database_url)
-        self.engine: Engine = make_engine(settings.effective_database_url)
+        upgrade(settings.effective_database_url, data_dir=settings.data_dir)
+        self.engine: Engine = use_key(make_engine(settings.effective_database_url),
+                                      Keyring.from_data_dir(settings.data_dir))
         self.sessions = make_session_factory(self.engine)
+        self._report_locked_secrets()
         self._first_run_code()
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
         self.attachments = AttachmentStore(settings.data_dir)
@@ -197,6 +202,18 @@ class Appliance:
             raise RuntimeError("this appliance serves no HTTPS")
         self._tls.context = server_context(self.settings.data_dir)
         self._stopped = threading.Event()
+
+    def _report_locked_secrets(self) -> None:
+        """Say at start, once, which stored secrets the key file cannot open: the box runs on, and each
+        feature needing one fails with the same reason (appliance.db.sealed)."""
+        with self.sessions() as session:
+            locked = [(f"forward target {t.id} ({t.name})", value) for t in session.scalars(select(ForwardTarget))
+                      for value in (t.secret, t.download_token)]
+            locked += [(f"access number {n.number}", n.mms_apn_password) for n in session.scalars(select(AccessNumber))]
+            locked += [(f"panel setting {key}", value) for key, value in stored_values(session).items()]
+        locked = [(what, value) for what, value in locked if isinstance(value, LockedSecret)]
+        if locked:
+            log.error("%d stored secrets cannot be opened, e.g. %s: %s", len(locked), locked[0][0], locked[0][1].reason)
 
     def start(self) -> None:
         interrupted = self.outbound.recover_interrupted()

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 
+from appliance.db.sealed import LockedSecret, SealedText
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -383,7 +385,8 @@ class AccessNumber(Base):
     mms_proxy: Mapped[str | None] = mapped_column(String(200))
     mms_apn: Mapped[str | None] = mapped_column(String(100))
     mms_apn_user: Mapped[str | None] = mapped_column(String(100))
-    mms_apn_password: Mapped[str | None] = mapped_column(String(100))
+    # Sealed (appliance.db.sealed): a copy of the database alone does not give it away.
+    mms_apn_password: Mapped[str | LockedSecret | None] = mapped_column(SealedText("access_numbers.mms_apn_password"))
     # Sent back through this SIM to a message that matched no keyword (appliance.campaigns.engine).
     unmatched_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -723,13 +726,14 @@ class ForwardTarget(Base):
     keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"))
     # Only messages named by a keyword's forward action, never by the filters above.
     actions_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Webhooks: body format, HMAC secret, CA bundle (PEM) for a private CA, timeout.
+    # Webhooks: body format, HMAC secret (sealed: appliance.db.sealed), CA bundle (PEM) for a private CA, timeout.
     format: Mapped[str] = mapped_column(String(8), default="json")  # json | xml
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str | LockedSecret] = mapped_column(SealedText("forward_targets.secret"))
     ca_pem: Mapped[str | None] = mapped_column(Text)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
-    # Attachment download URLs in forwards carry this token (GET /api/v1/attachments/{id}?token=).
-    download_token: Mapped[str] = mapped_column(String(100), unique=True)
+    # Attachment download URLs in forwards carry this token (GET /api/v1/attachments/{id}?token=). Sealed:
+    # it opens the account's attachments. Found by comparing it with the targets of the attachment's account.
+    download_token: Mapped[str | LockedSecret] = mapped_column(SealedText("forward_targets.download_token"))
     # E-mail: templates (None: the defaults of appliance.delivery.email) and the attachment cap.
     subject_template: Mapped[str | None] = mapped_column(Text)
     body_template: Mapped[str | None] = mapped_column(Text)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
+from appliance.db.sealed import Keyring, use_key
 from appliance.delivery.outbox import Channel
 from appliance.modem.at_log import AtLogSnapshot
 from appliance.recent_log import LogEntry
@@ -46,7 +47,8 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.config["APPLIANCE_SETTINGS"] = settings
     app.json.sort_keys = False  # keep the documented field order, it reads better
     if session_factory is None:
-        session_factory = make_session_factory(make_engine(settings.effective_database_url))
+        engine = use_key(make_engine(settings.effective_database_url), Keyring.from_data_dir(settings.data_dir))
+        session_factory = make_session_factory(engine)
     app.extensions["appliance.sessions"] = session_factory
     app.extensions["appliance.wake_sim"] = wake_sim
     app.extensions["appliance.device_issues"] = device_issues or (lambda: [])

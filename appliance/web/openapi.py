@@ -238,7 +238,7 @@ def _schemas() -> dict[str, Schema]:
             "id": ID, "account": ID, "name": STRING, "kind": {"type": "string", "enum": ["url", "email", "sms"]},
             "address": STRING, "url": nullable(STRING), "email": nullable(STRING), "phone": nullable(STRING),
             "enabled": BOOLEAN, "access_number": nullable(ID), "keyword": nullable(ID),
-            "actions_only": BOOLEAN, "format": {"type": "string", "enum": ["json", "xml"]}, "secret": STRING,
+            "actions_only": BOOLEAN, "format": {"type": "string", "enum": ["json", "xml"]}, "secret": nullable(STRING),
             "ca_pem_set": BOOLEAN, "timeout_seconds": NUMBER, "subject_template": nullable(STRING),
             "body_template": nullable(STRING), "attach_limit_bytes": COUNT, "give_up_hours": NUMBER,
             "created_at": TIME}),
