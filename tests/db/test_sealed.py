@@ -240,7 +240,7 @@ def test_the_migration_seals_the_secrets_stored_before_it_and_its_downgrade_open
                                     "parts_received, received_at) VALUES (1, :sim, '+48600100200', 'Róże', "
                                     "'routed', 'sms', 1, 1, CURRENT_TIMESTAMP)"), {"sim": SIM})
 
-        upgrade(empty_database_url, "0015", data_dir=data_dir)
+        upgrade(empty_database_url, "0016", data_dir=data_dir)
 
         sessions = make_session_factory(engine)
         stored = raw_values(sessions)

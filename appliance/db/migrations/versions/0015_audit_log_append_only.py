@@ -1,7 +1,7 @@
 """audit log append-only: the database refuses to change or delete an entry
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Created: 2026-12-04 18:00:00
 
 The application never updates or deletes an audit entry; these triggers make that hold for anything
@@ -11,7 +11,7 @@ A backup restore keeps the table as it is (appliance.backup), so nothing legitim
 
 from alembic import op
 
-revision = '0016'
+revision = '0015'
 down_revision = '0014'
 branch_labels = None
 depends_on = None

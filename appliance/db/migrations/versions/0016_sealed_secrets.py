@@ -1,7 +1,7 @@
 """secrets stored sealed with the key file of the data directory
 
-Revision ID: 0015
-Revises: 0016
+Revision ID: 0016
+Revises: 0015
 Created: 2026-12-04 18:20:00
 
 Webhook secrets and download tokens of forward targets, APN passwords of access numbers and the SMTP
@@ -21,8 +21,8 @@ from alembic import context, op
 
 from appliance.db.sealed import SEALED_LENGTH, SealingKey, is_sealed, load_key
 
-revision = '0015'
-down_revision = '0016'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
