@@ -63,6 +63,7 @@ ADMIN_EMAIL, ADMIN_PASSWORD = "admin@fault.test", "fault-campaign-password"
 SQLITE_BUSY_SECONDS = 30
 TMPFS_BYTES = 48 * 1024 * 1024
 PANEL_CHECK_EVERY_KILLS = 10
+DATABASE_FILE = "appliance.db"  # the default SQLite database in the data directory
 # The share of kills while the appliance is still starting; the others come once it runs.
 KILLS_DURING_START_UP = 0.2
 # The panel may show a fault a moment after it ends: a locked database holds the panel's own reads of
@@ -182,7 +183,8 @@ class ApplianceChild:
     def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str]) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.env = {**os.environ, **env, "APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_HTTP_PORT": str(self.port)}
+        self.env = {**os.environ, **env, "APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_HTTP_PORT": str(self.port),
+                    "APPLIANCE_HTTPS_PORT": str(free_port())}
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process: subprocess.Popen[bytes] | None = None
@@ -264,15 +266,18 @@ class Panel:
 # ---- the campaign ------------------------------------------------------------------------------
 
 
-def _configure(database_url: str, emulator: Emulator, webhook_url: str) -> None:
-    """Before the first start, as an installer would through the panel."""
+def _configure(data_dir: Path, emulator: Emulator, webhook_url: str) -> None:
+    """Before the first start, as an installer would through the panel (secrets sealed with the data
+    directory's key, as the panel does)."""
     from appliance.db.engine import make_engine, make_session_factory
     from appliance.db.migrate import upgrade
     from appliance.db.models import AccessNumber, Account, ForwardTarget
+    from appliance.db.sealed import Keyring, use_key
     from appliance.users import create_user
 
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    database_url = f"sqlite:///{data_dir / DATABASE_FILE}"
+    upgrade(database_url, data_dir=data_dir)
+    engine = use_key(make_engine(database_url), Keyring.from_data_dir(data_dir))
     mmsc = emulator.mmsc.describe()
     with make_session_factory(engine).begin() as session:
         account = Account(name="Sklep")
@@ -372,9 +377,8 @@ class Campaign:
         self.smtp.start()
         try:
             with data_directory(self.workdir, plan.kind == "disk_full") as data:
-                database = data / "appliance.db"
-                self.database = database
-                _configure(f"sqlite:///{database}", emulator, self.webhooks.url + "hook")
+                self.database = data / DATABASE_FILE
+                _configure(data, emulator, self.webhooks.url + "hook")
                 self.appliance = ApplianceChild(data, self.workdir / "appliance.log", {
                     "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
                     "APPLIANCE_MMS_BEARER": "lan",
