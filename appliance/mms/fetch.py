@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import requests
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.attachments import AttachmentStore
@@ -234,7 +235,13 @@ class MmsFetcher:
         except PermanentFetchError as exc:
             self._finish(transfer_id, "failed", "failed", str(exc))
             return
-        self._store(transfer_id, body, mms)
+        try:
+            self._store(transfer_id, body, mms)
+        except (OSError, SQLAlchemyError) as exc:
+            # A full disk or a busy database here: the MMSC keeps the MMS, so try again as after any
+            # failed attempt rather than leave the transfer on its lease for minutes.
+            self._retry_or_expire(transfer_id, f"fetched but not stored: {getattr(exc, 'orig', None) or exc}")
+            return
         if self._on_retrieved is not None:
             self._on_retrieved()
         self._notify(job, source, "retrieved")

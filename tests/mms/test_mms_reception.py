@@ -275,3 +275,27 @@ def test_an_mms_a_killed_run_was_fetching_is_fetched_at_the_next_start_not_minut
 
     message = rig.settled("unmatched", timeout=10)
     assert message.text == "po restarcie"
+
+
+def test_an_mms_fetched_but_not_storable_here_is_retried_soon_and_then_stored(
+        rig: MmsRig, tmp_path: Path, session_factory: sessionmaker[Session]) -> None:
+    """A full disk when the parts are written once left the transfer on its five-minute lease."""
+    rig.fetcher.stop()
+    blocked = tmp_path / "blocked"
+    blocked.write_bytes(b"")  # a file where the attachment store wants its directory: every write fails
+    rig.fetcher = MmsFetcher(session_factory, AttachmentStore(blocked), HttpTransport(timeout=1.5), LanBearer(),
+                             first_retry=timedelta(seconds=30), check_seconds=0.2)
+    rig.fetcher.start()
+    rig.emulator.deliver_mms(1, "+48600100200", [("text/plain", "a.txt", b"kiedy jest miejsce", "utf-8")])
+    wait_for(lambda: (transfer := rig.transfer()) is not None and transfer.last_error is not None,
+             what="the first attempt recorded")
+    transfer = rig.transfer()
+    assert transfer is not None and (transfer.status, transfer.attempts) == ("pending", 1)
+    assert "fetched but not stored" in (transfer.last_error or "")
+    assert transfer.next_attempt_at < datetime.now(UTC) + timedelta(seconds=40)  # the retry, not the lease
+
+    blocked.unlink()
+    with session_factory.begin() as session:  # the retry's time, brought forward
+        session.scalar(select(MmsTransfer)).next_attempt_at = datetime.now(UTC)
+    message = rig.settled("unmatched", timeout=10)
+    assert message.text == "kiedy jest miejsce"
