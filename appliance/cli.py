@@ -20,6 +20,7 @@ from appliance.config import ConfigError, Settings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
                              envvar="APPLIANCE_CONFIG", help="Settings file (TOML).")
 
@@ -29,8 +30,7 @@ def _settings(config_file: str | None) -> Settings:
         settings = load_settings(config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     return settings
 
 

@@ -15,7 +15,7 @@ from appliance.attachments import AttachmentStore
 from appliance.campaigns.group_send import GroupSender
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
-from appliance.db.migrate import upgrade
+from appliance.db.migrate import upgrade_in_child_process
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
 from appliance.mms.bearer import LanBearer, ModemBearer
@@ -96,7 +96,7 @@ class Appliance:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
         logging.getLogger().addHandler(self.recent_log)
-        upgrade(settings.effective_database_url)
+        upgrade_in_child_process(settings.effective_database_url)
         self.engine: Engine = make_engine(settings.effective_database_url)
         self.sessions = make_session_factory(self.engine)
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
