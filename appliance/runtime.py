@@ -18,6 +18,7 @@ from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade_in_child_process
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
+from appliance.heap import heap_trimmer
 from appliance.mms.bearer import LanBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
@@ -124,6 +125,9 @@ class Appliance:
                                coalesce=True)
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
                                id="modem-health", max_instances=1, coalesce=True)
+        trim_heap = heap_trimmer()
+        if trim_heap is not None:
+            self.scheduler.add_job(trim_heap, "interval", seconds=60, id="trim-heap", max_instances=1, coalesce=True)
         self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None
         self._http: WsgiServer | None = None
         if serve_http:
