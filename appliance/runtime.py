@@ -18,7 +18,7 @@ from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade_in_child_process
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
-from appliance.heap import heap_trimmer
+from appliance.heap import heap_trimmer, limit_malloc_arenas
 from appliance.mms.bearer import LanBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
@@ -93,6 +93,7 @@ class UsbModems:
 
 class Appliance:
     def __init__(self, settings: Settings, serve_http: bool = True) -> None:
+        limit_malloc_arenas()  # before the first thread (the panel's pool starts below)
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
