@@ -92,13 +92,16 @@ class UsbModems:
 
 
 class Appliance:
-    def __init__(self, settings: Settings, serve_http: bool = True) -> None:
+    def __init__(self, settings: Settings, serve_http: bool = True, upgrade_schema: bool = True) -> None:
+        """``upgrade_schema=False``: the caller has brought the schema up to date (``appliance run``
+        does, before importing this module)."""
         limit_malloc_arenas()  # before the first thread (the panel's pool starts below)
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
         logging.getLogger().addHandler(self.recent_log)
-        upgrade_in_child_process(settings.effective_database_url)
+        if upgrade_schema:
+            upgrade_in_child_process(settings.effective_database_url)
         self.engine: Engine = make_engine(settings.effective_database_url)
         self.sessions = make_session_factory(self.engine)
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
