@@ -57,14 +57,17 @@ def main() -> None:
 @config_option
 def run(config_file: str | None) -> None:
     """The appliance: modem pool, reception, panel and API."""
-    from appliance.db.migrate import upgrade_in_child_process
+    from appliance.db.migrate import UpgradeFailed, upgrade_in_child_process
 
     stop = _shutdown_requested()
     settings = _settings(config_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The schema first, before this process imports the appliance: the upgrading child (64 MiB at
     # its peak) and the daemon (70 MiB once its modules are in) are never both that size at once.
-    upgrade_in_child_process(settings.effective_database_url)
+    try:
+        upgrade_in_child_process(settings.effective_database_url)
+    except UpgradeFailed as exc:
+        raise click.ClickException(str(exc)) from exc
     from appliance.runtime import Appliance
     from appliance.service import supervised
 

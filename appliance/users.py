@@ -2,11 +2,10 @@
 
 Passwords are hashed with Argon2id at OWASP's Password Storage Cheat Sheet's lowest-memory setting:
 7 MiB, 5 passes, 1 lane, which the cheat sheet lists as equal in defence to its 19 MiB and 2 passes
-(the cost of a guess is memory times passes). Not argon2-cffi's default, RFC 9106's second
-recommendation (64 MiB, 3 passes, 4 lanes): every hash took 64 MiB while it ran, and 4 threads, each
-leaving a malloc arena behind, on a box that must stay under 80 MB (docs/performance.md). A hash
-records its parameters, so older ones keep verifying and are replaced at the next successful
-sign-in.
+(the settings differ only in trading CPU for memory). Not argon2-cffi's default, RFC 9106's second
+recommendation (64 MiB, 3 passes, 4 lanes): every sign-in took 64 MiB while it ran, on a box that
+must stay under 80 MB (docs/performance.md). A hash records its parameters, so older ones keep
+verifying and are replaced at the next successful sign-in.
 """
 
 from __future__ import annotations
