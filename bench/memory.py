@@ -64,7 +64,7 @@ def main() -> None:
     from appliance.users import set_password
 
     with tempfile.TemporaryDirectory() as data:
-        os.environ.update({"APPLIANCE_DATA_DIR": data, "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_MODEMS": "[]",
+        os.environ.update({"APPLIANCE_DATA_DIR": data, "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0", "APPLIANCE_MODEMS": "[]",
                            "APPLIANCE_UDEV_DISCOVERY": "false"})
         appliance = Appliance(load_settings(None))
         rss = report("Appliance(): web app, workers (migrations in a child)", rss)

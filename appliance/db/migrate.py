@@ -27,27 +27,38 @@ class UpgradeFailed(RuntimeError):
     """The child process could not bring the schema up to date; its own error is in the log before this."""
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, data_dir: Path | None = None) -> Config:
+    """``data_dir`` is where migrations that seal or open stored secrets find the key file
+    (appliance.db.sealed); without it they read the settings (APPLIANCE_CONFIG, APPLIANCE_DATA_DIR)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    if data_dir is not None:
+        config.attributes["data_dir"] = data_dir
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", data_dir: Path | None = None) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, data_dir), revision)
 
 
-def upgrade_in_child_process(database_url: str) -> None:
+def downgrade(database_url: str, revision: str, data_dir: Path | None = None) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(database_url, data_dir), revision)
+
+
+def upgrade_in_child_process(database_url: str, data_dir: Path) -> None:
     """:func:`upgrade` to the newest schema in a fresh interpreter (see the module's docstring). The URL
     goes through the child's stdin, not its command line, where a PostgreSQL password would show in
     ``ps``; the child logs at this process's level, to the same stderr."""
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-    result = subprocess.run([sys.executable, "-m", __name__, level], input=database_url, text=True, check=False)
+    result = subprocess.run([sys.executable, "-m", __name__, level, str(data_dir)], input=database_url, text=True,
+                            check=False)
     if result.returncode != 0:
         raise UpgradeFailed(f"the schema upgrade failed (exit status {result.returncode}); see the error above")
 
@@ -78,5 +89,5 @@ def _scripts() -> ScriptDirectory:
 if __name__ == "__main__":
     from appliance.cli import LOG_FORMAT
 
-    logging.basicConfig(level=sys.argv[1] if len(sys.argv) > 1 else "INFO", format=LOG_FORMAT)
-    upgrade(sys.stdin.read())
+    logging.basicConfig(level=sys.argv[1], format=LOG_FORMAT)
+    upgrade(sys.stdin.read(), data_dir=Path(sys.argv[2]))
