@@ -2,7 +2,7 @@
 
 - **Two arenas, not eight per core.** Each thread that allocates gets an arena of its own while
   there are fewer than 8 × cores, and every arena keeps free memory of its own: with 16 modems (two
-  threads each) and the panel's 32 threads, about 0.5 MiB of RSS for nothing (docs/performance.md).
+  threads each) and the panel's, about 0.5 MiB of RSS for nothing (docs/performance.md).
 - **Free memory given back after a burst.** malloc keeps what Python (objects over 512 bytes),
   SQLite (its page cache) and OpenSSL free, for reuse, and returns it to the system only from the
   top of each heap. After a burst (a SIM storage full of messages read at once, a backlog of

@@ -25,6 +25,8 @@ STEPS = (
     ("Flask, Werkzeug, Jinja2, Babel, WTForms, Flask-Login", ("flask", "flask_babel", "flask_wtf", "flask_login")),
     ("requests", ("requests",)),
     ("pyserial, pyudev", ("serial", "pyudev")),
+    ("cryptography (sealed secrets, the HTTPS certificate)",
+     ("cryptography.hazmat.primitives.ciphers.aead", "cryptography.x509")),
     ("appliance.users (argon2)", ("appliance.users",)),
     ("the rest of appliance.runtime", ("appliance.runtime", "appliance.cli")),
 )
