@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from appliance.codecs.mms import MmsError, decode_notification_ind
-from appliance.codecs.wsp import decode_push
+from appliance.codecs.mms import MmsError, MmsNotification, decode_notification_ind
+from appliance.codecs.wsp import PushPdu, decode_push
 from appliance.db.models import Message, MmsTransfer
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,13 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
     MMS a repeated notification announces again (not new: it must not act or be forwarded again), or
     (not an MMS, or broken) a new message that keeps it raw."""
     try:
-        push = decode_push(data)
-        if push.content_type.media_type != MMS_CONTENT_TYPE:
-            return _kept(session, iccid, smsc_sender, now, "unmatched",
-                         f"WAP push of {push.content_type.media_type} is not an MMS notification"), True
-        notification = decode_notification_ind(push.body, now=now)
+        push, notification = read_push(data, now)
     except MmsError as exc:
         log.warning("SIM %s: WAP push that does not decode kept raw: %s", iccid, exc)
         return _kept(session, iccid, smsc_sender, now, "undecodable", f"WAP push: {exc}"), True
+    if notification is None:
+        return _kept(session, iccid, smsc_sender, now, "unmatched",
+                     f"WAP push of {push.content_type.media_type} is not an MMS notification"), True
     known = session.scalar(select(MmsTransfer).where(MmsTransfer.iccid == iccid,
                                                      MmsTransfer.transaction_id == notification.transaction_id))
     if known is not None:
@@ -59,6 +58,16 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
     log.info("SIM %s: MMS %s from %s announced (%s bytes), to fetch from %s", iccid, notification.transaction_id,
              message.sender, notification.size, notification.content_location)
     return message, True
+
+
+def read_push(data: bytes, now: datetime) -> tuple[PushPdu, MmsNotification | None]:
+    """The push and the MMS notification it carries (None when it carries something else);
+    MmsError when either does not decode."""
+    push = decode_push(data)
+    if push.content_type.media_type != MMS_CONTENT_TYPE:
+        return push, None
+    notification = decode_notification_ind(push.body, now=now)
+    return push, notification
 
 
 def _kept(session: Session, iccid: str, sender: str | None, now: datetime, status: str, error: str) -> Message:
