@@ -122,6 +122,20 @@ def test_an_undecodable_pdu_is_kept_raw_with_an_error(store, session_factory, ra
         assert session.scalar(select(SmsPart.pdu_hex)) == raw.hex().upper()
 
 
+def test_a_sender_too_long_for_its_column_is_kept_raw_and_the_batch_still_stored(store, session_factory) -> None:
+    # Found by fuzz/sms.py: a TP-OA of 40 digits. On PostgreSQL the sender column refused it and the
+    # whole batch failed, so no PDU of it could ever be deleted from the SIMs.
+    long_sender = bytes.fromhex("00" "04" "28" "91" + "21" * 20 + "00" "00" "42506070809080" "01" "41")
+    good = encode_sms_deliver("+48600100200", "Dzień dobry", WHEN)[0]
+    results = store.store(received([long_sender, good]))
+    assert [result.outcome for result in results] == [Outcome.UNDECODABLE, Outcome.STORED]
+    by_status = {message.status: message for message in messages(session_factory)}
+    assert "at most 20 digits" in by_status["undecodable"].error
+    assert by_status["unmatched"].text == "Dzień dobry"
+    with session_factory() as session:
+        assert long_sender.hex().upper() in session.scalars(select(SmsPart.pdu_hex)).all()
+
+
 def test_a_status_report_is_kept_apart_from_messages(store, session_factory) -> None:
     report = bytes.fromhex("0006D60B911326880736F4111011719551401110117195714000")
     [result] = store.store(received([report]))
