@@ -25,7 +25,7 @@ with atheris.instrument_imports(include=["appliance"]):
     from appliance.mms.notifications import read_push
 
 from fuzz import vectors
-from fuzz.harness import Family, check, main
+from fuzz.harness import BrokenInvariant, Family, check, main
 
 NOW = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 PDU_TYPES = {"push": PUSH, "confirmed-push": CONFIRMED_PUSH}
@@ -40,7 +40,10 @@ def run_case(data: bytes) -> None:
     except MmsError:
         pass  # a content type the encoder does not write (the decoder is more lenient)
     else:
-        reread = decode_push(again)
+        try:
+            reread = decode_push(again)
+        except MmsError:
+            raise BrokenInvariant("a push the encoder wrote does not decode") from None
         check((reread.transaction_id, reread.pdu_type, reread.body) == (push.transaction_id, push.pdu_type, push.body),
               "push changed through encode and decode")
         check(reread.content_type.media_type.lower() == push.content_type.media_type.lower(),
@@ -60,7 +63,10 @@ def check_notification(notification: MmsNotification) -> None:
                           (notification.sender or "", Message.__table__.c.sender)]:
         check(len(value) <= column.type.length, f"{column} longer than its column")
     check(notification.size is None or notification.size < 2**31, "X-Mms-Message-Size past mms_transfers.size")
-    encode_notifyresp_ind(notification.transaction_id, version=notification.version)
+    try:
+        encode_notifyresp_ind(notification.transaction_id, version=notification.version)
+    except MmsError:
+        raise BrokenInvariant("the fetcher cannot answer with an m-notifyresp-ind") from None
 
 
 FAMILY = Family("wap_push", run_case, expected=(MmsError,), max_len=1200, cases=300_000)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from appliance.codecs.mms import MmsError, MmsNotification, decode_notification_ind
+from appliance.codecs.mms import MmsError, MmsNotification, decode_notification_ind, encode_notifyresp_ind
 from appliance.codecs.wsp import PushPdu, decode_push
 from appliance.db.models import Message, MmsTransfer
 
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # WDP ports of the WAP push connectionless session service (WAP-259 §6.3): 2948 plain, 2949 secure.
 WAP_PUSH_PORTS = frozenset({2948, 2949})
 MMS_CONTENT_TYPE = "application/vnd.wap.mms-message"
+_TRANSACTION_ID = MmsTransfer.__table__.c.transaction_id
+_SENDER = Message.__table__.c.sender
+LARGEST_SIZE = 2**31 - 1  # mms_transfers.size is a 32-bit integer column
 
 
 def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | None,
@@ -61,12 +64,23 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
 
 
 def read_push(data: bytes, now: datetime) -> tuple[PushPdu, MmsNotification | None]:
-    """The push and the MMS notification it carries (None when it carries something else);
-    MmsError when either does not decode."""
+    """The push and the MMS notification it carries (None when it carries something else).
+
+    MmsError when either does not decode, when the fetcher could not answer the notification (an
+    X-Mms-MMS-Version that is not one), or when it holds a value longer than its column: PostgreSQL
+    would refuse the row, failing the reception's whole batch again at every read of the SIM.
+    """
     push = decode_push(data)
     if push.content_type.media_type != MMS_CONTENT_TYPE:
         return push, None
     notification = decode_notification_ind(push.body, now=now)
+    encode_notifyresp_ind(notification.transaction_id, version=notification.version)
+    for name, value, column in [("X-Mms-Transaction-Id", notification.transaction_id, _TRANSACTION_ID),
+                                ("From", notification.sender or "", _SENDER)]:
+        if len(value) > column.type.length:
+            raise MmsError(f"{name} of {len(value)} characters is longer than the {column.type.length} kept")
+    if notification.size is not None and notification.size > LARGEST_SIZE:
+        raise MmsError(f"X-Mms-Message-Size of {notification.size} octets is past any MMS")
     return push, notification
 
 
