@@ -1003,6 +1003,9 @@ def encode_encoded_string_value(text: str, charset: str = "utf-8") -> bytes:
 
 
 def _media_octets(media_type: str, constrained: bool) -> bytes:
+    if not media_type:
+        # Its Text-string would be a lone NUL, which reads back as a Value-length of 0.
+        raise MmsError("a media type cannot be empty")
     number = _CONTENT_TYPE_NUMBERS.get(media_type.lower())
     if number is not None and number <= 0x7F:
         return encode_short_integer(number)
