@@ -1,7 +1,7 @@
 """Fuzz target: an MMS PDU as the fetcher and the notification handler decode it.
 
-The same octets go through ``decode_retrieve_conf`` (the body the MMSC answers a fetch with, in
-``MmsFetcher._fetch``) and, as the body of a WAP push, through ``read_push`` (what ``accept_push``
+The same octets go through ``read_retrieve_conf`` (what ``MmsFetcher._fetch`` reads the body the
+MMSC answers a fetch with) and, as the body of a WAP push, through ``read_push`` (what ``accept_push``
 reads a notification with). ``MmsError`` is the documented error: the fetcher keeps the body as an
 undecodable MMS, the reception the push.
 
@@ -22,6 +22,7 @@ with atheris.instrument_imports(include=["appliance"]):
     from appliance.codecs.mms import MmsError, MmsMessage, decode_retrieve_conf, encode_retrieve_conf
     from appliance.codecs.wsp import encode_push
     from appliance.db.models import Message
+    from appliance.mms.fetch import read_retrieve_conf
     from appliance.mms.notifications import read_push
 
 from fuzz import vectors
@@ -42,7 +43,7 @@ def run_case(data: bytes) -> None:
         assert notification is not None
         check_notification(notification)
     try:
-        message = decode_retrieve_conf(data)
+        message = read_retrieve_conf(data)
     except MmsError:
         return
     check_message(message, data)
