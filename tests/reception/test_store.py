@@ -108,6 +108,20 @@ def test_a_reused_reference_releases_the_older_unfinished_set(store, session_fac
     assert by_status["partial"].startswith("A" * 153) and "[part 2 of 2 missing]" in by_status["partial"]
 
 
+def test_a_reference_reused_twice_releases_each_older_set_once(store, session_factory) -> None:
+    # Found by fuzz/reception.py: when the third set's first part came, the second set was released
+    # as partial, and its part 3 was also joined to the first set's partial message (which lacked a
+    # part 3), then the store failed with KeyError, at every read of the SIM.
+    first, second, third = (encode_sms_deliver("+48600100200", letter * 600, WHEN, concat_reference=5)
+                            for letter in "ABC")
+    for pdu in [*first[:2], *second[:3], third[0]]:
+        store.store(received([pdu]))
+    partial = sorted(m.text for m in messages(session_factory) if m.status == "partial")
+    assert len(partial) == 2
+    assert partial[0].startswith("A" * 306) and "[part 3 of 4 missing][part 4 of 4 missing]" in partial[0]
+    assert partial[1].startswith("B" * 459) and partial[1].endswith("[part 4 of 4 missing]")
+
+
 @pytest.mark.parametrize("raw", [
     bytes.fromhex("07914860"),  # truncated inside the SMSC address
     bytes.fromhex("0011000B916407281553F80000AA0AE8329BFD4697D9EC37"),  # an SMS-SUBMIT, not MT
