@@ -6,7 +6,8 @@ reads a notification with). ``MmsError`` is the documented error: the fetcher ke
 undecodable MMS, the reception the push.
 
 Invariants of an m-retrieve-conf that decodes, on what ``MmsFetcher._store`` uses: the
-Retrieve-Status is an octet or absent; the sender fits the messages.sender column; every part is typed, its data is the PDU's octets at the
+Retrieve-Status is an octet or absent; the sender fits the messages.sender column; sender, subject
+and texts hold no U+0000 (PostgreSQL refuses it); every part is typed, its data is the PDU's octets at the
 offset the part gives, a text part has its text; the attachment store can name and type each part;
 and the parts written again by ``encode_retrieve_conf`` read back the same.
 """
@@ -53,6 +54,8 @@ def check_message(message: MmsMessage, data: bytes) -> None:
     check(message.retrieve_status is None or 0 <= message.retrieve_status <= 255, "Retrieve-Status not an octet")
     check(message.sender is None or len(message.sender) <= SENDER_LENGTH, "sender longer than its column")
     check(all(isinstance(address, str) for address in message.to + message.cc), "To or Cc that is not text")
+    texts = [message.sender or "", message.subject or "", *(part.text or "" for part in message.parts)]
+    check(all("\x00" not in text for text in texts), "U+0000 in text, which PostgreSQL refuses")
     for part in message.parts:
         check(isinstance(part.content_type, str), "part without a content type")
         check(data[part.offset:part.offset + len(part.data)] == part.data, "part data not where the part says")

@@ -9,7 +9,7 @@ that are not hex, through the real store to check that).
 
 Invariants of a PDU that decodes: the alphabet and the text agree; a concatenation's sequence lies
 within its total; the user data comes from the PDU; sender, set key and recipient fit their
-columns; and the text survives the encoder the appliance
+columns and hold no U+0000 (PostgreSQL refuses it); and the text survives the encoder the appliance
 sends with (``encode_sms_submit``) and its decoder, whole.
 """
 
@@ -75,6 +75,7 @@ def check_deliver(sms: SmsDeliver, pdu: bytes) -> None:
     check(sms.data in pdu and sms.udh in pdu, "user data that is not in the PDU")
     check(sms.timestamp.utcoffset() is not None, "TP-SCTS without a time zone")
     check(len(sms.sender) <= SENDER_LENGTH, "sender longer than its column")
+    check("\x00" not in sms.sender + (sms.text or ""), "U+0000 in text, which PostgreSQL refuses")
     if sms.concat is not None:
         check(1 <= sms.concat.sequence <= sms.concat.total, "concatenation sequence outside 1..total")
         key = concat_key(ICCID, sms)

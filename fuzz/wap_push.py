@@ -8,7 +8,7 @@ Invariants of a push that decodes: the body is the rest of the PDU from where th
 begins, and the push written again by ``encode_push`` (its type, TID, content type and body) reads
 back the same. Of a notification that decodes: what the fetcher needs (transaction id, location)
 is there, the size is not negative, the expiry has a time zone, what ``accept_push`` writes fits
-its columns (PostgreSQL refuses a longer value, failing the reception's whole batch), and the
+its columns and holds no U+0000 (PostgreSQL refuses a longer value, failing the reception's whole batch), and the
 fetcher can answer it with an m-notifyresp-ind of its transaction id and version.
 """
 
@@ -58,6 +58,9 @@ def check_notification(notification: MmsNotification) -> None:
     check(notification.expiry is None or notification.expiry.utcoffset() is not None, "expiry without time zone")
     check(notification.sender is None or isinstance(notification.sender, str), "sender that is not text")
     check(notification.subject is None or isinstance(notification.subject, str), "subject that is not text")
+    texts = [notification.transaction_id, notification.content_location, notification.sender or "",
+             notification.subject or ""]
+    check(all("\x00" not in text for text in texts), "U+0000 in text, which PostgreSQL refuses")
     for value, column in [(notification.transaction_id, MmsTransfer.__table__.c.transaction_id),
                           (notification.version, MmsTransfer.__table__.c.mms_version),
                           (notification.sender or "", Message.__table__.c.sender)]:

@@ -345,8 +345,10 @@ def _parse_udh(udh: bytes, offset: int) -> tuple[Concat | None, PortAddress | No
 
 def decode_ucs2(data: bytes) -> str:
     """UCS-2 user data as UTF-16BE (TS 23.038 §5 allows it in practice: phones send surrogate
-    pairs); a lone surrogate or an odd trailing octet becomes U+FFFD."""
-    return bytes(data).decode("utf-16-be", errors="replace")
+    pairs); a lone surrogate or an odd trailing octet becomes U+FFFD. U+0000 is dropped: it is no
+    character anyone writes (some gateways pad with it), and PostgreSQL refuses it in text, which
+    failed the reception's whole batch (fuzz/reception.py found it)."""
+    return bytes(data).decode("utf-16-be", errors="replace").replace("\x00", "")
 
 
 def _read_user_data(reader: _Reader, dcs: int, dcs_offset: int, udhi: bool) -> _UserData:

@@ -577,7 +577,12 @@ def mibenum(charset: str) -> int:
 
 def decode_text(raw: bytes, charset: str | None) -> str:
     """Text in a named charset; no charset means UTF-8. Undecodable octets become U+FFFD, an unknown
-    charset reads as UTF-8. A byte order mark is honoured and dropped."""
+    charset reads as UTF-8. A byte order mark is honoured and dropped, and so is U+0000: PostgreSQL
+    refuses it in text (the octets stay in the part's data)."""
+    return _decoded(raw, charset).replace("\x00", "")
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
     name = (charset or "utf-8").strip().lower()
     name = _CHARSET_ALIASES.get(name, name)
     codec = _PYTHON_CODECS.get(name, name)

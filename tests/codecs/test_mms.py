@@ -273,6 +273,17 @@ def test_a_single_part_text_message_is_one_part_decoded_by_its_charset(charset, 
     assert (part.content_type, part.data, part.text) == ("text/plain", raw, text)
 
 
+@pytest.mark.parametrize(("charset", "raw"), [
+    (octets("81 EA"), b"Hi\x00\x00"),
+    (octets("81 02 03 F7"), "Hi\x00".encode("utf-16-be")),
+])
+def test_nul_characters_are_dropped_from_a_part_text_but_kept_in_its_data(charset, raw):
+    # PostgreSQL refuses U+0000 in text (messages.text is the MMS's text parts joined).
+    data = octets("8C 84 8D 90 84", bytes([1 + len(charset)]), "83", charset) + raw
+    [part] = decode_retrieve_conf(data).parts
+    assert (part.text, part.data) == ("Hi", raw)
+
+
 def test_a_nested_multipart_alternative_is_replaced_by_its_parts():
     inner = octets("02 01 05 83") + b"plain" + octets("01 06 82") + b"<b>x</b>"[:6]
     outer_body = (

@@ -125,6 +125,12 @@ def test_a_surrogate_pair_split_across_parts_joins_again_from_the_data():
     assert decode_ucs2(first.data + second.data) == "H😀!"
 
 
+def test_ucs2_nul_characters_are_dropped_from_the_text_but_kept_in_the_data():
+    # Found by fuzz/reception.py: PostgreSQL refuses U+0000 in text, failing the reception's batch.
+    message = decode_sms_deliver(pdu(SMSC, DELIVER, OA, PID, UCS2, SCTS, "08", "0048 0000 0069 0000"))
+    assert (message.text, message.data) == ("Hi", bytes.fromhex("0048000000690000"))
+
+
 def test_an_odd_ucs2_octet_count_keeps_what_can_be_read():
     assert decode_sms_deliver(pdu(SMSC, DELIVER, OA, PID, UCS2, SCTS, "03", "0048 00")).text == "H\ufffd"
 

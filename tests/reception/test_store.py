@@ -108,6 +108,14 @@ def test_a_reused_reference_releases_the_older_unfinished_set(store, session_fac
     assert by_status["partial"].startswith("A" * 153) and "[part 2 of 2 missing]" in by_status["partial"]
 
 
+def test_a_ucs2_text_padded_with_nul_is_stored_without_it(store, session_factory) -> None:
+    # Found by fuzz/reception.py: PostgreSQL refused U+0000 in text and with it the whole batch.
+    padded = bytes.fromhex("00" "04" "0B918406100002F0" "00" "08" "42506070809080" "08" "0048006900000000")
+    assert [result.outcome for result in store.store(received([padded]))] == [Outcome.STORED]
+    [message] = messages(session_factory)
+    assert message.text == "Hi"
+
+
 def test_a_reference_reused_twice_releases_each_older_set_once(store, session_factory) -> None:
     # Found by fuzz/reception.py: when the third set's first part came, the second set was released
     # as partial, and its part 3 was also joined to the first set's partial message (which lacked a
