@@ -1,15 +1,15 @@
 """Fuzz target: an MMS PDU as the fetcher and the notification handler decode it.
 
 The same octets go through ``read_retrieve_conf`` (what ``MmsFetcher._fetch`` reads the body the
-MMSC answers a fetch with) and, as the body of a WAP push, through ``read_push`` (what ``accept_push``
-reads a notification with). ``MmsError`` is the documented error: the fetcher keeps the body as an
-undecodable MMS, the reception the push.
+MMSC answers a fetch with) and, as the body of a WAP push, through ``read_push`` (what
+``accept_push`` reads a notification with). ``MmsError`` is the documented error: the fetcher keeps
+the body as an undecodable MMS, the reception the push.
 
 Invariants of an m-retrieve-conf that decodes, on what ``MmsFetcher._store`` uses: the
 Retrieve-Status is an octet or absent; the sender fits the messages.sender column; sender, subject
-and texts hold no U+0000 (PostgreSQL refuses it); every part is typed, its data is the PDU's octets at the
-offset the part gives, a text part has its text; the attachment store can name and type each part;
-and the parts written again by ``encode_retrieve_conf`` read back the same.
+and texts hold no U+0000 (PostgreSQL refuses it); every part is typed, its data is the PDU's octets
+at the offset the part gives, a text part has its text; the attachment store can name and type
+each part; and the parts written again by ``encode_retrieve_conf`` read back the same.
 """
 
 from __future__ import annotations
@@ -51,14 +51,15 @@ def run_case(data: bytes) -> None:
 
 
 def check_message(message: MmsMessage, data: bytes) -> None:
-    check(message.retrieve_status is None or 0 <= message.retrieve_status <= 255, "Retrieve-Status not an octet")
+    status = message.retrieve_status
+    check(status is None or 0 <= status <= 255, "Retrieve-Status not an octet")
     check(message.sender is None or len(message.sender) <= SENDER_LENGTH, "sender longer than its column")
     check(all(isinstance(address, str) for address in message.to + message.cc), "To or Cc that is not text")
     texts = [message.sender or "", message.subject or "", *(part.text or "" for part in message.parts)]
     check(all("\x00" not in text for text in texts), "U+0000 in text, which PostgreSQL refuses")
     for part in message.parts:
         check(isinstance(part.content_type, str), "part without a content type")
-        check(data[part.offset:part.offset + len(part.data)] == part.data, "part data not where the part says")
+        check(data[part.offset:part.offset + len(part.data)] == part.data, "part data not at its offset")
         is_text = part.content_type.lower().startswith("text/")
         check(isinstance(part.text, str) if is_text else part.text is None, "text part without text")
         check(part.name is None or isinstance(part.name, str), "part name that is not text")

@@ -15,6 +15,7 @@ raw PDU kept; every stored PDU's hex is in the database under its dedupe key.
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import time
@@ -92,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="fuzz.reception")
     parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args()
+    logging.disable(logging.WARNING)  # each undecodable input is logged: thousands of expected warnings
     workdir = STATE / "reception"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)

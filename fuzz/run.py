@@ -25,7 +25,8 @@ def main() -> None:
         (STATE / family).mkdir(parents=True, exist_ok=True)
         (STATE / family / "summary.json").unlink(missing_ok=True)
         with open(STATE / family / "libfuzzer.log", "w") as log:
-            result = subprocess.run([sys.executable, "-m", f"fuzz.{family}", "--cases", str(cases)], stderr=log)
+            command = [sys.executable, "-m", f"fuzz.{family}", "--cases", str(cases)]
+            result = subprocess.run(command, stderr=log)
         if result.returncode:
             failed.append(family)
     if subprocess.run([sys.executable, "-m", "fuzz.reception"]).returncode:
@@ -35,8 +36,8 @@ def main() -> None:
         path = STATE / family / "summary.json"
         if path.exists():
             summary = json.loads(path.read_text())
-            print(f"{family:<10} {summary['cases']:>9,} {summary['seconds']:>9,.0f} {summary['cases_per_second']:>9,} "
-                  f"{summary['distinct_crashes']:>9}")
+            print(f"{family:<10} {summary['cases']:>9,} {summary['seconds']:>9,.0f} "
+                  f"{summary['cases_per_second']:>9,} {summary['distinct_crashes']:>9}")
         else:
             print(f"{family:<10} ended without a summary: see {STATE / family / 'libfuzzer.log'}")
     if failed:

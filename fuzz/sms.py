@@ -3,8 +3,8 @@
 The input goes the way a ``+CMGL`` listing does in ``ModemSession.drain_storage``: as the hex line
 a modem prints, through ``responses.parse_cmgl``; the PDU gets its dedupe key and goes through
 ``decode_mt_pdu`` as ``MessageStore._classify`` does; a WAP push goes on to ``read_push``, what
-``accept_push`` reads it with. ``PduError`` and ``MmsError`` are the documented errors: with them the
-store keeps the raw PDU as an undecodable message (``fuzz.reception`` replays the corpus, and lines
+``accept_push`` reads it with. ``PduError`` and ``MmsError`` are the documented errors: with them
+the store keeps the raw PDU as an undecodable message (``fuzz.reception`` replays the corpus, and lines
 that are not hex, through the real store to check that).
 
 Invariants of a PDU that decodes: the alphabet and the text agree; a concatenation's sequence lies
@@ -84,7 +84,7 @@ def check_deliver(sms: SmsDeliver, pdu: bytes) -> None:
     if sms.text is not None:
         # What we received we can send on (autoresponders, forwards by SMS) without losing a character.
         resent = [decode_sms_submit(part) for part in encode_sms_submit("+48600100200", sms.text)]
-        check("".join(part.text or "" for part in resent) == sms.text, "text changed through encode and decode")
+        check("".join(part.text or "" for part in resent) == sms.text, "text changed by encode and decode")
     if sms.ports is not None and sms.ports.destination in WAP_PUSH_PORTS and sms.concat is None:
         try:
             read_push(sms.data, NOW)  # what accept_push reads of a one-part WAP push

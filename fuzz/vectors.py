@@ -27,8 +27,8 @@ VECTORS = Path(".state/fuzz/test-vectors")
 TESTS = ["tests/codecs", "tests/reception/test_store.py", "tests/mms/test_mms_reception.py"]
 
 DECODERS = {
-    "sms": [(sms_pdu, "decode_mt_pdu"), (sms_pdu, "decode_sms_deliver"), (sms_pdu, "decode_sms_status_report"),
-            (sms_pdu, "decode_sms_submit")],
+    "sms": [(sms_pdu, "decode_mt_pdu"), (sms_pdu, "decode_sms_deliver"),
+            (sms_pdu, "decode_sms_status_report"), (sms_pdu, "decode_sms_submit")],
     "wap_push": [(wsp, "decode_push")],
     "mms": [(mms, "decode_mms_pdu")],
 }

@@ -8,8 +8,8 @@ Invariants of a push that decodes: the body is the rest of the PDU from where th
 begins, and the push written again by ``encode_push`` (its type, TID, content type and body) reads
 back the same. Of a notification that decodes: what the fetcher needs (transaction id, location)
 is there, the size is not negative, the expiry has a time zone, what ``accept_push`` writes fits
-its columns and holds no U+0000 (PostgreSQL refuses a longer value, failing the reception's whole batch), and the
-fetcher can answer it with an m-notifyresp-ind of its transaction id and version.
+its columns and holds no U+0000 (PostgreSQL refuses either, failing the reception's whole batch),
+and the fetcher can answer it with an m-notifyresp-ind of its transaction id and version.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def run_case(data: bytes) -> None:
             reread = decode_push(again)
         except MmsError:
             raise BrokenInvariant("a push the encoder wrote does not decode") from None
-        check((reread.transaction_id, reread.pdu_type, reread.body) == (push.transaction_id, push.pdu_type, push.body),
-              "push changed through encode and decode")
+        check((reread.transaction_id, reread.pdu_type, reread.body)
+              == (push.transaction_id, push.pdu_type, push.body), "push changed through encode and decode")
         check(reread.content_type.media_type.lower() == push.content_type.media_type.lower(),
               "push content type changed through encode and decode")
     if notification is not None:
@@ -53,9 +53,10 @@ def run_case(data: bytes) -> None:
 
 
 def check_notification(notification: MmsNotification) -> None:
-    check(notification.transaction_id and notification.content_location, "notification without id or location")
+    check(notification.transaction_id and notification.content_location, "no transaction id or location")
     check(notification.size is None or notification.size >= 0, "negative X-Mms-Message-Size")
-    check(notification.expiry is None or notification.expiry.utcoffset() is not None, "expiry without time zone")
+    expiry = notification.expiry
+    check(expiry is None or expiry.utcoffset() is not None, "expiry without time zone")
     check(notification.sender is None or isinstance(notification.sender, str), "sender that is not text")
     check(notification.subject is None or isinstance(notification.subject, str), "subject that is not text")
     texts = [notification.transaction_id, notification.content_location, notification.sender or "",
@@ -65,7 +66,7 @@ def check_notification(notification: MmsNotification) -> None:
                           (notification.version, MmsTransfer.__table__.c.mms_version),
                           (notification.sender or "", Message.__table__.c.sender)]:
         check(len(value) <= column.type.length, f"{column} longer than its column")
-    check(notification.size is None or notification.size < 2**31, "X-Mms-Message-Size past mms_transfers.size")
+    check(notification.size is None or notification.size < 2**31, "size past mms_transfers.size")
     try:
         encode_notifyresp_ind(notification.transaction_id, version=notification.version)
     except MmsError:
@@ -76,4 +77,5 @@ FAMILY = Family("wap_push", run_case, expected=(MmsError,), max_len=1200, cases=
 
 if __name__ == "__main__":
     # The pushes of the tests, and every MMS of the tests as the body of one.
-    main(FAMILY, lambda: vectors.recorded("wap_push") + [encode_push(1, body=pdu) for pdu in vectors.recorded("mms")])
+    main(FAMILY, lambda: [*vectors.recorded("wap_push"),
+                          *(encode_push(1, body=pdu) for pdu in vectors.recorded("mms"))])
