@@ -4,6 +4,7 @@ The archive is a gzip'd tar::
 
     manifest.json                  what it is, when, from which schema revision, row counts
     database.sqlite3               every table, as an SQLite database at that schema revision
+    secrets.key                    the key the database's stored secrets are sealed with
     attachments/aa/bb/<sha256>     every file an attachment row of that database names
 
 **Consistent while messages keep arriving.** The database is copied first, as one snapshot; the
@@ -29,8 +30,16 @@ that transaction (PostgreSQL: ``EXCLUSIVE`` locks, reads go on; SQLite: the writ
 after it. Attachment files that only the replaced rows named stay on disk, unreferenced: deleting
 them could race a message being stored.
 
-The archive holds everything the box knows, including password hashes and the SMTP password:
-keep it as safe as the box.
+The audit log is the one table a restore keeps as it is (the backup's copy of it is not read back):
+a restore rewinds the configuration, not the record of who did what on this box, restores included.
+
+**Secrets.** Stored secrets (webhook secrets, the SMTP and APN passwords) stay sealed in the copy
+(:mod:`appliance.db.sealed`): the database file of an archive, taken alone, reveals none of them. The
+archive carries the key file beside it, because a backup exists to bring a box back after its SD card
+died, and without the key every webhook would be signed wrongly and every e-mail refused. Restore
+seals the backup's secrets again with the key of the box it restores on, whose key file never
+changes (the running appliance keeps using it). So the whole archive holds everything the box knows,
+password hashes included, and the secrets with it: keep it as safe as the box.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,12 +65,33 @@ from typing import BinaryIO
 
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, Table, create_engine, func, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    TableClause,
+    column,
+    create_engine,
+    func,
+    select,
+    text,
+)
+from sqlalchemy import table as table_clause
 
 from appliance import __version__
 from appliance.attachments import ATTACHMENTS_DIR, AttachmentStore
 from appliance.db.migrate import alembic_config, upgrade
-from appliance.db.models import Base
+from appliance.db.models import AuditEntry, Base
+from appliance.db.sealed import (
+    KEY_FILE,
+    KeyFileError,
+    SealedText,
+    SealingKey,
+    SecretUnavailable,
+    is_sealed,
+    load_key,
+    sealed_key_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +170,8 @@ def write_backup(engine: Engine, data_dir: Path, out: BinaryIO) -> BackupSummary
         with tarfile.open(fileobj=out, mode="w|gz", format=tarfile.PAX_FORMAT) as archive:
             _add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
             archive.add(snapshot, arcname=DATABASE)
+            if (data_dir / KEY_FILE).exists():
+                _add_bytes(archive, KEY_FILE, (data_dir / KEY_FILE).read_bytes())
             for sha256 in present:
                 archive.add(store.path(sha256), arcname=_entry_name(sha256))
     log.info("backup written: schema %s, %d messages, %d attachment files", revision, rows.get("messages", 0),
@@ -171,23 +203,48 @@ def _snapshot(engine: Engine, target: Path) -> str:
                 if revision != head:
                     raise BackupError(f"the database is at schema {revision}, this program at {head}: "
                                       "run `appliance db upgrade` first")
-                _copy_rows(source, copy)
+                _copy_rows(source, copy, Base.metadata.sorted_tables)
             copy.exec_driver_sql("PRAGMA journal_mode=DELETE")
     finally:
         copy_engine.dispose()
     return head
 
 
-def _copy_rows(source: Connection, target: Connection) -> dict[str, int]:
-    """Every table of the models from ``source`` into (empty) ``target``, parents before children."""
+def _copy_rows(source: Connection, target: Connection, tables: list[Table],
+               reseal: Callable[[str, str], str] | None = None) -> dict[str, int]:
+    """``tables`` from ``source`` into (empty) ``target``, parents before children. Sealed secrets
+    are copied as stored, never opened; ``reseal(value, "table.column")`` may give each one another
+    form (restore: sealed with the key of the box restored on)."""
     counts = {}
-    for table in Base.metadata.sorted_tables:
-        counts[table.name] = 0
-        result = source.execution_options(yield_per=COPY_BATCH).execute(select(table).order_by(*table.primary_key))
+    for model_table in tables:
+        stored = _as_stored(model_table)
+        counts[stored.name] = 0
+        order = [stored.c[key.name] for key in model_table.primary_key]
+        result = source.execution_options(yield_per=COPY_BATCH).execute(select(stored).order_by(*order))
         for batch in result.partitions():
-            target.execute(table.insert(), [dict(row._mapping) for row in batch])
-            counts[table.name] += len(batch)
+            rows = [dict(row._mapping) for row in batch]
+            if reseal is not None:
+                for row in rows:
+                    _reseal_row(model_table, row, reseal)
+            target.execute(stored.insert(), rows)
+            counts[stored.name] += len(batch)
     return counts
+
+
+def _as_stored(model_table: Table) -> TableClause:
+    """``model_table`` with its sealed columns typed as the text they hold, so nothing opens or seals them."""
+    return table_clause(model_table.name, *(column(c.name, c.type.impl if isinstance(c.type, SealedText) else c.type)
+                                     for c in model_table.columns))
+
+
+def _reseal_row(model_table: Table, row: dict[str, object], reseal: Callable[[str, str], str]) -> None:
+    if model_table.name == "panel_settings":  # JSON values; a sealed one is bound to its setting's name
+        if is_sealed(row["value"]):
+            row["value"] = reseal(str(row["value"]), f"panel_settings.{row['key']}")
+        return
+    for c in model_table.columns:
+        if isinstance(c.type, SealedText) and is_sealed(row[c.name]):
+            row[c.name] = reseal(str(row[c.name]), c.type.column)
 
 
 def _row_counts(db: sqlite3.Connection) -> dict[str, int]:
@@ -230,7 +287,7 @@ def restore_backup(engine: Engine, data_dir: Path, archive: BinaryIO) -> Restore
         manifest, staged = _unpack(archive, scratch)
         created_at = _check_manifest(manifest)
         database = scratch / DATABASE
-        revision, upgraded_to = _checked_database(database)
+        revision, upgraded_to = _checked_database(database, data_dir)
         with closing(sqlite3.connect(database)) as db:
             hashes = _referenced_files(db)
         known_missing = set(manifest.get("missing_attachment_files") or [])
@@ -238,12 +295,13 @@ def restore_backup(engine: Engine, data_dir: Path, archive: BinaryIO) -> Restore
         if absent:
             raise BackupError(f"the archive is incomplete: {len(absent)} attachment files the database names "
                               f"are not in it (e.g. {absent[0]})")
+        box_key, backup_key = _keys(data_dir, scratch)
         new_files = 0
         for sha256, path in staged.items():
             if not store.exists(sha256):
                 store.put(path.read_bytes())
                 new_files += 1
-        rows = _replace_rows(engine, database)
+        rows = _replace_rows(engine, database, _resealer(box_key, backup_key))
     missing = sorted(h for h in hashes & known_missing if not store.exists(h))
     log.warning("restored the backup of %s (schema %s%s): %d messages, %d attachment files (%d new)",
                 created_at.isoformat(), revision, f", upgraded to {upgraded_to}" if upgraded_to else "",
@@ -274,6 +332,11 @@ def _unpack(archive: BinaryIO, scratch: Path) -> tuple[dict[str, object], dict[s
                     with (scratch / DATABASE).open("wb") as copy:
                         shutil.copyfileobj(source, copy)
                     has_database = True
+                elif member.name == KEY_FILE:
+                    if member.size > MAX_MANIFEST_BYTES:
+                        raise BackupError("the archive's key file is too large to be one of ours")
+                    (scratch / KEY_FILE).touch(mode=0o600)
+                    (scratch / KEY_FILE).write_bytes(source.read())
                 elif (match := _ATTACHMENT_ENTRY.fullmatch(member.name)) and \
                         match.group(3).startswith(match.group(1) + match.group(2)):
                     sha256 = match.group(3)
@@ -322,8 +385,42 @@ def _check_manifest(manifest: dict[str, object]) -> datetime:
         raise BackupError("the archive's manifest has no valid creation time") from None
 
 
-def _checked_database(path: Path) -> tuple[str, str | None]:
-    """The backup database's schema revision, and the one it was upgraded to (None: already current)."""
+def _keys(data_dir: Path, scratch: Path) -> tuple[SealingKey, SealingKey | None]:
+    """The key of the box restored on, and the one the archive carries (None: an archive without one)."""
+    try:
+        box_key = load_key(data_dir)
+        backup_key = load_key(scratch) if (scratch / KEY_FILE).exists() else None
+    except KeyFileError as exc:
+        raise BackupError(str(exc)) from None
+    return box_key, backup_key
+
+
+def _resealer(box_key: SealingKey, backup_key: SealingKey | None) -> Callable[[str, str], str]:
+    """A backup's sealed value, sealed with ``box_key``: the box's key file stays as it is, so the
+    running appliance opens the restored secrets with the key it already has."""
+    unopened: list[str] = []
+
+    def reseal(value: str, column: str) -> str:
+        key_id = sealed_key_id(value)
+        if key_id == box_key.key_id:
+            return value
+        if backup_key is not None and key_id == backup_key.key_id:
+            try:
+                return box_key.seal(backup_key.open(value, column), column)
+            except SecretUnavailable:
+                pass
+        if not unopened:
+            log.warning("restore: %s of the backup was sealed with key %s, which neither the archive nor %s "
+                        "holds: it is restored as it is and must be entered again", column, key_id, box_key.path)
+        unopened.append(column)
+        return value
+
+    return reseal
+
+
+def _checked_database(path: Path, data_dir: Path) -> tuple[str, str | None]:
+    """The backup database's schema revision, and the one it was upgraded to (None: already current).
+    An older backup's secrets are sealed by the upgrade with the key in ``data_dir``."""
     try:
         with closing(sqlite3.connect(path)) as db:
             result = db.execute("PRAGMA quick_check").fetchone()[0]
@@ -342,7 +439,7 @@ def _checked_database(path: Path) -> tuple[str, str | None]:
                           f"(it knows up to {head}): it was made by a newer version; update this appliance first")
     if revision == head:
         return revision, None
-    upgrade(f"sqlite:///{path}")
+    upgrade(f"sqlite:///{path}", data_dir=data_dir)
     return revision, head
 
 
@@ -356,8 +453,8 @@ def _sqlite_revision(db: sqlite3.Connection) -> str:
     return str(row[0])
 
 
-def _replace_rows(engine: Engine, database: Path) -> dict[str, int]:
-    tables = Base.metadata.sorted_tables
+def _replace_rows(engine: Engine, database: Path, reseal: Callable[[str, str], str]) -> dict[str, int]:
+    tables = [table for table in Base.metadata.sorted_tables if table is not AuditEntry.__table__]
     source_engine = create_engine(f"sqlite:///{database}")
     try:
         with source_engine.connect() as source, engine.begin() as target:
@@ -367,7 +464,7 @@ def _replace_rows(engine: Engine, database: Path) -> dict[str, int]:
                 target.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
             for table in reversed(tables):
                 target.execute(table.delete())
-            counts = _copy_rows(source, target)
+            counts = _copy_rows(source, target, tables, reseal)
             if engine.dialect.name == "postgresql":
                 _restart_sequences(target, tables)
     finally:

@@ -18,6 +18,7 @@ from appliance import __version__
 from appliance.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -107,10 +108,17 @@ def emulate(config_file: str | None, modems: int, control_port: int, mmsc_port: 
 def demo(config_file: str | None, modems: int, interval: float) -> None:
     """Emulator + appliance + generated traffic in one process, for a first look."""
     from appliance.demo import Demo
+    from appliance.setup_code import read_code
 
     stop = _shutdown_requested()
-    demo_run = Demo(_settings(config_file), modems=modems, interval=interval)
+    settings = _settings(config_file)
+    demo_run = Demo(settings, modems=modems, interval=interval)
     demo_run.start()
+    code = read_code(settings.data_dir)
+    if code is not None:
+        panel = f"http://{settings.http_host}:{demo_run.appliance.http_port}/"
+        click.echo(f"\n    First-run setup code:  {code}\n    Open {panel} and type it in to create the administrator.\n",
+                   err=True)
     stop.wait()
     demo_run.stop()
 
@@ -128,7 +136,7 @@ def db_upgrade(config_file: str | None) -> None:
 
     settings = _settings(config_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+    upgrade(settings.effective_database_url, data_dir=settings.data_dir)
     click.echo("database is at the newest schema")
 
 
@@ -168,19 +176,31 @@ def install_udev(target: str, reload: bool) -> None:
 
 @contextmanager
 def _database(config_file: str | None) -> Iterator[Session]:
-    """One transaction on the configured database, migrated first; committed when the block ends."""
+    """One transaction on the configured database, migrated first; committed when the block ends.
+    Its configuration changes are recorded in the audit log as the console's."""
+    from appliance.audit import CONSOLE, acting_as
     from appliance.db.engine import make_engine, make_session_factory
     from appliance.db.migrate import upgrade
+    from appliance.db.sealed import Keyring, use_key
 
     settings = _settings(config_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
+    upgrade(settings.effective_database_url, data_dir=settings.data_dir)
+    engine = use_key(make_engine(settings.effective_database_url), Keyring.from_data_dir(settings.data_dir))
     try:
-        with make_session_factory(engine).begin() as session:
+        with acting_as(CONSOLE), make_session_factory(engine).begin() as session:
             yield session
     finally:
         engine.dispose()
+
+
+def _record(engine: Engine, action: str, details: dict[str, object]) -> None:
+    """An audit log entry for what the command line did outside a session (a backup, a restore)."""
+    from appliance.audit import CONSOLE, record
+    from appliance.db.engine import make_session_factory
+
+    with make_session_factory(engine).begin() as session:
+        record(session, action, actor=CONSOLE, details=details)
 
 
 @main.command()
@@ -205,6 +225,8 @@ def backup(config_file: str | None, archive: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         scratch.replace(target)
+        _record(engine, "backup.create", {"file": str(target), "messages": summary.rows.get("messages", 0),
+                                          "attachment_files": summary.attachment_files})
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -239,11 +261,13 @@ def restore(config_file: str | None, archive: str, yes: bool) -> None:
         click.confirm(f"Replace every message, setting and user in {database} with the contents of {archive}?",
                       abort=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+    upgrade(settings.effective_database_url, data_dir=settings.data_dir)
     engine = make_engine(settings.effective_database_url)
     try:
         with open(archive, "rb") as source:
             summary = restore_backup(engine, settings.data_dir, source)
+        _record(engine, "backup.restore", {"file": archive, "backup_created_at": summary.backup_created_at.isoformat(),
+                                           "schema": summary.backup_revision, "messages": summary.rows.get("messages", 0)})
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -295,7 +319,10 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking.")
 def user_create(config_file: str | None, email: str, admin: bool, account_id: int | None,
                 password_stdin: bool) -> None:
-    """Create a panel user: an admin, or a user of one account."""
+    """Create a panel user: an admin, or a user of one account.
+
+    Needs no setup code: whoever types this on the box has it in hand. The code is void afterwards."""
+    from appliance.setup_code import void_code
     from appliance.users import UserError, create_user
 
     if password_stdin:
@@ -308,6 +335,24 @@ def user_create(config_file: str | None, email: str, admin: bool, account_id: in
             click.echo(f"user {created.email} created" + (" (admin)" if admin else f" for account {account_id}"))
     except UserError as exc:
         raise click.ClickException(str(exc)) from exc
+    void_code(_settings(config_file).data_dir)
+
+
+@main.command("console-note")
+@config_option
+def console_note(config_file: str | None) -> None:
+    """What the owner needs at the box: the HTTPS certificate's fingerprint and, until an admin
+    exists, the first-run setup code. Reads the data directory only (the image shows it on the console)."""
+    from appliance.certificate import current
+    from appliance.setup_code import read_code
+
+    settings = _settings(config_file)
+    info = current(settings.data_dir)
+    if info is not None:
+        click.echo(f"HTTPS certificate SHA-256 fingerprint:\n  {info.fingerprint}")
+    code = read_code(settings.data_dir)
+    if code is not None:
+        click.echo(f"First-run setup code (the panel asks for it once): {code}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,6 +25,13 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in data_dir
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # HTTPS, served beside HTTP by the same process with the data directory's certificate
+    # (appliance/certificate.py); 0 picks a free port (tests).
+    https_port: int = 8443
+    # Plain-HTTP panel pages redirect to HTTPS; the Strict-Transport-Security header is sent over
+    # HTTPS. Both off until the admin turns them on (Settings → HTTPS, which stores them in the database).
+    https_redirect: bool = False
+    https_hsts: bool = False
     # Worker threads of the panel's HTTP server: each request being answered holds one, and so does
     # each open live-updates stream (docs/operations.md).
     http_threads: int = 32

@@ -5,9 +5,11 @@ SMTP server in the panel should not need a shell or a restart. So the panel writ
 (``smtp_host`` …) into :class:`~appliance.db.models.PanelSetting`, and whoever needs them reads
 :func:`effective_settings` at the moment of use: the e-mail channel on every send.
 
-The SMTP password is kept as written: the appliance must hand it to the server, so a hash is no use,
-and encrypting it with a key kept on the same SD card would protect nothing. Whoever can read the
-database (or a backup) can read it, as they could read the settings file.
+The SMTP password must be handed to the server, so it cannot be hashed: it is stored sealed with the
+key file of the data directory (:mod:`appliance.db.sealed`), so that a copy of the database alone
+does not give it away. Read back, it is the plain text again, or a
+:class:`~appliance.db.sealed.LockedSecret` when the key at hand cannot open it (the e-mail channel
+then says why).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.config import Settings
 from appliance.db.models import PanelSetting
+from appliance.db.sealed import LockedSecret, SecretUnavailable, is_sealed, keyring_of
 from appliance.delivery.email import SECURITY_MODES, EmailError, SmtpSettings, sender_address
 
 SMTP_KEYS = ("smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password", "smtp_sender")
-PANEL_KEYS = frozenset(SMTP_KEYS)
+HTTPS_KEYS = ("https_redirect", "https_hsts")
+PANEL_KEYS = frozenset(SMTP_KEYS + HTTPS_KEYS)
+SEALED_KEYS = frozenset({"smtp_password"})
 
 
 class SettingError(ValueError):
@@ -49,8 +54,24 @@ class SmtpChange:
 
 
 def stored_values(session: Session) -> dict[str, object]:
-    """The panel's values by key (only keys the panel may set; a row left by a newer version is ignored)."""
-    return {row.key: row.value for row in session.scalars(select(PanelSetting)) if row.key in PANEL_KEYS}
+    """The panel's values by key (only keys the panel may set; a row left by a newer version is ignored),
+    sealed ones opened."""
+    return {row.key: _opened(session, row.key, row.value)
+            for row in session.scalars(select(PanelSetting)) if row.key in PANEL_KEYS}
+
+
+def _column(key: str) -> str:
+    """The name a sealed setting is bound to and reported by, as a sealed column's is."""
+    return f"panel_settings.{key}"
+
+
+def _opened(session: Session, key: str, value: object) -> object:
+    if not is_sealed(value):
+        return value
+    try:
+        return keyring_of(session.get_bind().dialect).open(str(value), _column(key))
+    except SecretUnavailable as exc:
+        return LockedSecret(str(value), str(exc))
 
 
 def effective_settings(settings: Settings, session: Session) -> Settings:
@@ -102,13 +123,30 @@ def check_smtp(change: SmtpChange) -> dict[str, object]:
     return values
 
 
+def save_https(session: Session, settings: Settings, redirect: bool, hsts: bool) -> dict[str, list[bool]]:
+    """Store the HTTPS switches (flushed, not committed); what changed, as {key: [old, new]}."""
+    in_force = effective_settings(settings, session)
+    values = {"https_redirect": redirect, "https_hsts": hsts}
+    changed = {key: [getattr(in_force, key), value] for key, value in values.items() if getattr(in_force, key) != value}
+    _store(session, values)
+    return changed
+
+
 def _store(session: Session, values: Mapping[str, object]) -> None:
     stored = {row.key: row for row in session.scalars(select(PanelSetting).where(PanelSetting.key.in_(values)))}
+    keyring = keyring_of(session.get_bind().dialect)
     for key, value in values.items():
         assert key in PANEL_KEYS, key
         row = stored.get(key)
+        if row is not None and _opened(session, key, row.value) == value:
+            continue
+        if key in SEALED_KEYS and value:
+            try:
+                value = keyring.seal(str(value), _column(key))
+            except SecretUnavailable as exc:
+                raise SettingError(key, str(exc)) from None
         if row is None:
             session.add(PanelSetting(key=key, value=value))
-        elif row.value != value:
+        else:
             row.value = value
     session.flush()

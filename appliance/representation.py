@@ -34,6 +34,7 @@ from appliance.db.models import (
     OutboundSms,
     Poll,
 )
+from appliance.db.sealed import LockedSecret
 
 if TYPE_CHECKING:
     from appliance.campaigns.dialogue import ConversationSummary, Entry
@@ -188,7 +189,7 @@ def device_issue_json(issue: Any) -> dict[str, Any]:
 
 def account_json(account: Account) -> dict[str, Any]:
     return {"id": account.id, "name": account.name, "opt_out_words": list(account.opt_out_words or []),
-            "created_at": iso_utc(account.created_at)}
+            "retention_days": account.retention_days, "created_at": iso_utc(account.created_at)}
 
 
 def access_number_json(number: AccessNumber) -> dict[str, Any]:
@@ -391,7 +392,8 @@ def forward_target_json(target: ForwardTarget) -> dict[str, Any]:
         "keyword": target.keyword_id,
         "actions_only": target.actions_only,
         "format": target.format,
-        "secret": target.secret,
+        # None when the key file at hand cannot open it (appliance.db.sealed): set a new one.
+        "secret": None if isinstance(target.secret, LockedSecret) else target.secret,
         "ca_pem_set": bool(target.ca_pem),
         "timeout_seconds": target.timeout_seconds,
         "subject_template": target.subject_template,

@@ -8,14 +8,18 @@ from datetime import timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as WsgiServer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from appliance.attachments import AttachmentStore
 from appliance.campaigns.group_send import GroupSender
+from appliance.certificate import CERTIFICATE_FILE, KEY_FILE, ensure_certificate, server_context
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade
+from appliance.db.models import AccessNumber, ForwardTarget
+from appliance.db.sealed import Keyring, LockedSecret, use_key
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
 from appliance.mms.bearer import LanBearer, ModemBearer
@@ -25,10 +29,14 @@ from appliance.modem.outbound import OutboundQueue
 from appliance.modem.pool import ModemPool
 from appliance.modem.probe import PortChoiceCache, PortProber
 from appliance.modem.registry import ModemRegistry
+from appliance.panel_settings import stored_values
 from appliance.recent_log import RecentLog
 from appliance.reception.ingest import IngestWriter
 from appliance.reception.store import MessageStore
+from appliance.retention import purge_expired
 from appliance.service import HealthCheck, http_server_answers, ingest_writer_answers
+from appliance.setup_code import SETUP_CODE_FILE, ensure_code, void_code
+from appliance.users import any_user_exists
 from appliance.web import create_app
 
 log = logging.getLogger(__name__)
@@ -96,9 +104,12 @@ class Appliance:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
         logging.getLogger().addHandler(self.recent_log)
-        upgrade(settings.effective_database_url)
-        self.engine: Engine = make_engine(settings.effective_database_url)
+        upgrade(settings.effective_database_url, data_dir=settings.data_dir)
+        self.engine: Engine = use_key(make_engine(settings.effective_database_url),
+                                      Keyring.from_data_dir(settings.data_dir))
         self.sessions = make_session_factory(self.engine)
+        self._report_locked_secrets()
+        self._first_run_code()
         self.store = MessageStore(self.sessions, timedelta(seconds=settings.partial_timeout_seconds))
         self.attachments = AttachmentStore(settings.data_dir)
         # Any stored message may be an MMS notification or have forwards due: wake both at once.
@@ -124,19 +135,85 @@ class Appliance:
                                coalesce=True)
         self.scheduler.add_job(self.pool.check_health, "interval", seconds=settings.health_seconds,
                                id="modem-health", max_instances=1, coalesce=True)
+        # Hourly, so a message goes within the hour it passes its account's retention.
+        self.scheduler.add_job(purge_expired, "interval", args=(self.sessions, self.attachments), hours=1,
+                               id="retention-purge", max_instances=1, coalesce=True)
         self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None
         self._http: WsgiServer | None = None
+        self._https: WsgiServer | None = None
+        self._tls: BuiltinSSLAdapter | None = None
         if serve_http:
-            app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
-                             device_issues=self.usb_modems.issues if self.usb_modems else None,
-                             forwarding_channels=self.channels, wake_outbox=self.outbox.wake,
-                             log_entries=self.recent_log.entries, at_logs=self.pool.at_logs)
-            app.extensions["appliance.attachments"] = self.attachments
+            self.app = create_app(settings, self.sessions, wake_sim=self.pool.wake_sim,
+                                  device_issues=self.usb_modems.issues if self.usb_modems else None,
+                                  forwarding_channels=self.channels, wake_outbox=self.outbox.wake,
+                                  log_entries=self.recent_log.entries, at_logs=self.pool.at_logs)
+            self.app.extensions["appliance.attachments"] = self.attachments
             # cheroot: a fixed pool of worker threads, one per request being answered; a live-updates
             # stream holds its worker while the page is open (docs/operations.md sizes the pool).
-            self._http = WsgiServer((settings.http_host, settings.http_port), app, numthreads=settings.http_threads)
+            self._http = WsgiServer((settings.http_host, settings.http_port), self.app,
+                                    numthreads=settings.http_threads)
             self._http.prepare()  # binds now: a port in use fails the start, not a thread later
+            self._serve_https()
         self._stopped = threading.Event()
+
+    def _first_run_code(self) -> None:
+        """Until an admin exists, the panel's setup asks for a code only the box shows: here, in its log."""
+        with self.sessions() as session:
+            claimed = any_user_exists(session)
+        if claimed:
+            void_code(self.settings.data_dir)  # e.g. the admin was made with `appliance user create`
+            return
+        code = ensure_code(self.settings.data_dir)
+        log.warning("no administrator yet: the panel's first-run setup asks for the setup code %s "
+                    "(also in %s)", code, self.settings.data_dir / SETUP_CODE_FILE)
+
+    def _serve_https(self) -> None:
+        """The same app over HTTPS on its own port. A certificate that cannot be loaded (an upload cut
+        short by a power cut) or a port in use leaves HTTPS off with a clear log line: reception and
+        the panel on HTTP, where it can be fixed, matter more than a second way in."""
+        data_dir = self.settings.data_dir
+        info, made = ensure_certificate(data_dir)
+        if made:
+            log.info("made a self-signed HTTPS certificate for %s", ", ".join(info.names))
+        try:
+            self._tls = BuiltinSSLAdapter(str(data_dir / CERTIFICATE_FILE), str(data_dir / KEY_FILE))
+            self._tls.context = server_context(data_dir)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            log.error("HTTPS is off: the certificate in %s cannot be used (%s); upload one in Settings → HTTPS "
+                      "or delete %s and %s to have a new one made", data_dir, exc, CERTIFICATE_FILE, KEY_FILE)
+            return
+        https = WsgiServer((self.settings.http_host, self.settings.https_port), self.app,
+                           numthreads=self.settings.http_threads)
+        https.ssl_adapter = self._tls
+        try:
+            https.prepare()
+        except OSError as exc:
+            log.error("HTTPS is off: cannot listen on %s port %d (%s); set https_port to a free port",
+                      self.settings.http_host, self.settings.https_port, exc)
+            return
+        self._https = https
+        self.app.extensions["appliance.https_port"] = self.https_port
+        self.app.extensions["appliance.reload_certificate"] = self.reload_certificate
+        log.info("HTTPS certificate SHA-256 fingerprint: %s", info.fingerprint)
+
+    def reload_certificate(self) -> None:
+        """Serve the data directory's certificate from the next TLS connection on, without a restart."""
+        if self._tls is None:
+            raise RuntimeError("this appliance serves no HTTPS")
+        self._tls.context = server_context(self.settings.data_dir)
+        self._stopped = threading.Event()
+
+    def _report_locked_secrets(self) -> None:
+        """Say at start, once, which stored secrets the key file cannot open: the box runs on, and each
+        feature needing one fails with the same reason (appliance.db.sealed)."""
+        with self.sessions() as session:
+            locked = [(f"forward target {t.id} ({t.name})", value) for t in session.scalars(select(ForwardTarget))
+                      for value in (t.secret, t.download_token)]
+            locked += [(f"access number {n.number}", n.mms_apn_password) for n in session.scalars(select(AccessNumber))]
+            locked += [(f"panel setting {key}", value) for key, value in stored_values(session).items()]
+        locked = [(what, value) for what, value in locked if isinstance(value, LockedSecret)]
+        if locked:
+            log.error("%d stored secrets cannot be opened, e.g. %s: %s", len(locked), locked[0][0], locked[0][1].reason)
 
     def start(self) -> None:
         interrupted = self.outbound.recover_interrupted()
@@ -152,6 +229,9 @@ class Appliance:
         if self._http is not None:
             threading.Thread(target=self._http.serve, name="http", daemon=True).start()
             log.info("panel on http://%s:%d", self.settings.http_host, self.http_port)
+        if self._https is not None:
+            threading.Thread(target=self._https.serve, name="https", daemon=True).start()
+            log.info("panel on https://%s:%d", self.settings.http_host, self.https_port)
 
     def stop(self) -> None:
         if self._stopped.is_set():
@@ -159,6 +239,8 @@ class Appliance:
         self._stopped.set()
         if self._http is not None:
             self._http.stop()
+        if self._https is not None:
+            self._https.stop()
         self.scheduler.shutdown(wait=False)
         if self.usb_modems is not None:
             self.usb_modems.stop()
@@ -178,6 +260,13 @@ class Appliance:
         if self._http is None:
             raise RuntimeError("this appliance serves no HTTP")
         return int(self._http.bind_addr[1])
+
+    @property
+    def https_port(self) -> int:
+        """The port of the panel's HTTPS server (the one picked when ``https_port`` is 0)."""
+        if self._https is None:
+            raise RuntimeError("this appliance serves no HTTPS")
+        return int(self._https.bind_addr[1])
 
     def health_checks(self, timeout: float) -> list[HealthCheck]:
         """What the service watchdog asks before each ping (appliance/service.py)."""

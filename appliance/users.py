@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import ColumnElement
 
 from appliance.db.models import Account, LoginFailure, User
 
@@ -23,6 +24,11 @@ MIN_PASSWORD_LENGTH = 10
 FAILURES_PER_EMAIL = 5
 FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
+# Wrong first-run setup codes (appliance.setup_code) are kept with the refused sign-ins under this
+# name, which no e-mail address can be, and limited per network address only: a limit for everyone
+# would let any guest on the LAN keep the owner from setting the box up.
+SETUP_CODE_ATTEMPT = "(setup code)"
+SETUP_CODE_FAILURES_PER_ADDRESS = 5
 
 _hasher = PasswordHasher()
 # A hash to verify against when the e-mail is unknown, so that a wrong e-mail takes as long as a
@@ -125,7 +131,8 @@ def sign_in(session: Session, email: str, password: str, address: str,
     email = normalise_email(email)[:254]
     since = now - FAILURE_WINDOW
     session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-    wait = _rate_limited(session, email, address, since, now)
+    wait = _rate_limited(session, since, now, [(LoginFailure.email, email, FAILURES_PER_EMAIL),
+                                               (LoginFailure.address, address, FAILURES_PER_ADDRESS)])
     if wait:
         return SignInRefused("rate_limited", wait)
     user = session.scalar(select(User).where(User.email == email))
@@ -147,13 +154,30 @@ def _verify(user: User | None, password: str) -> bool:
     return user is not None
 
 
-def _rate_limited(session: Session, email: str, address: str, since: datetime, now: datetime) -> int:
-    """Seconds until another try is allowed; 0 when it is allowed now."""
+def setup_code_wait(session: Session, address: str, now: datetime | None = None) -> int:
+    """Seconds until ``address`` may try another setup code; 0 when it may now."""
+    now = now or datetime.now(UTC)
+    since = now - FAILURE_WINDOW
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    return _rate_limited(session, since, now, [(LoginFailure.address, address[:64], SETUP_CODE_FAILURES_PER_ADDRESS)],
+                         LoginFailure.email == SETUP_CODE_ATTEMPT)
+
+
+def record_wrong_setup_code(session: Session, address: str, now: datetime | None = None) -> None:
+    """Count a wrong setup code against ``address`` (the caller commits)."""
+    session.add(LoginFailure(email=SETUP_CODE_ATTEMPT, address=address[:64], at=now or datetime.now(UTC)))
+
+
+def _rate_limited(session: Session, since: datetime, now: datetime,
+                  limits: list[tuple[InstrumentedAttribute[str], str, int]],
+                  *only: ColumnElement[bool]) -> int:
+    """Seconds until another try is allowed; 0 when it is allowed now. ``limits``: (column, value,
+    failures allowed in the window); ``only`` narrows the failures counted."""
     waits = []
-    for column, value, limit in ((LoginFailure.email, email, FAILURES_PER_EMAIL),
-                                 (LoginFailure.address, address, FAILURES_PER_ADDRESS)):
+    for column, value, limit in limits:
         count, oldest = session.execute(
-            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at >= since)).one()
+            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at >= since,
+                                                                  *only)).one()
         if count >= limit:
             waits.append(max(1, int((oldest + FAILURE_WINDOW - now).total_seconds()) + 1))
     return max(waits, default=0)

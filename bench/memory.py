@@ -64,7 +64,7 @@ def main() -> None:
     from appliance.runtime import Appliance
 
     with tempfile.TemporaryDirectory() as data:
-        os.environ.update({"APPLIANCE_DATA_DIR": data, "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_MODEMS": "[]",
+        os.environ.update({"APPLIANCE_DATA_DIR": data, "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0", "APPLIANCE_MODEMS": "[]",
                            "APPLIANCE_UDEV_DISCOVERY": "false"})
         appliance = Appliance(load_settings(None))
         rss = report("Appliance(): migrations, web app, workers", rss)

@@ -76,7 +76,7 @@ def run(modems: int, seconds: float, rate: float) -> dict[str, float]:
     links = [m["link"] for m in json.loads(listing.read_text())]
     database = workdir / "data" / "appliance.db"
     env = {**os.environ, "APPLIANCE_DATA_DIR": str(workdir / "data"), "APPLIANCE_MODEMS": json.dumps(links),
-           "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_LOG_LEVEL": "WARNING"}
+           "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0", "APPLIANCE_LOG_LEVEL": "WARNING"}
     appliance = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

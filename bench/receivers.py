@@ -187,7 +187,7 @@ class ApplianceReceiver:
         data = workdir / "data"
         self._database = data / "appliance.db"
         _configure_forwarding(f"sqlite:///{self._database}", emulator, self._webhooks.url + "hook")
-        env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": "0",
+        env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0",
                "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
                "APPLIANCE_LOG_LEVEL": "WARNING"}
         self._process = start_session([sys.executable, "-m", "appliance.cli", "run"], workdir / "appliance.log", env)

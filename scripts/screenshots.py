@@ -21,6 +21,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
+from appliance.setup_code import read_code
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -76,7 +78,8 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="screenshots-") as data_dir:
-        env = {**os.environ, "APPLIANCE_DATA_DIR": data_dir, "APPLIANCE_HTTP_PORT": str(port)}
+        env = {**os.environ, "APPLIANCE_DATA_DIR": data_dir, "APPLIANCE_HTTP_PORT": str(port),
+               "APPLIANCE_HTTPS_PORT": "0"}
         demo = subprocess.Popen([sys.executable, "-m", "appliance.cli", "demo", "--interval", "0.5"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -85,6 +88,7 @@ def main() -> None:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_context(locale="en-GB").new_page()
                 shoot(page, base, "/setup", "setup", args.out)
+                page.fill("input[name=code]", read_code(Path(data_dir)) or "")  # as the demo prints it
                 page.fill("input[name=email]", EMAIL)
                 page.fill("input[name=password]", PASSWORD)
                 page.fill("input[name=confirm]", PASSWORD)

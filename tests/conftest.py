@@ -11,6 +11,7 @@ from hypothesis import settings
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.db.engine import make_engine, make_session_factory
+from appliance.db.sealed import Keyring, use_key
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 from tests.support.postgres import ThrowawayCluster
 
@@ -50,7 +51,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
+def session_factory(database_url: str, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions sealing secrets with the key file of ``tmp_path / "data"``, the data directory every
+    test's settings name, so the app and the appliance a test starts open what the test stored."""
+    engine = use_key(make_engine(database_url), Keyring.from_data_dir(tmp_path / "data"))
     yield make_session_factory(engine)
     engine.dispose()

@@ -37,7 +37,8 @@ def manager() -> Iterator[NotifySocket]:
 
 @pytest.fixture
 def appliance(tmp_path: Path) -> Iterator[Appliance]:
-    running = Appliance(Settings(data_dir=tmp_path / "data", http_port=0, udev_discovery=False, http_threads=2))
+    running = Appliance(Settings(data_dir=tmp_path / "data", http_port=0, https_port=0,
+                                 udev_discovery=False, http_threads=2))
     running.start()
     yield running
     running.stop()
@@ -51,7 +52,7 @@ def test_appliance_run_says_ready_then_feeds_the_watchdog_and_says_when_it_stops
         tmp_path: Path, manager: NotifySocket) -> None:
     env = {**os.environ, "NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "2000000",
            "APPLIANCE_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_HTTP_PORT": "0",
-           "APPLIANCE_UDEV_DISCOVERY": "false"}
+           "APPLIANCE_HTTPS_PORT": "0", "APPLIANCE_UDEV_DISCOVERY": "false"}
     process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

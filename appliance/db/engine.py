@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
+from appliance import audit
 from appliance.db.statistics_summary import install
 
 
@@ -37,6 +38,9 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows are overwritten with zeros, not left in free pages: an erased phone number
+            # must not be readable from the database file (appliance.erasure).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
             dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
@@ -45,9 +49,11 @@ def make_engine(database_url: str) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep the statistics summary in step with the messages they change."""
+    """Sessions that keep the statistics summary in step with the messages they change, and record
+    configuration changes in the audit log."""
     sessions = sessionmaker(engine, expire_on_commit=False)
     install(sessions)
+    audit.install(sessions)
     return sessions
 
 

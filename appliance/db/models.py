@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 
+from appliance.db.sealed import LockedSecret, SealedText
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -312,6 +314,31 @@ class LoginFailure(Base):
 
 
 
+class AuditEntry(Base):
+    """Who did what to the box's configuration or personal data, when and from where.
+
+    Written in the same transaction as the change it records (:func:`appliance.audit.record`), so a
+    change that rolled back leaves no entry and a committed one always has its entry. The application
+    only ever inserts rows here. Phone numbers are never written in clear: erasing a number must leave
+    no row mentioning it, and the log itself must stay unchanged.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_action", "action"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # "user ala@example.com", "token 'crm'", "system" (a scheduled job), "console" (the command line).
+    actor: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str | None] = mapped_column(String(64))
+    # Dotted names: "login", "login.failed", "keyword.create", "token.revoke", "number.erase" …
+    action: Mapped[str] = mapped_column(String(64))
+    # What it was done to: "keyword 12 (PIZZA)", "account 3" …
+    target: Mapped[str | None] = mapped_column(String(300))
+    # What changed: {"field": [old, new]} for a change, the created values for a creation.
+    details: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
 class PanelSetting(Base):
     """A setting changed in the panel, over the settings file's value of the same key (``smtp_host`` …).
 
@@ -336,6 +363,8 @@ class Account(Base):
     # Words besides STOP that opt a sender out of this account ("WYPISZ", "NIE"), as typed; compared
     # as keywords are (appliance.rules.is_opt_out).
     opt_out_words: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Messages and texts older than this many days are purged (appliance.retention); None: kept forever.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -356,7 +385,8 @@ class AccessNumber(Base):
     mms_proxy: Mapped[str | None] = mapped_column(String(200))
     mms_apn: Mapped[str | None] = mapped_column(String(100))
     mms_apn_user: Mapped[str | None] = mapped_column(String(100))
-    mms_apn_password: Mapped[str | None] = mapped_column(String(100))
+    # Sealed (appliance.db.sealed): a copy of the database alone does not give it away.
+    mms_apn_password: Mapped[str | LockedSecret | None] = mapped_column(SealedText("access_numbers.mms_apn_password"))
     # Sent back through this SIM to a message that matched no keyword (appliance.campaigns.engine).
     unmatched_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -696,13 +726,14 @@ class ForwardTarget(Base):
     keyword_id: Mapped[int | None] = mapped_column(ForeignKey("keywords.id"))
     # Only messages named by a keyword's forward action, never by the filters above.
     actions_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Webhooks: body format, HMAC secret, CA bundle (PEM) for a private CA, timeout.
+    # Webhooks: body format, HMAC secret (sealed: appliance.db.sealed), CA bundle (PEM) for a private CA, timeout.
     format: Mapped[str] = mapped_column(String(8), default="json")  # json | xml
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str | LockedSecret] = mapped_column(SealedText("forward_targets.secret"))
     ca_pem: Mapped[str | None] = mapped_column(Text)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
-    # Attachment download URLs in forwards carry this token (GET /api/v1/attachments/{id}?token=).
-    download_token: Mapped[str] = mapped_column(String(100), unique=True)
+    # Attachment download URLs in forwards carry this token (GET /api/v1/attachments/{id}?token=). Sealed:
+    # it opens the account's attachments. Found by comparing it with the targets of the attachment's account.
+    download_token: Mapped[str | LockedSecret] = mapped_column(SealedText("forward_targets.download_token"))
     # E-mail: templates (None: the defaults of appliance.delivery.email) and the attachment cap.
     subject_template: Mapped[str | None] = mapped_column(Text)
     body_template: Mapped[str | None] = mapped_column(Text)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.attachments import AttachmentStore
 from appliance.config import Settings
+from appliance.db.sealed import SecretUnavailable, reveal
 from appliance.delivery.email import (
     DEFAULT_BODY,
     DEFAULT_SUBJECT,
@@ -48,8 +49,12 @@ class WebhookChannel:
     def deliver(self, job: DeliveryJob) -> AttemptResult:
         target = job.target
         body, content_type = webhook_body(job.delivery_id, job.message, target.format)
+        try:
+            secret = reveal(target.secret)
+        except SecretUnavailable as exc:  # retried: putting the key file back makes the next attempt work
+            return AttemptResult(False, error=f"the webhook secret cannot be used: {exc}")
         result = self._sender.post(
-            WebhookTarget(target.address, target.secret, ca_bundle=self._ca_file(target.ca_pem),
+            WebhookTarget(target.address, secret, ca_bundle=self._ca_file(target.ca_pem),
                           timeout=target.timeout_seconds),
             body, content_type, event=event_for(job.message), idempotency_key=job.idempotency_key,
             attempt=job.attempt)

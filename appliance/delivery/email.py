@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from appliance.codecs.media_types import OCTET_STREAM, extension_for, normalise
+from appliance.db.sealed import SecretUnavailable, reveal
 
 if TYPE_CHECKING:
     from appliance.config import Settings
@@ -413,6 +414,7 @@ class EmailSender:
             raise EmailError("no SMTP server is configured (smtp_host)")
         client: _Smtp | _SmtpSsl | None = None
         try:
+            password = reveal(s.password) if s.user else ""  # a locked one fails before any connection
             if s.security == "ssl":
                 client = _SmtpSsl(s.host, s.port, timeout=s.timeout, context=self._tls_context())
             else:
@@ -423,7 +425,7 @@ class EmailSender:
                 client.ehlo()
             if s.user:
                 log.debug("logging in to %s as %s", self._where, s.user)
-                client.login(s.user, s.password)
+                client.login(s.user, password)
             client.send_message(message)
         except Exception as exc:
             if client is not None:
@@ -456,6 +458,8 @@ class EmailSender:
         where, s = self._where, self.settings
         if isinstance(exc, EmailError):
             return exc
+        if isinstance(exc, SecretUnavailable):
+            return EmailError(f"{where}: the SMTP password cannot be used: {exc}")
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             address, (code, text) = next(iter(exc.recipients.items()))
             return EmailError(f"{where} refused recipient {address}: {_reply(code, text)}",

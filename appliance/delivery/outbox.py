@@ -264,10 +264,13 @@ class OutboxWorker:
                 if taken.rowcount != 1:
                     continue
                 body = message_json(message, msisdns=msisdns, base_url=self._base_url)
+                # A token the key file cannot open (appliance.db.sealed) leaves the links bare: the
+                # receiver is refused the download, the message itself still goes.
+                token = target.download_token if isinstance(target.download_token, str) else None
                 for attachment in body["attachments"]:
                     for key in ("url", "thumbnail_url"):
-                        if attachment.get(key):
-                            attachment[key] += f"?token={target.download_token}"
+                        if attachment.get(key) and token:
+                            attachment[key] += f"?token={token}"
                 jobs.append(DeliveryJob(delivery.id, delivery.idempotency_key, delivery.attempts + 1, target, body,
                                         message.iccid))
             session.expunge_all()

@@ -34,6 +34,7 @@ from appliance.attachments import AttachmentStore
 from appliance.campaigns.engine import ActionEngine
 from appliance.codecs.mms import MmsError, MmsMessage, decode_retrieve_conf, encode_notifyresp_ind
 from appliance.db.models import AccessNumber, Message, MmsTransfer, utcnow
+from appliance.db.sealed import LockedSecret
 from appliance.delivery.outbox import enqueue_for_messages
 from appliance.mms.bearer import BearerError, MmsBearer
 from appliance.modem.data_call import Apn
@@ -132,6 +133,8 @@ class _Job:
     mmsc_url: str | None
     iccid: str
     apn: Apn
+    # Why the APN's password cannot be used (appliance.db.sealed), if it cannot.
+    apn_problem: str | None = None
 
 
 class MmsFetcher:
@@ -189,6 +192,9 @@ class MmsFetcher:
         job = self._claim(transfer_id, now)
         if job is None:
             return
+        if job.apn_problem:
+            self._retry_or_expire(transfer_id, f"no data connection: the APN password cannot be used: {job.apn_problem}")
+            return
         try:
             with self._bearer.open(job.iccid, job.apn, job.content_location, job.proxy) as source:
                 self._fetch(job, source)
@@ -237,11 +243,14 @@ class MmsFetcher:
             transfer.attempts += 1
             transfer.next_attempt_at = now + timedelta(minutes=5)  # the lease; replaced when done
             access = session.scalar(select(AccessNumber).where(AccessNumber.iccid == transfer.iccid))
-            apn = Apn(access.mms_apn or "", access.mms_apn_user or "", access.mms_apn_password or "") if access \
+            password = access.mms_apn_password if access else None
+            locked = password if isinstance(password, LockedSecret) else None
+            apn = Apn(access.mms_apn or "", access.mms_apn_user or "", "" if locked else password or "") if access \
                 else Apn("")
             return _Job(transfer.id, transfer.transaction_id, transfer.mms_version or "1.2",
                         transfer.content_location, access.mms_proxy if access else None,
-                        access.mmsc_url if access else None, transfer.iccid, apn)
+                        access.mmsc_url if access else None, transfer.iccid, apn,
+                        locked.reason if locked else None)
 
     def _retry_or_expire(self, transfer_id: int, error: str) -> None:
         with self._sessions.begin() as session:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
+from appliance.db.sealed import Keyring, use_key
 from appliance.delivery.outbox import Channel
 from appliance.modem.at_log import AtLogSnapshot
 from appliance.recent_log import LogEntry
@@ -46,7 +47,8 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.config["APPLIANCE_SETTINGS"] = settings
     app.json.sort_keys = False  # keep the documented field order, it reads better
     if session_factory is None:
-        session_factory = make_session_factory(make_engine(settings.effective_database_url))
+        engine = use_key(make_engine(settings.effective_database_url), Keyring.from_data_dir(settings.data_dir))
+        session_factory = make_session_factory(engine)
     app.extensions["appliance.sessions"] = session_factory
     app.extensions["appliance.wake_sim"] = wake_sim
     app.extensions["appliance.device_issues"] = device_issues or (lambda: [])
@@ -59,13 +61,15 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
 
     from flask_login import current_user
 
-    from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp
+    from appliance.web import (  # noqa: F401 - api_* nest in api.bp; panel_dashboard, _events, _gallery add to panel.bp, settings_https to settings.bp
         api,
+        api_audit,
         api_config,
         api_conversations,
         api_credentials,
         api_forwarding,
         api_group_sends,
+        api_personal_data,
         api_stats,
         conversations,
         group_sends,
@@ -73,6 +77,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel,
         panel_access_numbers,
         panel_accounts,
+        panel_audit,
         panel_autoresponders,
         panel_contacts,
         panel_contests,
@@ -81,9 +86,11 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
         panel_forwarding,
         panel_gallery,
         panel_keywords,
+        panel_personal_data,
         panel_polls,
         panel_statistics,
         panel_system,
+        settings_https,
         sms_counter,
     )
     from appliance.web import settings as settings_pages  # not to shadow the parameter
@@ -105,6 +112,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(panel_keywords.bp)
     app.register_blueprint(panel_autoresponders.bp)
     app.register_blueprint(panel_system.bp)
+    app.register_blueprint(panel_audit.bp)
     app.register_blueprint(settings_pages.bp)
     app.register_blueprint(panel_contacts.bp)
     app.register_blueprint(panel_polls.bp)
@@ -113,6 +121,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     app.register_blueprint(conversations.bp)
     app.register_blueprint(group_sends.bp)
     app.register_blueprint(sms_counter.bp)
+    app.register_blueprint(panel_personal_data.bp)
 
     # Globals, not a context processor: macros rendered alone (live rows) extend the layout too.
     app.jinja_env.globals.update(navigation=navigation, home_endpoint=HOME_ENDPOINT,

@@ -16,6 +16,7 @@ Lists are pages in id order: ``?after_id=&limit=`` → ``{"items": [...], "next_
 
 from __future__ import annotations
 
+import hmac
 import logging
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -119,12 +120,18 @@ PUBLIC_ENDPOINTS = ("api.api_openapi.openapi_document",)
 
 
 def _authenticate_download(attachment_id: int, token: str) -> None:
-    """A forward target's token opens the attachments of its own account's messages, nothing else."""
+    """A forward target's token opens the attachments of its own account's messages, nothing else.
+
+    Tokens are stored sealed (appliance.db.sealed), so they cannot be looked up: the token is compared
+    with those of the attachment's account's targets, a handful."""
     session = db_session()
-    target = session.scalar(select(ForwardTarget).where(ForwardTarget.download_token == token))
     attachment = session.get(Attachment, attachment_id)
     message = session.get(Message, attachment.message_id) if attachment is not None else None
-    if target is None or message is None or message.account_id != target.account_id:
+    candidates = session.scalars(select(ForwardTarget).where(ForwardTarget.account_id == message.account_id)) \
+        if message is not None and message.account_id is not None else []
+    target = next((t for t in candidates if isinstance(t.download_token, str)
+                   and hmac.compare_digest(t.download_token.encode(), token.encode())), None)
+    if target is None or message is None:
         raise ApiError(401, "invalid_token", "the download token does not open this attachment",
                        {"WWW-Authenticate": 'Bearer realm="appliance", error="invalid_token"'})
     g.principal = Principal(is_admin=False, account_id=target.account_id,

@@ -46,6 +46,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from appliance.audit import record_request
 from appliance.db.models import (
     AccessNumber,
     Account,
@@ -83,6 +84,7 @@ from appliance.representation import (
     poll_json,
     poll_results_json,
 )
+from appliance.retention import MAX_RETENTION_DAYS
 from appliance.rules import is_opt_out, words
 from appliance.rules import keywords as keyword_rules
 from appliance.rules.contests import DrawMethod, draw_winners
@@ -403,6 +405,12 @@ def apply_account(session: Session, account: Account, body: dict[str, Any]) -> N
     if opt_out_words is not _MISSING:
         _check_opt_out_words(session, account.id, opt_out_words)  # a new account owns no number yet
         account.opt_out_words = opt_out_words
+    retention_days = _int(body, "retention_days", minimum=1, maximum=MAX_RETENTION_DAYS, nullable=True)
+    if retention_days is not _MISSING:
+        if not current_principal().is_admin:
+            raise ApiError(403, "forbidden", "retention_days: only an admin sets how long an account's "
+                                             "messages are kept")
+        account.retention_days = retention_days
 
 
 @bp.delete("/accounts/<int:ident>")
@@ -1357,4 +1365,8 @@ def make_draw(session: Session, contest: Contest, body: dict[str, Any]) -> Conte
         raise ApiError(409, "no_entries", f"contest {contest.id} has no {eligible} to draw from")
     draw = ContestDraw(contest_id=contest.id, seed=seed, method=method.value, winners=chosen)
     session.add(draw)
+    # Who drew, and from where; the draw keeps the winners, whose numbers stay out of the log.
+    name = f" ({contest.name})" if contest.name else ""
+    record_request(session, "contest.draw", target=f"contest {contest.id}{name}",
+                   details={"seed": seed, "method": method.value, "winners": len(chosen)})
     return draw

@@ -1,7 +1,9 @@
 """Signing in to the panel: first-run setup of the admin, sign-in with a rate limit, sign-out, language.
 
 Every panel page needs a signed-in user; until the first user exists every page leads to the setup
-form, so a new box never has a default password. The REST API has its own bearer tokens and no
+form, so a new box never has a default password. The setup form asks for the box's one-time setup
+code (:mod:`appliance.setup_code`), so that a guest on the shop's LAN who opens the panel before the
+owner cannot claim the box. The REST API has its own bearer tokens and no
 cookies, so it is exempt from both the sign-in check and CSRF.
 
 Cookies: HttpOnly and SameSite=Lax always, Secure whenever the request came over HTTPS (a box reached
@@ -16,7 +18,7 @@ import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale
 from flask_babel import lazy_gettext as _l
@@ -24,16 +26,20 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from appliance.audit import acting_as, record, record_request
 from appliance.db.models import User
+from appliance.setup_code import code_matches, ensure_code, void_code
 from appliance.users import (
     MIN_PASSWORD_LENGTH,
     SignInRefused,
     UserError,
     any_user_exists,
     create_user,
+    record_wrong_setup_code,
+    setup_code_wait,
     sign_in,
 )
 from appliance.web import db_session
@@ -142,6 +148,7 @@ def _csrf_refused(error: CSRFError) -> tuple[str, int]:
 
 
 class SetupForm(FlaskForm):
+    code = StringField(_l("Setup code"), validators=[DataRequired(), Length(max=40)])
     email = EmailField(_l("Your e-mail address"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
     confirm = PasswordField(_l("Password again"),
@@ -155,23 +162,44 @@ class SignInForm(FlaskForm):
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup() -> str | BaseResponse | tuple[str, int]:
-    """The first admin; once any user exists this form is gone for good."""
+    """The first admin, for whoever has the setup code; once any user exists this form is gone for good."""
     sessions = db_session()
     if any_user_exists(sessions):
         return redirect(url_for("auth.login"))
+    data_dir = current_app.config["APPLIANCE_SETTINGS"].data_dir
+    ensure_code(data_dir)  # made at start by the appliance; here too for an app run on its own
     form = SetupForm()
     error = None
-    if form.validate_on_submit():
-        try:
-            user = create_user(sessions, form.email.data or "", form.password.data or "", admin=True)
-        except UserError as exc:
-            error = str(exc)
-        else:
-            sessions.commit()
-            log.info("first admin %s created from %s", user.email, request.remote_addr)
-            _start_session(user)
-            return redirect(url_for(HOME_ENDPOINT))
     status = 400 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        address = request.remote_addr or ""
+        wait = setup_code_wait(sessions, address)
+        if wait:
+            sessions.commit()
+            error, status = _too_many_text(wait), 429
+            log.warning("setup code refused from %s: too many wrong codes", address)
+        elif not code_matches(data_dir, form.code.data or ""):
+            record_wrong_setup_code(sessions, address)
+            sessions.commit()
+            form.code.errors.append(str(_l("This is not the setup code of this box.")))
+            status = 403
+            log.warning("wrong setup code from %s", address)
+        else:
+            actor = f"user {form.email.data}"
+            try:
+                with acting_as(actor, address):
+                    user = create_user(sessions, form.email.data or "", form.password.data or "", admin=True)
+                    record(sessions, "setup", actor=actor, address=address, target=f"user {user.id}",
+                           details={"admin": True})
+                    sessions.commit()
+            except UserError as exc:
+                sessions.rollback()
+                error = str(exc)
+            else:
+                void_code(data_dir)
+                log.info("first admin %s created from %s; the setup code is void", user.email, address)
+                _start_session(user)
+                return redirect(url_for(HOME_ENDPOINT))
     return render_template("auth/setup.html", form=form, error=error), status
 
 
@@ -187,6 +215,11 @@ def login() -> str | BaseResponse | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         result = sign_in(sessions, form.email.data or "", form.password.data or "", request.remote_addr or "")
+        if isinstance(result, User):
+            record(sessions, "login", actor=f"user {result.email}", address=request.remote_addr)
+        else:
+            record(sessions, "login.failed", actor="anonymous", address=request.remote_addr,
+                   target=_tried(form.email.data or ""), details={"reason": result.reason})
         sessions.commit()
         if isinstance(result, User):
             _start_session(result)
@@ -199,11 +232,21 @@ def login() -> str | BaseResponse | tuple[str, int]:
     return response, status
 
 
+def _tried(email: str) -> str | None:
+    """The account a failed sign-in tried, for the audit log; not what was typed when it is no e-mail
+    address: a password typed into the wrong field must not be kept."""
+    return f"user {email.strip()[:254]}" if "@" in email else None
+
+
 def _refusal_text(refusal: SignInRefused) -> tuple[str, int]:
     if refusal.reason == "rate_limited":
-        minutes = max(1, round(refusal.retry_after_seconds / 60))
-        return str(_l("Too many failed attempts. Try again in %(minutes)d min.", minutes=minutes)), 429
+        return _too_many_text(refusal.retry_after_seconds), 429
     return str(_l("Wrong e-mail or password.")), 401
+
+
+def _too_many_text(retry_after_seconds: int) -> str:
+    minutes = max(1, round(retry_after_seconds / 60))
+    return str(_l("Too many failed attempts. Try again in %(minutes)d min.", minutes=minutes))
 
 
 def _start_session(user: User) -> None:
@@ -223,6 +266,8 @@ def _safe_next() -> str:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    record_request(db_session(), "logout")
+    db_session().commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

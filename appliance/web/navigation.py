@@ -43,6 +43,8 @@ NAVIGATION = (
     NavEntry("statistics.index", _l("Statistics"), _CAMPAIGNS),
     NavEntry("settings.index", _l("Settings"), _ADMIN),
     NavEntry("system.index", _l("System"), _ADMIN, admin_only=True),
+    NavEntry("audit.index", _l("Audit log"), _ADMIN, admin_only=True),
+    NavEntry("personal_data.index", _l("Personal data"), _ADMIN, admin_only=True),
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from appliance import __version__
+from appliance.retention import MAX_RETENTION_DAYS
 from appliance.web import api
 from appliance.web.api import DEFAULT_LIMIT, MAX_INTEGER, MAX_LIMIT
 
@@ -198,7 +199,8 @@ def _schemas() -> dict[str, Schema]:
             "to": STRING, "text": STRING, "access_number": nullable(STRING), "iccid": STRING, "attempts": COUNT,
             "last_error": nullable(STRING), "created_at": TIME, "sent_at": nullable(TIME),
             "finished_at": nullable(TIME), "parts": array(outbound_part)}),
-        "Account": obj({"id": ID, "name": STRING, "opt_out_words": array(STRING), "created_at": TIME}),
+        "Account": obj({"id": ID, "name": STRING, "opt_out_words": array(STRING),
+                        "retention_days": nullable({"type": "integer", "minimum": 1}), "created_at": TIME}),
         "AccessNumber": obj({
             "id": ID, "number": STRING, "iccid": STRING, "kind": {"type": "string", "enum": ["shared", "dedicated"]},
             "account": nullable(ID), "mms_enabled": BOOLEAN, "mmsc_url": nullable(STRING),
@@ -236,7 +238,7 @@ def _schemas() -> dict[str, Schema]:
             "id": ID, "account": ID, "name": STRING, "kind": {"type": "string", "enum": ["url", "email", "sms"]},
             "address": STRING, "url": nullable(STRING), "email": nullable(STRING), "phone": nullable(STRING),
             "enabled": BOOLEAN, "access_number": nullable(ID), "keyword": nullable(ID),
-            "actions_only": BOOLEAN, "format": {"type": "string", "enum": ["json", "xml"]}, "secret": STRING,
+            "actions_only": BOOLEAN, "format": {"type": "string", "enum": ["json", "xml"]}, "secret": nullable(STRING),
             "ca_pem_set": BOOLEAN, "timeout_seconds": NUMBER, "subject_template": nullable(STRING),
             "body_template": nullable(STRING), "attach_limit_bytes": COUNT, "give_up_hours": NUMBER,
             "created_at": TIME}),
@@ -260,6 +262,15 @@ def _schemas() -> dict[str, Schema]:
         "Token": obj({"id": ID, "name": STRING, "scope": {"type": "string", "enum": ["admin", "account", "read_only"]},
                       "account": nullable(ID), "user": nullable(ID), "created_at": TIME, "last_used_at": nullable(TIME),
                       "revoked_at": nullable(TIME), "token": STRING}, optional=("token",)),
+        "AuditEntry": obj({
+            "id": ID, "at": TIME, "actor": {**STRING, "description": 'who: "user ala@example.com", "token \'crm\'", '
+                                                                     '"console", "system", "anonymous"'},
+            "address": nullable(STRING), "action": {**STRING, "description": '"keyword.update", "login.failed" …'},
+            "target": nullable(STRING),
+            "details": {"type": ["object", "null"],
+                        "description": "what changed: {field: [old, new]} for an update or a revocation, the "
+                                       "values for a creation or a deletion; secrets and phone numbers never "
+                                       "in clear"}}),
         "User": obj({"id": ID, "email": STRING, "admin": BOOLEAN, "account": nullable(ID), "created_at": TIME,
                      "last_login_at": nullable(TIME), "disabled_at": nullable(TIME)}),
         "ConversationSummary": obj({
@@ -287,7 +298,9 @@ def _schemas() -> dict[str, Schema]:
 # --- request bodies ------------------------------------------------------------------------------
 
 def _account_body(required: tuple[str, ...]) -> Schema:
-    return body_of({"name": text_in(200), "opt_out_words": array(text_in(160), maxItems=20)}, required=required)
+    return body_of({"name": text_in(200), "opt_out_words": array(text_in(160), maxItems=20),
+                    "retention_days": nullable({"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_DAYS})},
+                   required=required)
 
 
 def _access_number_body(required: tuple[str, ...]) -> Schema:
@@ -518,7 +531,7 @@ def document(base_url: str) -> Schema:
         description="A scheduled send never goes out; one under way stops the texts no modem has tried. "
                     "409 not_cancellable.")}
 
-    t = "Tokens and users (admin)"
+    t = "Tokens, users and audit log (admin)"
     password = {"type": "string", "minLength": 1}
     paths["/tokens"] = {
         "get": operation("List API tokens", response=page("Token"), parameters=PAGE_PARAMETERS, errors=(403,), tag=t),
@@ -545,6 +558,28 @@ def document(base_url: str) -> Schema:
     paths["/users/{user_id}/password"] = {"post": operation(
         "Set a panel user's password (signs them out everywhere)", response=ref("User"), parameters=user_id,
         errors=(403, 404), tag=t, body=body_of({"password": password}, required=("password",)))}
+
+    paths["/audit"] = {"get": operation(
+        "List the audit log", response=page("AuditEntry"), errors=(400, 403), tag=t, parameters=[
+            query("action", STRING, "only this action (keyword.update, login.failed …)"),
+            query("actor", STRING, "only actors containing this, in any case (ala@, console)"),
+            query("from", DAY_IN, "first day, on the box's clock"), query("to", DAY_IN, "last day, inclusive"),
+            *PAGE_PARAMETERS],
+        description="Every change of the configuration, sign-in, failed sign-in, token, backup, export and "
+                    "erasure, oldest first. Entries are never changed or deleted.")}
+
+    t = "Personal data (admin)"
+    number_body = body_of({"number": {"type": "string", "maxLength": 40}}, required=("number",))
+    paths["/numbers/erase"] = {"post": operation(
+        "Erase everything about a phone number", errors=(403, 409), tag=t, body=number_body,
+        response=obj({"receipt": STRING, "erased": {"type": "object", "additionalProperties": COUNT}}),
+        description="Messages from it, texts to it, attachments, contacts, votes, entries, forwards; statistics "
+                    "keep their counts. The audit log keeps the receipt id and the counts, never the number. "
+                    "409 refused: one of the box's own numbers, a forwarding target, or a text being sent to it.")}
+    paths["/numbers/export"] = {"post": operation(
+        "Export everything about a phone number", response={"type": "string", "format": "binary"},
+        content_type="application/zip", errors=(403,), tag=t, body=number_body,
+        description="A zip: data.json and attachments/. Recorded in the audit log (without the number).")}
 
     t = "Conversations"
     number_id = path_id("number_id", "access number")

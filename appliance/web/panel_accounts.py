@@ -31,6 +31,7 @@ bp = Blueprint("accounts", __name__)
 class AccountForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     opt_out_words = TextAreaField(_l("Opt-out words besides STOP"))
+    retention_days = StringField(_l("Keep messages for (days)"), validators=[Length(max=10)])
 
 
 @bp.before_request
@@ -62,8 +63,7 @@ def create() -> BaseResponse | tuple[str, int]:
 @bp.get("/accounts/<int:account_id>")
 def edit(account_id: int) -> str:
     account = _account(account_id)
-    form = AccountForm(formdata=None, name=account.name, opt_out_words="\n".join(account.opt_out_words or []))
-    return _render_edit(account, form)
+    return _render_edit(account, _filled_form(account))
 
 
 @bp.post("/accounts/<int:account_id>")
@@ -87,8 +87,7 @@ def delete(account_id: int) -> BaseResponse | tuple[str, int]:
     except ApiError as refusal:
         db_session().rollback()
         account = _account(account_id)
-        form = AccountForm(formdata=None, name=account.name, opt_out_words="\n".join(account.opt_out_words or []))
-        return _render_edit(account, form, refusal=refusal.message), 409
+        return _render_edit(account, _filled_form(account), refusal=refusal.message), 409
     flash(_("Account %(name)s deleted.", name=name), "success")
     return redirect("/accounts")
 
@@ -96,13 +95,23 @@ def delete(account_id: int) -> BaseResponse | tuple[str, int]:
 def _applied(form: AccountForm, account: Account) -> bool:
     """Apply the form through the API's checks; a refusal goes to the field it names."""
     words = [word for word in re.split(r"[,\n]", form.opt_out_words.data or "") if word.strip()]
+    body: dict[str, object] = {"name": form.name.data or "", "opt_out_words": words}
+    if account.id is not None:  # the create form has no retention: new accounts keep messages forever
+        days = (form.retention_days.data or "").strip()
+        body["retention_days"] = int(days) if days.isdigit() else days or None
     try:
-        apply_account(db_session(), account, {"name": form.name.data or "", "opt_out_words": words})
+        apply_account(db_session(), account, body)
     except ApiError as refusal:
-        field = form.opt_out_words if refusal.message.startswith("opt_out_words") else form.name
+        field = next((f for f in (form.opt_out_words, form.retention_days) if refusal.message.startswith(f.name)),
+                     form.name)
         field.errors = [*field.errors, refusal.message]
         return False
     return True
+
+
+def _filled_form(account: Account) -> AccountForm:
+    return AccountForm(formdata=None, name=account.name, opt_out_words="\n".join(account.opt_out_words or []),
+                       retention_days="" if account.retention_days is None else str(account.retention_days))
 
 
 def _account(account_id: int) -> Account:

@@ -53,6 +53,8 @@ MESSAGE_BATCH = 100
 LOOKBACK_SECONDS = 10.0
 # Dead forwards and the day's change reach the summary even when nothing else happens.
 SUMMARY_REFRESH_SECONDS = 15.0
+# A page names at most this many MMS it shows as being downloaded (the newest ones).
+DOWNLOADING_NAMED = 50
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,14 @@ class StreamTiming:
 @bp.app_template_global()
 def live_events_url(**filters: str) -> str:
     """The stream a page connects to, starting after the newest message stored now: the page shows
-    everything up to it already."""
-    newest = db_session().scalar(select(func.max(Message.id))) or 0
-    return url_for("panel.events", last_event_id=newest, **filters)
+    everything up to it already. It also names the MMS being downloaded now, whose rows the page
+    shows unfinished: one that arrives before the stream's first look is sent all the same."""
+    session = db_session()
+    newest = session.scalar(select(func.max(Message.id))) or 0
+    downloading = session.scalars(select(Message.id).where(Message.status == "fetching")
+                                  .order_by(Message.id.desc()).limit(DOWNLOADING_NAMED))
+    return url_for("panel.events", last_event_id=newest, downloading=",".join(map(str, downloading)) or None,
+                   **filters)
 
 
 @bp.get("/panel/events")
@@ -85,7 +92,8 @@ def events() -> Response:
     if resume_after is None:
         resume_after = _event_id(request.args.get("last_event_id"))
     stream = LiveStream(principal, InboxFilter.from_args(request.args, principal), resume_after,
-                        StreamTiming.from_config(current_app.config))
+                        StreamTiming.from_config(current_app.config),
+                        _message_ids(request.args.get("downloading")))
     end_db_session()  # the sign-in check's session: the stream opens its own for each read
     response = Response(stream_with_context(stream.run()), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
@@ -98,11 +106,18 @@ def _event_id(text: str | None) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
+def _message_ids(text: str | None) -> set[int] | None:
+    """The ``downloading=`` ids a page was rendered with; None when it names none (or garbage)."""
+    ids = {_event_id(part) for part in (text or "").split(",")[:DOWNLOADING_NAMED]}
+    ids.discard(None)
+    return {message_id for message_id in ids if message_id is not None} or None
+
+
 class LiveStream:
     """One browser tab's stream: what it has been sent, and what to look at next."""
 
     def __init__(self, principal: Principal, inbox_filter: InboxFilter, resume_after: int | None,
-                 timing: StreamTiming) -> None:
+                 timing: StreamTiming, downloading: set[int] | None = None) -> None:
         self.principal = principal
         self.inbox_filter = inbox_filter
         self.resume_after = resume_after
@@ -110,7 +125,7 @@ class LiveStream:
         # (when, id): every message up to id had been looked at by then.
         self._scanned: deque[tuple[float, int]] = deque()
         self._sent: set[int] = set()
-        self._downloading: set[int] | None = None
+        self._downloading = downloading
         self._newest: int | None = None
         self._modem_key: object = None
         self._modem_html: str | None = None

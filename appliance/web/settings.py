@@ -48,6 +48,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange
 
+from appliance.audit import record_request
 from appliance.backup import BackupError, restore_backup, write_backup
 from appliance.db.models import Account, ApiToken, User
 from appliance.delivery.email import EmailError, EmailSender, SmtpSettings, render_test_email
@@ -471,6 +472,9 @@ def backup_download() -> BaseResponse:
         flash(str(exc), "error")
         return redirect(url_for("settings.backup"), 303)
     archive.seek(0)
+    record_request(session, "backup.download", details={"messages": summary.rows.get("messages", 0),
+                                                         "attachment_files": summary.attachment_files})
+    session.commit()
     log.info("%s downloaded a backup: %d messages, %d attachment files", current_user.email,
              summary.rows.get("messages", 0), summary.attachment_files)
     name = f"sms-appliance-backup-{summary.created_at:%Y%m%d-%H%M%S}.tar.gz"
@@ -495,5 +499,9 @@ def backup_restore() -> tuple[str, int]:
         log.warning("%s tried to restore %r: %s", who, form.archive.data.filename, exc)
         return render_template("settings/backup.html", form=form, summary=None, error=str(exc)), 400
     log.warning("%s restored the backup %r of %s", who, form.archive.data.filename, summary.backup_created_at)
+    record_request(session, "backup.restore", details={
+        "file": form.archive.data.filename, "backup_created_at": summary.backup_created_at.isoformat(),
+        "schema": summary.backup_revision, "messages": summary.rows.get("messages", 0)})
+    session.commit()
     return render_template("settings/backup.html", form=RestoreForm(formdata=None), summary=summary, error=None,
                            restored_at=when(datetime.now(UTC)), backup_made=when(summary.backup_created_at)), 200

@@ -76,7 +76,8 @@ def test_emulate_writes_modems_json_and_serves_the_control_api(tmp_path: Path) -
 
 def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_HTTP_PORT": str(port)}
+    env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_HTTP_PORT": str(port),
+           "APPLIANCE_HTTPS_PORT": "0"}
     token = subprocess.run([sys.executable, "-m", "appliance.cli", "token", "create", "demo"], env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     subprocess.run([sys.executable, "-m", "appliance.cli", "user", "create", "owner@shop.pl", "--admin",

@@ -27,11 +27,13 @@ class Box:
     appliance: Appliance
     emulator: Emulator
 
-    def wait_until(self, condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    def wait_until(self, condition: Callable[[], object], what: str | Callable[[], str],
+                   timeout: float = 30) -> None:
+        """``what`` may be a function: what was seen instead, said when the time is up."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
+                raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
             time.sleep(0.1)
 
     def modems_ready(self) -> bool:
@@ -50,7 +52,7 @@ def box(tmp_path: Path, database_url: str) -> Iterator[Box]:
     emulator = run_emulator(modems=2, control_port=0, state_dir=tmp_path / "emulator", mmsc_port=0,
                             personalities=["huawei", "simcom"])
     port = _free_port()
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, http_port=port,
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, http_port=port, https_port=0,
                         modems=[emulator.port(modem["id"]) for modem in emulator.modems()],
                         udev_discovery=False, mms_bearer="lan", send_interval_seconds=0.1,
                         secret_key="end-to-end")

@@ -133,6 +133,17 @@ class BootedImage:
         assert result.returncode == 0, result.stderr
         return int(result.stdout)
 
+    def wait_for_file(self, path: str, present: bool, timeout: float = 60) -> str:
+        """``path``'s content once it exists (or "" once it is gone, with ``present`` False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.run("cat", path)
+            if (result.returncode == 0) == present:
+                return result.stdout
+            time.sleep(0.5)
+        journal = self.run("journalctl", "--no-pager", "-n", "30", "-u", "appliance-console-note.service").stdout
+        raise AssertionError(f"{path} {'never appeared' if present else 'is still there'} within {timeout} s\n{journal}")
+
     def stop(self) -> None:
         self._process.send_signal(signal.SIGTERM)  # the container's systemd shuts down
         try:
@@ -183,10 +194,26 @@ def test_booted_by_systemd_the_appliance_is_ready_sandboxed_and_answers(booted: 
     assert booted.http_status("/login") in (200, 302)
 
 
+def test_the_setup_code_and_fingerprint_reach_the_boot_partition_and_the_login_prompt(booted: BootedImage) -> None:
+    code = booted.wait_for_file("/var/lib/appliance/setup-code", present=True).strip()
+    assert booted.run("stat", "-c", "%U %a", "/var/lib/appliance/setup-code").stdout.split() == ["appliance", "600"]
+    assert code in booted.wait_for_file("/boot/firmware/appliance-setup-code.txt", present=True)
+    prompt = booted.wait_for_file("/etc/issue.d/appliance-console-note.issue", present=True)
+    fingerprint = booted.run("/opt/appliance/bin/python", "-c", (
+        "from pathlib import Path; from appliance.certificate import current;"
+        "print(current(Path('/var/lib/appliance')).fingerprint)")).stdout.strip()
+    assert len(fingerprint) == 95 and fingerprint in prompt and code in prompt
+    console = booted.run("journalctl", "--no-pager", "-u", "appliance-console-note.service").stdout
+    assert code in console and fingerprint in console
+
+
 def test_an_administrators_appliance_command_writes_as_the_service_user(booted: BootedImage) -> None:
     created = booted.run("appliance", "user", "create", "owner@example.com", "--admin", "--password-stdin",
                          stdin="a long enough password\n")
     assert created.returncode == 0, created.stderr
+    # The console is the box in hand: no code needed, and the code is void now, the card's copy gone.
+    booted.wait_for_file("/boot/firmware/appliance-setup-code.txt", present=False)
+    assert "setup code" not in booted.wait_for_file("/etc/issue.d/appliance-console-note.issue", present=True)
     owners = booted.run("find", "/var/lib/appliance", "-mindepth", "1", "-printf", "%u\n").stdout.split()
     assert owners and set(owners) == {"appliance"}
 

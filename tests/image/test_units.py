@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from appliance.certificate import CERTIFICATE_FILE
+from appliance.setup_code import SETUP_CODE_FILE
+
 APP_TREE = Path(__file__).parents[2] / "image" / "modules" / "app" / "filesystem" / "root"
 UNITS = APP_TREE / "etc" / "systemd" / "system"
 UDEV_RULES = Path(__file__).parents[2] / "udev" / "77-appliance-modems.rules"
@@ -43,10 +46,12 @@ def test_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_systemd_analyze_verify_passes_on_both_units_without_a_warning(test_root: Path) -> None:
+def test_systemd_analyze_verify_passes_on_every_unit_without_a_warning(test_root: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", f"--root={test_root}",
                              "/etc/systemd/system/appliance.service",
-                             "/etc/systemd/system/appliance-first-boot.service"],
+                             "/etc/systemd/system/appliance-first-boot.service",
+                             "/etc/systemd/system/appliance-console-note.path",
+                             "/etc/systemd/system/appliance-console-note.service"],
                             capture_output=True, text=True)
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
@@ -95,3 +100,17 @@ def test_the_first_boot_runs_once_before_the_service() -> None:
     assert "appliance.service" in first_boot["Before"][0].split()
     assert "appliance-first-boot.service" in service["After"][0].split()
     assert (APP_TREE / "usr/lib/appliance/first-boot").stat().st_mode & 0o111
+
+
+def test_the_setup_code_and_certificate_the_service_writes_reach_the_console_and_boot_partition() -> None:
+    watch = unit_settings(UNITS / "appliance-console-note.path")
+    note = unit_settings(UNITS / "appliance-console-note.service")
+    data_dir = "/var/lib/appliance"
+    assert watch["PathChanged"] == [f"{data_dir}/{SETUP_CODE_FILE}", f"{data_dir}/{CERTIFICATE_FILE}"]
+    assert watch["Unit"] == ["appliance-console-note.service"] and watch["WantedBy"] == ["paths.target"]
+    assert note["Type"] == ["oneshot"] and note["StandardOutput"] == ["journal+console"]
+    script = APP_TREE / "usr/lib/appliance/console-note"
+    assert script.stat().st_mode & 0o111 and note["ExecStart"] == [str("/" / script.relative_to(APP_TREE))]
+    assert f"{data_dir}/{SETUP_CODE_FILE}" in script.read_text().replace("$data_dir", data_dir)
+    enabled = (APP_TREE.parents[1] / "start_chroot_script").read_text()
+    assert "appliance-console-note.path" in enabled

@@ -49,6 +49,7 @@ class ApplianceProcess:
                     "APPLIANCE_DATABASE_URL": database_url,
                     "APPLIANCE_MODEMS": json.dumps(links),
                     "APPLIANCE_HTTP_PORT": "0",
+                    "APPLIANCE_HTTPS_PORT": "0",
                     "APPLIANCE_STORAGE_POLL_SECONDS": "3",
                     "APPLIANCE_AT_TIMEOUT_SECONDS": "3",
                     "APPLIANCE_LOG_LEVEL": "INFO"}

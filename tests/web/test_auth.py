@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from appliance.cli import main
 from appliance.db.models import Account, ApiToken, User
+from appliance.setup_code import read_code
 from appliance.users import FAILURES_PER_EMAIL, UserError, create_user, set_password
 from appliance.web.access import Principal
 from tests.web.conftest import PASSWORD
@@ -34,10 +35,10 @@ def test_a_new_box_leads_every_page_to_the_setup_form(client):
         assert response.status_code == 302 and response.headers["Location"] == "/setup"
 
 
-def test_setup_creates_the_admin_signs_in_and_is_gone_for_good(client, session_factory):
+def test_setup_creates_the_admin_signs_in_and_is_gone_for_good(client, session_factory, settings):
     token = form_token(client, "/setup")
-    response = client.post("/setup", data={"csrf_token": token, "email": "Owner@Shop.pl",
-                                           "password": PASSWORD, "confirm": PASSWORD})
+    response = client.post("/setup", data={"csrf_token": token, "code": read_code(settings.data_dir),
+                                           "email": "Owner@Shop.pl", "password": PASSWORD, "confirm": PASSWORD})
     assert response.status_code == 302
     assert client.get("/").status_code == 200  # signed in by the setup itself
     with session_factory() as session:
@@ -48,8 +49,8 @@ def test_setup_creates_the_admin_signs_in_and_is_gone_for_good(client, session_f
     assert client.get("/setup").headers["Location"] == "/login"
     stranger = client.application.test_client()
     token = form_token(stranger, "/login")
-    assert stranger.post("/setup", data={"csrf_token": token, "email": "x@y.pl", "password": PASSWORD,
-                                         "confirm": PASSWORD}).headers["Location"] == "/login"
+    assert stranger.post("/setup", data={"csrf_token": token, "code": "anything", "email": "x@y.pl",
+                                         "password": PASSWORD, "confirm": PASSWORD}).headers["Location"] == "/login"
 
 
 @pytest.mark.parametrize("fields, complaint", [
@@ -57,9 +58,10 @@ def test_setup_creates_the_admin_signs_in_and_is_gone_for_good(client, session_f
     ({"confirm": "something else entirely"}, "The passwords differ."),
     ({"email": "not-an-address"}, "is not an e-mail address"),
 ])
-def test_setup_refuses_a_weak_or_mistyped_password_and_creates_nothing(client, session_factory, fields, complaint):
-    data = {"csrf_token": form_token(client, "/setup"), "email": "owner@shop.pl", "password": PASSWORD,
-            "confirm": PASSWORD, **fields}
+def test_setup_refuses_a_weak_or_mistyped_password_and_creates_nothing(client, session_factory, settings, fields,
+                                                                       complaint):
+    data = {"csrf_token": form_token(client, "/setup"), "code": read_code(settings.data_dir),
+            "email": "owner@shop.pl", "password": PASSWORD, "confirm": PASSWORD, **fields}
     response = client.post("/setup", data=data)
     assert response.status_code == 400 and complaint in response.get_data(as_text=True)
     with session_factory() as session:

@@ -178,6 +178,7 @@ def test_an_account_s_user_sees_and_draws_only_in_the_account_s_contests(
                        (f"/contests/{their_contest}/draw", {"winners": "1"})):
         assert submit(owner, path, data).status_code == 404, path
     assert submit(owner, "/contests", contest_form(account=theirs)).status_code == 400
-    assert owner.get(f"/contests/{my_contest}").status_code == 200
+    own_page = text_of(owner.get(f"/contests/{my_contest}"))
+    assert f'href="/contests/{my_contest}/edit"' in own_page and f'action="/contests/{my_contest}/delete"' in own_page
     assert [(c.account_id, c.name) for c in stored(session_factory)] == [(mine, "Mój"), (theirs, "Ich")]
     assert draws(session_factory) == []

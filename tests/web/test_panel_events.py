@@ -236,6 +236,29 @@ def test_an_mms_is_sent_again_once_downloaded_and_routed(panel, signed_in, users
     assert f"TULIPANY na ślub {for_owner.id}" in owner_row.data["html"]
 
 
+def test_an_mms_downloaded_between_the_page_and_its_stream_is_sent_again(panel, store, session_factory):
+    mms = store.message(kind="mms", status="fetching", text=None, subject="Zdjęcie")
+    url = live_url(panel)  # the page shows the MMS as downloading
+    with session_factory.begin() as session:  # … and it arrives before the stream's first look
+        session.execute(update(Message).where(Message.id == mms.id).values(status="unmatched", text="bukiet"))
+
+    stream = EventStream.open(panel, url)
+    row = stream.until("message")
+    stream.close()
+
+    assert "downloading=" in url and row.data["id"] == mms.id
+    assert "bukiet" in row.data["html"] and "badge-fetching" not in row.data["html"]
+
+
+def test_garbage_in_the_downloading_ids_is_ignored(panel, store):
+    stream = EventStream.open(panel, "/panel/events?last_event_id=0&downloading=x,%2C,99999999999999999999,-1")
+    message = store.message(text="still live")
+    arrived = stream.until("message")
+    stream.close()
+
+    assert arrived.data["id"] == message.id
+
+
 def test_a_quiet_stream_sends_heartbeats_and_ends_after_its_time(app, panel):
     app.config.update(LIVE_STREAM_SECONDS=1.2, LIVE_HEARTBEAT_SECONDS=0.3)
     started = datetime.now(UTC)

@@ -181,7 +181,8 @@ def test_an_account_s_user_sees_and_changes_only_the_account_s_polls(
     assert submit(owner, f"/polls/{their_poll}/edit", poll_form()).status_code == 404
     assert submit(owner, f"/polls/{their_poll}/delete", {}).status_code == 404
     assert submit(owner, "/polls", poll_form(account=str(theirs))).status_code == 400
-    assert owner.get(f"/polls/{my_poll}").status_code == 200
+    own_page = text_of(owner.get(f"/polls/{my_poll}"))
+    assert f'href="/polls/{my_poll}/edit"' in own_page and f'action="/polls/{my_poll}/delete"' in own_page
     assert submit(owner, "/polls", poll_form(account=str(mine))).status_code == 303
     assert sorted((p.account_id, p.question) for p in polls(session_factory)) == [
         (mine, "Moja?"), (mine, "Ulubiony kwiat?"), (theirs, "Ich?")]

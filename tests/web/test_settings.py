@@ -16,7 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from appliance.db.models import Account, ApiToken, Message, PanelSetting, User
+from appliance.db.models import Account, ApiToken, Message, User
+from appliance.panel_settings import stored_values
 from appliance.users import disable_user
 from appliance.web.tokens import create_token, hash_token
 from tests.support.smtp_receiver import smtp_receiver
@@ -125,8 +126,9 @@ def smtp_form(**fields: object) -> dict[str, object]:
 
 
 def stored(sessions: sessionmaker[Session]) -> dict[str, object]:
+    """The panel's settings as the appliance reads them (the password opened: it is stored sealed)."""
     with sessions() as session:
-        return {row.key: row.value for row in session.scalars(select(PanelSetting))}
+        return stored_values(session)
 
 
 def test_the_admin_saves_the_smtp_server_and_the_password_is_never_shown_back(panel, session_factory):

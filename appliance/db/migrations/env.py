@@ -4,6 +4,7 @@ from alembic import context
 
 from appliance.db.engine import make_engine
 from appliance.db.models import Base, UtcDateTime
+from appliance.db.sealed import SEALED_LENGTH, SealedText
 
 config = context.config
 
@@ -22,9 +23,11 @@ def run_migrations_online() -> None:
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
-    """Write our UTC column type as a plain DateTime so migrations never import the models."""
+    """Write our column types as the plain types they store, so migrations never import the models."""
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, SealedText):
+        return f"sa.String(length={SEALED_LENGTH})"
     return False
 
 

@@ -18,6 +18,39 @@
 
   localiseTimes(document);
 
+  // Rows still on their way (texts queued or sending, group sends going out): ask `url` about `ids`
+  // every `interval` ms; `update(item)` puts the server's rendered HTML in place and says whether
+  // the item is still on its way. Stops once none is.
+  window.refreshUntilSettled = function (url, ids, interval, update) {
+    var waiting = ids.filter(Boolean);
+    function ask() {
+      fetch(url + "?ids=" + encodeURIComponent(waiting.join(",")), {
+        headers: { Accept: "application/json" },
+        cache: "no-store",
+      })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("HTTP " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (data) {
+          waiting = data.items.filter(update).map(function (item) { return String(item.id); });
+        })
+        .catch(function () {
+          // The box may be restarting: ask again at the next tick.
+        })
+        .finally(function () {
+          if (waiting.length) {
+            window.setTimeout(ask, interval);
+          }
+        });
+    }
+    if (waiting.length) {
+      window.setTimeout(ask, interval);
+    }
+  };
+
   var source = document.getElementById("live-events");
   if (!source || !window.EventSource) {
     return;

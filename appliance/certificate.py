@@ -1,0 +1,197 @@
+"""The panel's HTTPS certificate: made on the box at first start, or the owner's own, uploaded.
+
+A box on a shop's LAN has no public name a certificate authority would sign, so the first start makes
+a self-signed certificate for ``sms-appliance.local``, the box's host name and the addresses it has
+then. A browser warns about it once; the owner checks the SHA-256 fingerprint the box shows on its
+console and in its log against the one the browser shows, and accepts it. A shop with its own
+certificate authority (or a real name) uploads a certificate and key in Settings instead.
+
+Both live in the data directory: the key mode 0600, the certificate (with any intermediate
+certificates after it) beside it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CERTIFICATE_FILE = "https-certificate.pem"
+KEY_FILE = "https-key.pem"
+MDNS_NAME = "sms-appliance.local"
+# Nobody renews a self-signed certificate on a box in a back room; the owner accepted this one.
+GENERATED_VALIDITY = timedelta(days=3650)
+AddressType = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class CertificateError(ValueError):
+    """An uploaded certificate or key the box cannot serve; the message says why, for the form."""
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What the panel and the console show about the certificate in use."""
+
+    fingerprint: str  # SHA-256 of the DER certificate, "AB:CD:…", as browsers show it
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # the subject alternative names: DNS names and addresses
+    not_before: datetime
+    not_after: datetime
+    self_signed: bool
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def describe(certificate: x509.Certificate) -> CertificateInfo:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = tuple([*san.get_values_for_type(x509.DNSName),
+                       *(str(address) for address in san.get_values_for_type(x509.IPAddress))])
+    except x509.ExtensionNotFound:
+        names = ()
+    return CertificateInfo(fingerprint=fingerprint(certificate), subject=certificate.subject.rfc4514_string(),
+                           issuer=certificate.issuer.rfc4514_string(), names=names,
+                           not_before=certificate.not_valid_before_utc, not_after=certificate.not_valid_after_utc,
+                           self_signed=certificate.issuer == certificate.subject)
+
+
+def box_names() -> tuple[list[str], list[AddressType]]:
+    """The names and addresses a browser on the LAN may use for this box, as far as it knows now."""
+    host = socket.gethostname()
+    names = [MDNS_NAME, host, f"{host}.local", "localhost"] if "." not in host else [MDNS_NAME, host, "localhost"]
+    addresses: list[AddressType] = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    # The address a packet to the Internet would leave from: no packet is sent by connecting UDP.
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                addresses.append(ipaddress.ip_address(udp.getsockname()[0].split("%")[0]))
+        except OSError:
+            pass  # no route of that family (yet)
+    try:
+        for *_, sockaddr in socket.getaddrinfo(host, None):
+            addresses.append(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
+    except (OSError, ValueError):
+        pass
+    return list(dict.fromkeys(names)), list(dict.fromkeys(addresses))
+
+
+def generate(names: list[str], addresses: list[AddressType], now: datetime | None = None) -> tuple[bytes, bytes]:
+    """A self-signed certificate and its key (PEM): ECDSA P-256, quick to make and to use on a Pi."""
+    now = now or datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SMS appliance")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))  # a clock a little behind still accepts it
+        .not_valid_after(now + GENERATED_VALIDITY)
+        .add_extension(x509.SubjectAlternativeName([*(x509.DNSName(name) for name in names),
+                                                    *(x509.IPAddress(address) for address in addresses)]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, content_commitment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def check_pair(certificate_pem: bytes, key_pem: bytes, now: datetime | None = None) -> CertificateInfo:
+    """What the box would serve from these PEM files, or :class:`CertificateError` saying why it cannot."""
+    now = now or datetime.now(UTC)
+    try:
+        chain = x509.load_pem_x509_certificates(certificate_pem)
+    except ValueError:
+        raise CertificateError("the certificate file holds no PEM certificate "
+                               "(it should start with -----BEGIN CERTIFICATE-----)") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:
+        raise CertificateError("the private key is protected by a passphrase; upload it without one") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise CertificateError("the key file holds no PEM private key "
+                               "(it should start with -----BEGIN PRIVATE KEY-----)") from None
+    leaf = chain[0]
+    public_format = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(*public_format) != leaf.public_key().public_bytes(*public_format):
+        raise CertificateError("the private key does not belong to the certificate (the first one in the file)")
+    if leaf.not_valid_after_utc <= now:
+        raise CertificateError(f"the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    if leaf.not_valid_before_utc > now:
+        raise CertificateError(f"the certificate is valid only from {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    return describe(leaf)
+
+
+def ensure_certificate(data_dir: Path) -> tuple[CertificateInfo, bool]:
+    """The certificate in the data directory, made now when there is none; and whether it was made."""
+    certificate_path = data_dir / CERTIFICATE_FILE
+    if certificate_path.exists() and (data_dir / KEY_FILE).exists():
+        return describe(x509.load_pem_x509_certificates(certificate_path.read_bytes())[0]), False
+    names, addresses = box_names()
+    certificate_pem, key_pem = generate(names, addresses)
+    return install(data_dir, certificate_pem, key_pem), True
+
+
+def install(data_dir: Path, certificate_pem: bytes, key_pem: bytes) -> CertificateInfo:
+    """Check the pair and put it in place of the one in use (served from the next connection on when
+    the server's context is reloaded, see :func:`server_context`)."""
+    info = check_pair(certificate_pem, key_pem)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Each file written aside and renamed: a reader never sees half a file. The key goes first, so a
+    # crash between the two leaves a pair that does not match, which the start reports (never the
+    # old certificate served with a new key's name on it).
+    _replace(data_dir / KEY_FILE, key_pem, 0o600)
+    _replace(data_dir / CERTIFICATE_FILE, certificate_pem, 0o644)
+    return info
+
+
+def current(data_dir: Path) -> CertificateInfo | None:
+    """The certificate in the data directory, None before the first start made one."""
+    try:
+        return describe(x509.load_pem_x509_certificates((data_dir / CERTIFICATE_FILE).read_bytes())[0])
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def server_context(data_dir: Path) -> ssl.SSLContext:
+    """A TLS server context with the data directory's certificate and key (TLS 1.2 or newer)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(data_dir / CERTIFICATE_FILE, data_dir / KEY_FILE)
+    return context
+
+
+def _replace(path: Path, content: bytes, mode: int) -> None:
+    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(scratch, path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
