@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench clean translations screenshots image image-constraints
+.PHONY: run test lint bench fuzz clean translations screenshots image image-constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/pool.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/delivery.py
+
+# Coverage-guided fuzzing of the PDU, WAP push and MMS decoders (docs/fuzzing.md), then the findings
+# through the real reception on SQLite and PostgreSQL. Not part of `make test`: it takes a while.
+FUZZ_INSTALLED := $(VENV)/.installed-fuzz
+$(FUZZ_INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,fuzz]'
+	touch $@
+
+fuzz: $(FUZZ_INSTALLED)
+	nice -n 10 $(BIN)/python -m fuzz.run
 
 # A PNG of every panel page at desktop and phone widths (docs/screenshots/), from a fresh demo.
 screenshots: $(INSTALLED)

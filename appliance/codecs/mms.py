@@ -470,9 +470,10 @@ def _mms_headers(reader: WspReader) -> tuple[dict[str, object], ContentType | No
             headers[name].append(value)  # type: ignore[attr-defined]
         else:
             headers.setdefault(name, value)
-        if name == "Content-Type":
-            # §7: Content-Type is the last header; the message body follows it.
-            content_type = value  # type: ignore[assignment]
+        if isinstance(value, ContentType):
+            # §7: Content-Type (field 0x04) is the last header; the message body follows it. A textual
+            # application header of that name is just a header (fuzz/wap_push.py sent one).
+            content_type = value
             break
     return headers, content_type
 
@@ -578,11 +579,12 @@ def _field(name: str, value: bytes) -> bytes:
 
 
 def _encode_version(version: str) -> bytes:
-    # MMS-version-value = Short-integer: major in bits 6-4, minor in bits 3-0 (§7.3.34)
-    match = re.fullmatch(r"([0-7])\.([0-9]|1[0-4])", version)
+    # MMS-version-value = Short-integer: major in bits 6-4, minor in bits 3-0, 15 for none (§7.3.34);
+    # the decoder reads that as "major" alone.
+    match = re.fullmatch(r"([0-7])(?:\.([0-9]|1[0-4]))?", version)
     if not match:
         raise MmsError(f"MMS version {version!r} is not major.minor with major 0-7, minor 0-14")
-    return encode_short_integer(int(match[1]) << 4 | int(match[2]))
+    return encode_short_integer(int(match[1]) << 4 | (int(match[2]) if match[2] else 0x0F))
 
 
 def _wire_address(address: str) -> str:

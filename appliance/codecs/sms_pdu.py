@@ -124,6 +124,10 @@ MTI_SUBMIT = 1
 MTI_STATUS_REPORT = 2
 MTI_RESERVED = 3
 
+# TS 23.040 §9.1.2.5: a TP address field is at most 12 octets, so at most 20 semi-octets of value (an
+# alphanumeric address: 11 characters).
+MAX_ADDRESS_DIGITS = 20
+
 # Information element identifiers (TS 23.040 §9.2.3.24).
 IEI_CONCAT_8 = 0x00
 IEI_PORTS_8 = 0x04
@@ -215,7 +219,13 @@ def _read_smsc(reader: _Reader) -> str | None:
 def _read_address(reader: _Reader, what: str) -> tuple[str, int]:
     # TS 23.040 §9.1.2.5: the length counts useful semi-octets of the address value; for an
     # alphanumeric address that is the semi-octets the packed septets occupy.
+    length_offset = reader.pos
     length = reader.octet(f"{what} length")
+    if length > MAX_ADDRESS_DIGITS:
+        # Longer ones do not fit the sender column either: on PostgreSQL the row, and the whole
+        # batch of PDUs with it, would be refused at every read of the SIM.
+        raise PduError(f"{what} length {length} at offset {length_offset}: an address has at most "
+                       f"{MAX_ADDRESS_DIGITS} digits (TS 23.040 §9.1.2.5)")
     toa = reader.octet(f"{what} type of address")
     raw = reader.take((length + 1) // 2, what)
     if (toa >> 4) & 0x07 == _TON_ALPHANUMERIC:
@@ -335,8 +345,10 @@ def _parse_udh(udh: bytes, offset: int) -> tuple[Concat | None, PortAddress | No
 
 def decode_ucs2(data: bytes) -> str:
     """UCS-2 user data as UTF-16BE (TS 23.038 §5 allows it in practice: phones send surrogate
-    pairs); a lone surrogate or an odd trailing octet becomes U+FFFD."""
-    return bytes(data).decode("utf-16-be", errors="replace")
+    pairs); a lone surrogate or an odd trailing octet becomes U+FFFD. U+0000 is dropped: it is no
+    character anyone writes (some gateways pad with it), and PostgreSQL refuses it in text, which
+    failed the reception's whole batch (fuzz/reception.py found it)."""
+    return bytes(data).decode("utf-16-be", errors="replace").replace("\x00", "")
 
 
 def _read_user_data(reader: _Reader, dcs: int, dcs_offset: int, udhi: bool) -> _UserData:

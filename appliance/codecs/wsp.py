@@ -577,7 +577,12 @@ def mibenum(charset: str) -> int:
 
 def decode_text(raw: bytes, charset: str | None) -> str:
     """Text in a named charset; no charset means UTF-8. Undecodable octets become U+FFFD, an unknown
-    charset reads as UTF-8. A byte order mark is honoured and dropped."""
+    charset reads as UTF-8. A byte order mark is honoured and dropped, and so is U+0000: PostgreSQL
+    refuses it in text (the octets stay in the part's data)."""
+    return _decoded(raw, charset).replace("\x00", "")
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
     name = (charset or "utf-8").strip().lower()
     name = _CHARSET_ALIASES.get(name, name)
     codec = _PYTHON_CODECS.get(name, name)
@@ -1003,6 +1008,9 @@ def encode_encoded_string_value(text: str, charset: str = "utf-8") -> bytes:
 
 
 def _media_octets(media_type: str, constrained: bool) -> bytes:
+    if not media_type:
+        # Its Text-string would be a lone NUL, which reads back as a Value-length of 0.
+        raise MmsError("a media type cannot be empty")
     number = _CONTENT_TYPE_NUMBERS.get(media_type.lower())
     if number is not None and number <= 0x7F:
         return encode_short_integer(number)

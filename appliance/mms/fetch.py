@@ -224,7 +224,7 @@ class MmsFetcher:
             self._finish(transfer_id, "failed", "failed", str(exc))
             return
         try:
-            mms = decode_retrieve_conf(body)
+            mms = read_retrieve_conf(body)
             if mms.retrieve_status not in (None, 0x80):
                 raise PermanentFetchError(f"MMSC Retrieve-Status 0x{mms.retrieve_status:02X}: "
                                           f"{mms.retrieve_text or 'no text'}")
@@ -354,6 +354,16 @@ class MmsFetcher:
         except TransientFetchError as exc:
             log.warning("MMS %s: NotifyResp not delivered (%s); the MMSC may announce it again",
                         job.transaction_id, exc)
+
+
+def read_retrieve_conf(body: bytes) -> MmsMessage:
+    """The fetched MMS; MmsError when it does not decode or when its From is longer than the sender
+    column: PostgreSQL would refuse the row and the fetch fail again until the MMS expired."""
+    mms = decode_retrieve_conf(body)
+    limit = Message.__table__.c.sender.type.length
+    if mms.sender is not None and len(mms.sender) > limit:
+        raise MmsError(f"From of {len(mms.sender)} characters is longer than the {limit} kept")
+    return mms
 
 
 def _charset(params: dict[str, object]) -> str | None:

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from appliance.codecs.mms import MmsError, decode_notification_ind
-from appliance.codecs.wsp import decode_push
+from appliance.codecs.mms import MmsError, MmsNotification, decode_notification_ind, encode_notifyresp_ind
+from appliance.codecs.wsp import PushPdu, decode_push
 from appliance.db.models import Message, MmsTransfer
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # WDP ports of the WAP push connectionless session service (WAP-259 §6.3): 2948 plain, 2949 secure.
 WAP_PUSH_PORTS = frozenset({2948, 2949})
 MMS_CONTENT_TYPE = "application/vnd.wap.mms-message"
+_TRANSACTION_ID = MmsTransfer.__table__.c.transaction_id
+_SENDER = Message.__table__.c.sender
+LARGEST_SIZE = 2**31 - 1  # mms_transfers.size is a 32-bit integer column
 
 
 def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | None,
@@ -30,14 +33,13 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
     MMS a repeated notification announces again (not new: it must not act or be forwarded again), or
     (not an MMS, or broken) a new message that keeps it raw."""
     try:
-        push = decode_push(data)
-        if push.content_type.media_type != MMS_CONTENT_TYPE:
-            return _kept(session, iccid, smsc_sender, now, "unmatched",
-                         f"WAP push of {push.content_type.media_type} is not an MMS notification"), True
-        notification = decode_notification_ind(push.body, now=now)
+        push, notification = read_push(data, now)
     except MmsError as exc:
         log.warning("SIM %s: WAP push that does not decode kept raw: %s", iccid, exc)
         return _kept(session, iccid, smsc_sender, now, "undecodable", f"WAP push: {exc}"), True
+    if notification is None:
+        return _kept(session, iccid, smsc_sender, now, "unmatched",
+                     f"WAP push of {push.content_type.media_type} is not an MMS notification"), True
     known = session.scalar(select(MmsTransfer).where(MmsTransfer.iccid == iccid,
                                                      MmsTransfer.transaction_id == notification.transaction_id))
     if known is not None:
@@ -59,6 +61,27 @@ def accept_push(session: Session, iccid: str, data: bytes, smsc_sender: str | No
     log.info("SIM %s: MMS %s from %s announced (%s bytes), to fetch from %s", iccid, notification.transaction_id,
              message.sender, notification.size, notification.content_location)
     return message, True
+
+
+def read_push(data: bytes, now: datetime) -> tuple[PushPdu, MmsNotification | None]:
+    """The push and the MMS notification it carries (None when it carries something else).
+
+    MmsError when either does not decode, when the fetcher could not answer the notification (an
+    X-Mms-MMS-Version that is not one), or when it holds a value longer than its column: PostgreSQL
+    would refuse the row, failing the reception's whole batch again at every read of the SIM.
+    """
+    push = decode_push(data)
+    if push.content_type.media_type != MMS_CONTENT_TYPE:
+        return push, None
+    notification = decode_notification_ind(push.body, now=now)
+    encode_notifyresp_ind(notification.transaction_id, version=notification.version)
+    for name, value, column in [("X-Mms-Transaction-Id", notification.transaction_id, _TRANSACTION_ID),
+                                ("From", notification.sender or "", _SENDER)]:
+        if len(value) > column.type.length:
+            raise MmsError(f"{name} of {len(value)} characters is longer than the {column.type.length} kept")
+    if notification.size is not None and notification.size > LARGEST_SIZE:
+        raise MmsError(f"X-Mms-Message-Size of {notification.size} octets is past any MMS")
+    return push, notification
 
 
 def _kept(session: Session, iccid: str, sender: str | None, now: datetime, status: str, error: str) -> Message:

@@ -195,6 +195,15 @@ def test_encode_notifyresp_ind_and_acknowledge_ind():
 SMIL = b'<smil><body><par><img src="photo.jpg"/><text src="text.txt"/></par></body></smil>'
 
 
+def test_a_version_without_minor_is_answered_with_the_same_version():
+    # X-Mms-MMS-Version 0x9F: major 1, minor 15 (none), which reads as "1".
+    notification = decode_notification_ind(NOTIFICATION_IND.replace(bytes.fromhex("8D 92"), bytes.fromhex("8D 9F")),
+                                           now=NOW)
+    assert notification.version == "1"
+    answer = encode_notifyresp_ind(notification.transaction_id, version=notification.version)
+    assert decode_mms_pdu(answer).headers["X-Mms-MMS-Version"] == "1"
+
+
 def test_a_hand_built_retrieve_conf_reads_headers_and_parts():
     smil_head = octets("1B B3 8A") + b"<smil>\x00" + octets("89") + b"application/smil\x00"
     text = "Gęś i źdźbło".encode("iso-8859-2")
@@ -264,6 +273,17 @@ def test_a_single_part_text_message_is_one_part_decoded_by_its_charset(charset, 
     assert (part.content_type, part.data, part.text) == ("text/plain", raw, text)
 
 
+@pytest.mark.parametrize(("charset", "raw"), [
+    (octets("81 EA"), b"Hi\x00\x00"),
+    (octets("81 02 03 F7"), "Hi\x00".encode("utf-16-be")),
+])
+def test_nul_characters_are_dropped_from_a_part_text_but_kept_in_its_data(charset, raw):
+    # PostgreSQL refuses U+0000 in text (messages.text is the MMS's text parts joined).
+    data = octets("8C 84 8D 90 84", bytes([1 + len(charset)]), "83", charset) + raw
+    [part] = decode_retrieve_conf(data).parts
+    assert (part.text, part.data) == ("Hi", raw)
+
+
 def test_a_nested_multipart_alternative_is_replaced_by_its_parts():
     inner = octets("02 01 05 83") + b"plain" + octets("01 06 82") + b"<b>x</b>"[:6]
     outer_body = (
@@ -315,6 +335,26 @@ def test_not_an_mms_pdu_says_so_with_the_offset():
 def test_a_bad_expiry_token_names_the_field_and_offset():
     with pytest.raises(MmsError, match="X-Mms-Expiry at offset 4: 0x82 is neither Absolute"):
         decode_mms_pdu(octets("8C 82 88 02 82 01"))
+
+
+# Found by fuzz/wap_push.py: the push's notification has an application header named Content-Type
+# (Token-text "Content-Type", a text value), which the decoder took for the message's Content-Type
+# field and failed on with AttributeError.
+FUZZED_TEXTUAL_CONTENT_TYPE = bytes.fromhex(
+    "010603beaf848c82985431008d0100436f6e74656e742d54797065000000000048938918802b343836303031303032"
+    "30302f545950453d504c4d4e0096808e0204d28804"
+)
+
+
+def test_a_textual_content_type_header_is_just_a_header():
+    pdu = decode_mms_pdu(octets("8C 84 98", b"T\x00", "8D 93", b"Content-Type\x00", b"text/plain\x00"))
+    assert (pdu.content_type, pdu.parts) == (None, [])
+    assert pdu.headers["Content-Type"] == "text/plain"
+
+
+def test_a_fuzzed_push_with_a_textual_content_type_header_is_a_clear_error():
+    with pytest.raises(MmsError, match="header at offset 23"):
+        decode_notification_ind(decode_push(FUZZED_TEXTUAL_CONTENT_TYPE).body, now=NOW)
 
 
 def test_unknown_and_application_headers_are_kept():

@@ -153,7 +153,8 @@ time_zones = st.integers(-79, 79).map(lambda quarters: timezone(timedelta(minute
 timestamps = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59), timezones=time_zones
 ).map(lambda moment: moment.replace(microsecond=0))
-texts = st.text(max_size=400) | st.text(alphabet=GSM_CHARS, max_size=400)
+# No U+0000: the decoder drops it (PostgreSQL cannot keep it in text).
+texts = st.text(st.characters(blacklist_characters="\x00"), max_size=400) | st.text(alphabet=GSM_CHARS, max_size=400)
 
 
 @ROUND_TRIP

@@ -125,6 +125,12 @@ def test_a_surrogate_pair_split_across_parts_joins_again_from_the_data():
     assert decode_ucs2(first.data + second.data) == "H😀!"
 
 
+def test_ucs2_nul_characters_are_dropped_from_the_text_but_kept_in_the_data():
+    # Found by fuzz/reception.py: PostgreSQL refuses U+0000 in text, failing the reception's batch.
+    message = decode_sms_deliver(pdu(SMSC, DELIVER, OA, PID, UCS2, SCTS, "08", "0048 0000 0069 0000"))
+    assert (message.text, message.data) == ("Hi", bytes.fromhex("0048000000690000"))
+
+
 def test_an_odd_ucs2_octet_count_keeps_what_can_be_read():
     assert decode_sms_deliver(pdu(SMSC, DELIVER, OA, PID, UCS2, SCTS, "03", "0048 00")).text == "H\ufffd"
 
@@ -257,6 +263,32 @@ def test_national_sender_has_no_plus():
 def test_unknown_type_of_number_sender_and_star_hash_digits():
     message = decode_sms_deliver(pdu(SMSC, DELIVER, "04 81 1A2B", PID, GSM7, SCTS, "01", "41"))
     assert message.sender == "*1#2"
+
+
+def test_twenty_digits_is_the_longest_address():
+    message = decode_sms_deliver(pdu(SMSC, DELIVER, "14 91 21436587092143658709", PID, GSM7, SCTS, "01", "41"))
+    assert message.sender == "+12345678901234567890"
+
+
+# Found by fuzz/sms.py: a TP-OA of 136 digits gave a sender longer than the sender column.
+FUZZED_LONG_SENDER = bytes.fromhex(
+    "07918405210077f78888888888888888440b918405210077f7000462214071846200860605040b0000000000000000"
+    "00000000000000000000000000000000000000008423f0010603beaf848c8298454d5530303030316563393935a200"
+    "848c0000454d556535008d03beaf848c3230305d545950453d504c4d4e00960dea5a67c5826f737a656e6965008a80"
+    "8e03eacf8588058103093a808368748c8298454d553030303030656339393536986515008d938918802b3438363030"
+    "353662616331343136"
+)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (pdu(SMSC, DELIVER, "15 91 2143658709214365870921", PID, GSM7, SCTS, "01", "41"),
+     "TP-OA length 21 at offset 9: an address has at most 20 digits"),
+    (FUZZED_LONG_SENDER, "TP-OA length 136 at offset 9"),
+    (pdu(SMSC, "06", "2A", "FF 91" + "21" * 128, SCTS, SCTS, "00"), "TP-RA length 255 at offset 10"),
+])
+def test_an_address_longer_than_twenty_digits_is_an_error(raw, message):
+    with pytest.raises(PduError, match=message):
+        decode_mt_pdu(raw)
 
 
 def test_an_empty_smsc_field_means_none():

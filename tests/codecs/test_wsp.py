@@ -168,6 +168,15 @@ def test_encoders_refuse_nul_inside_and_control_octets_in_front():
         encode_text_string("\x01abc")
 
 
+def test_an_empty_media_type_is_refused_not_written_as_a_value_length():
+    # Found by fuzz/wap_push.py: a push typed by an empty quoted Text-string reads as media type "";
+    # written again, its lone NUL read back as Value-length 0 and the push no longer decoded.
+    push = decode_push(bytes.fromhex("0106027f0000af"))
+    assert push.content_type.media_type == ""
+    with pytest.raises(MmsError, match="a media type cannot be empty"):
+        encode_push(push.transaction_id, push.content_type, [], push.body)
+
+
 def test_quoted_string_opens_with_a_double_quote_and_has_no_closing_one():
     assert encode_quoted_string("<0001>") == b'"<0001>\x00'
     assert decode_quoted_string(b'"<0001>\x00') == ("<0001>", 8)

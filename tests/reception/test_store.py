@@ -108,6 +108,28 @@ def test_a_reused_reference_releases_the_older_unfinished_set(store, session_fac
     assert by_status["partial"].startswith("A" * 153) and "[part 2 of 2 missing]" in by_status["partial"]
 
 
+def test_a_ucs2_text_padded_with_nul_is_stored_without_it(store, session_factory) -> None:
+    # Found by fuzz/reception.py: PostgreSQL refused U+0000 in text and with it the whole batch.
+    padded = bytes.fromhex("00" "04" "0B918406100002F0" "00" "08" "42506070809080" "08" "0048006900000000")
+    assert [result.outcome for result in store.store(received([padded]))] == [Outcome.STORED]
+    [message] = messages(session_factory)
+    assert message.text == "Hi"
+
+
+def test_a_reference_reused_twice_releases_each_older_set_once(store, session_factory) -> None:
+    # Found by fuzz/reception.py: when the third set's first part came, the second set was released
+    # as partial, and its part 3 was also joined to the first set's partial message (which lacked a
+    # part 3), then the store failed with KeyError, at every read of the SIM.
+    first, second, third = (encode_sms_deliver("+48600100200", letter * 600, WHEN, concat_reference=5)
+                            for letter in "ABC")
+    for pdu in [*first[:2], *second[:3], third[0]]:
+        store.store(received([pdu]))
+    partial = sorted(m.text for m in messages(session_factory) if m.status == "partial")
+    assert len(partial) == 2
+    assert partial[0].startswith("A" * 306) and "[part 3 of 4 missing][part 4 of 4 missing]" in partial[0]
+    assert partial[1].startswith("B" * 459) and partial[1].endswith("[part 4 of 4 missing]")
+
+
 @pytest.mark.parametrize("raw", [
     bytes.fromhex("07914860"),  # truncated inside the SMSC address
     bytes.fromhex("0011000B916407281553F80000AA0AE8329BFD4697D9EC37"),  # an SMS-SUBMIT, not MT
@@ -120,6 +142,20 @@ def test_an_undecodable_pdu_is_kept_raw_with_an_error(store, session_factory, ra
     assert message.status == "undecodable" and message.error
     with session_factory() as session:
         assert session.scalar(select(SmsPart.pdu_hex)) == raw.hex().upper()
+
+
+def test_a_sender_too_long_for_its_column_is_kept_raw_and_the_batch_still_stored(store, session_factory) -> None:
+    # Found by fuzz/sms.py: a TP-OA of 40 digits. On PostgreSQL the sender column refused it and the
+    # whole batch failed, so no PDU of it could ever be deleted from the SIMs.
+    long_sender = bytes.fromhex("00" "04" "28" "91" + "21" * 20 + "00" "00" "42506070809080" "01" "41")
+    good = encode_sms_deliver("+48600100200", "Dzień dobry", WHEN)[0]
+    results = store.store(received([long_sender, good]))
+    assert [result.outcome for result in results] == [Outcome.UNDECODABLE, Outcome.STORED]
+    by_status = {message.status: message for message in messages(session_factory)}
+    assert "at most 20 digits" in by_status["undecodable"].error
+    assert by_status["unmatched"].text == "Dzień dobry"
+    with session_factory() as session:
+        assert long_sender.hex().upper() in session.scalars(select(SmsPart.pdu_hex)).all()
 
 
 def test_a_status_report_is_kept_apart_from_messages(store, session_factory) -> None:

@@ -47,7 +47,7 @@ def admin_browser(settings: Settings, session_factory: sessionmaker[Session], us
 
 def test_the_page_says_what_runs_and_where_the_data_lives(panel: FlaskClient, settings: Settings,
                                                           database_url: str) -> None:
-    settings.data_dir.mkdir(parents=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     html = panel.get("/system").get_data(as_text=True)
     assert f"<dd>{__version__}</dd>" in html
     assert str(settings.data_dir) in html and " free of " in html
