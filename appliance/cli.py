@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
                              envvar="APPLIANCE_CONFIG", help="Settings file (TOML).")
 
@@ -30,8 +31,7 @@ def _settings(config_file: str | None) -> Settings:
         settings = load_settings(config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     return settings
 
 
@@ -58,11 +58,21 @@ def main() -> None:
 @config_option
 def run(config_file: str | None) -> None:
     """The appliance: modem pool, reception, panel and API."""
+    from appliance.db.migrate import UpgradeFailed, upgrade_in_child_process
+
+    stop = _shutdown_requested()
+    settings = _settings(config_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The schema first, before this process imports the appliance: the upgrading child (64 MiB at
+    # its peak) and the daemon (70 MiB once its modules are in) are never both that size at once.
+    try:
+        upgrade_in_child_process(settings.effective_database_url, settings.data_dir)
+    except UpgradeFailed as exc:
+        raise click.ClickException(str(exc)) from exc
     from appliance.runtime import Appliance
     from appliance.service import supervised
 
-    stop = _shutdown_requested()
-    appliance = Appliance(_settings(config_file))
+    appliance = Appliance(settings, upgrade_schema=False)
     appliance.start()
     with supervised(appliance):  # READY=1, the watchdog fed while healthy, STOPPING=1 (systemd)
         stop.wait()

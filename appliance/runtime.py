@@ -17,11 +17,12 @@ from appliance.campaigns.group_send import GroupSender
 from appliance.certificate import CERTIFICATE_FILE, KEY_FILE, ensure_certificate, server_context
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
-from appliance.db.migrate import upgrade
+from appliance.db.migrate import upgrade_in_child_process
 from appliance.db.models import AccessNumber, ForwardTarget
 from appliance.db.sealed import Keyring, LockedSecret, use_key
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
+from appliance.heap import heap_trimmer, limit_malloc_arenas
 from appliance.mms.bearer import LanBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
@@ -99,12 +100,16 @@ class UsbModems:
 
 
 class Appliance:
-    def __init__(self, settings: Settings, serve_http: bool = True) -> None:
+    def __init__(self, settings: Settings, serve_http: bool = True, upgrade_schema: bool = True) -> None:
+        """``upgrade_schema=False``: the caller has brought the schema up to date (``appliance run``
+        does, before importing this module)."""
+        limit_malloc_arenas()  # before the first thread (the panel's pool starts below)
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.recent_log = RecentLog()
         logging.getLogger().addHandler(self.recent_log)
-        upgrade(settings.effective_database_url, data_dir=settings.data_dir)
+        if upgrade_schema:
+            upgrade_in_child_process(settings.effective_database_url, settings.data_dir)
         self.engine: Engine = use_key(make_engine(settings.effective_database_url),
                                       Keyring.from_data_dir(settings.data_dir))
         self.sessions = make_session_factory(self.engine)
@@ -138,6 +143,9 @@ class Appliance:
         # Hourly, so a message goes within the hour it passes its account's retention.
         self.scheduler.add_job(purge_expired, "interval", args=(self.sessions, self.attachments), hours=1,
                                id="retention-purge", max_instances=1, coalesce=True)
+        trim_heap = heap_trimmer()
+        if trim_heap is not None:
+            self.scheduler.add_job(trim_heap, "interval", seconds=60, id="trim-heap", max_instances=1, coalesce=True)
         self.usb_modems = UsbModems(settings.data_dir, self.pool) if settings.udev_discovery else None
         self._http: WsgiServer | None = None
         self._https: WsgiServer | None = None

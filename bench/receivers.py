@@ -241,10 +241,13 @@ def _configure_forwarding(database_url: str, emulator: Emulator, url: str) -> No
     from appliance.db.engine import make_engine, make_session_factory
     from appliance.db.migrate import upgrade
     from appliance.db.models import AccessNumber, Account, ForwardTarget
+    from appliance.db.sealed import Keyring, use_key
 
-    Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    data_dir = Path(database_url.removeprefix("sqlite:///")).parent
+    data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(database_url, data_dir=data_dir)
+    # The webhook secret is sealed with the data directory's key, as the panel would store it.
+    engine = use_key(make_engine(database_url), Keyring.from_data_dir(data_dir))
     with make_session_factory(engine).begin() as session:
         account = Account(name="Bench")
         session.add(account)

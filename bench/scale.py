@@ -6,6 +6,9 @@ appliance empties the SIM storage: the storage stays full and the appliance's re
 the limit. Personalities cycle Huawei, SIMCom, Quectel. ``appliance run`` (SQLite) runs as its own
 process with a URL forward target; the emulator and the webhook receiver run in the bench.
 
+``--rate N`` feeds N messages a second instead, spread over the modems in turn: traffic as real modems
+see it (each takes an SMS every few seconds at most), for the memory of the appliance in normal use.
+
 Per modem count, over ``--seconds`` of line rate after a warm-up (one message per modem, waited
 for): messages stored per second (in the database) and forwarded per second (webhook received); backlog, sent but not yet handled, sampled
 every 0.25 s; latency from the network delivering a message's last part to the modem to the message
@@ -15,7 +18,7 @@ forward what it stored: its RSS then and its peak (VmHWM); lost (sent, never sto
 (stored, no webhook by then) and duplicated webhooks are counted. RSS is also read once after the
 warm-up, every modem connected and nothing queued ("idle").
 
-    PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30]
+    PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30] [--rate 5]
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ from bench.traffic import DeliveryClock, Sms, endless_traffic, send, wait_until 
 
 
 class LineRateFeeder:
-    """Sends a modem its next message whenever the network holds nothing for it, until stopped."""
+    """Sends a modem its next message whenever the network holds nothing for it, until stopped; or,
+    with a ``rate``, that many messages a second, to one modem after the other."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, rate: float | None = None) -> None:
         self._emulator = emulator
+        self._rate = rate
         self._streams = {m["id"]: endless_traffic(m["id"]) for m in emulator.modems()}
         self.sent: list[Sms] = []
         self._stopping = threading.Event()
@@ -63,6 +68,9 @@ class LineRateFeeder:
         self._thread.join()
 
     def _run(self) -> None:
+        if self._rate:
+            self._run_at_rate(self._rate)
+            return
         while not self._stopping.wait(0.01):
             for modem, stream in self._streams.items():
                 if self._emulator.pending(modem) == 0:
@@ -70,14 +78,25 @@ class LineRateFeeder:
                     self.sent.append(sms)
                     send(self._emulator, [sms])
 
+    def _run_at_rate(self, rate: float) -> None:
+        due = time.monotonic()
+        while True:
+            for stream in self._streams.values():
+                due += 1 / rate
+                if self._stopping.wait(max(0.0, due - time.monotonic())):
+                    return
+                sms = next(stream)
+                self.sent.append(sms)
+                send(self._emulator, [sms])
 
-def run(modems: int, seconds: float, drain_timeout: float) -> dict[str, float]:
+
+def run(modems: int, seconds: float, drain_timeout: float, rate: float | None = None) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-scale-{modems}-"))
     emulator = run_emulator(modems=modems, control_port=0, state_dir=workdir / "emulator")
     appliance = ApplianceReceiver()
     try:
         clock = DeliveryClock(emulator)
-        feeder = LineRateFeeder(emulator)
+        feeder = LineRateFeeder(emulator, rate)
         appliance.start(emulator, workdir / "appliance")
         feeder.send_one_each()
         if not wait_until(lambda: appliance.handled_count() >= modems, 120, step=0.2):
@@ -127,13 +146,14 @@ def main() -> None:
     parser.add_argument("--modems", type=int, nargs="+", default=[1, 8, 16, 32])
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of line rate per modem count")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument("--rate", type=float, default=None, help="messages a second over all modems (default: line rate)")
     args = parser.parse_args()
     stop_on_sigterm()
     print(f"load average {os.getloadavg()[0]:.2f}")
     print("modems   sent stored/s forwarded/s backlog max/mean  stored p50/p99 ms  webhook p50/p99/max ms"
           "  CPU %  RSS MiB idle/end (peak)  lost  unforwarded  dup")
     for count in args.modems:
-        r = run(count, args.seconds, args.drain_timeout)
+        r = run(count, args.seconds, args.drain_timeout, args.rate)
         print(f"{r['modems']:6d} {r['sent']:6d} {r['stored_per_s']:8.1f} {r['per_s']:11.1f} {r['backlog_max']:8d}/{r['backlog_mean']:<7.1f}"
               f" {r['stored_p50_ms']:8.1f}/{r['stored_p99_ms']:<8.1f} {r['p50_ms']:7.0f}/{r['p99_ms']:.0f}/{r['max_ms']:<6.0f}"
               f" {r['cpu_percent']:6.1f}"

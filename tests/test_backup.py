@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.attachments import AttachmentStore
-from appliance.backup import DATABASE, MANIFEST, BackupError, head_revision, restore_backup, write_backup
+from appliance.backup import DATABASE, MANIFEST, BackupError, restore_backup, write_backup
 from appliance.cli import main
 from appliance.db.engine import make_engine, make_session_factory
-from appliance.db.migrate import upgrade
+from appliance.db.migrate import head_revision, upgrade
 from appliance.db.models import Account, ApiToken, Attachment, Message, User
 from appliance.users import create_user
 from appliance.web.tokens import create_token, find_token

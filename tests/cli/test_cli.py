@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -47,6 +48,22 @@ def test_a_bad_settings_file_is_reported_without_a_traceback(tmp_path: Path) -> 
     result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(config)])
     assert result.exit_code != 0
     assert "http_port" in result.output and "Traceback" not in result.output
+
+
+def test_run_stops_with_a_clear_error_when_the_schema_cannot_be_upgraded(tmp_path: Path) -> None:
+    # A database left by a newer version: its revision is one this version has no migration for.
+    database = tmp_path / "appliance.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        db.execute("INSERT INTO alembic_version VALUES ('9999')")
+    env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_HTTP_PORT": "0",
+           "APPLIANCE_MODEMS": "[]", "APPLIANCE_UDEV_DISCOVERY": "false"}
+    result = subprocess.run([sys.executable, "-m", "appliance.cli", "run"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "9999" in result.stderr  # Alembic's own words, from the child
+    assert "Error: the schema upgrade failed (exit status 1)" in result.stderr
+    assert "panel on http" not in result.stderr
 
 
 def test_emulate_writes_modems_json_and_serves_the_control_api(tmp_path: Path) -> None:

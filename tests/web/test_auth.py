@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -84,6 +85,20 @@ def test_a_wrong_password_is_refused_without_saying_which_half_was_wrong(client,
     for response in (wrong_password, unknown_user):
         assert response.status_code == 401 and "Wrong e-mail or password." in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
+
+
+def test_a_password_hashed_with_the_old_parameters_signs_in_and_is_hashed_again_with_the_new(
+        client, admin_user, session_factory):
+    # Before December 2026 every hash was made with argon2-cffi's defaults: 64 MiB, 3 passes, 4 lanes.
+    with session_factory() as session:
+        session.get(User, admin_user.id).password_hash = PasswordHasher().hash(PASSWORD)
+        session.commit()
+    assert sign_in(client, admin_user.email, PASSWORD)[0] == 302
+    with session_factory() as session:
+        rehashed = session.get(User, admin_user.id).password_hash
+    parameters = extract_parameters(rehashed)
+    assert (parameters.memory_cost, parameters.time_cost, parameters.parallelism) == (7 * 1024, 5, 1)
+    assert sign_in(client.application.test_client(), admin_user.email, PASSWORD)[0] == 302
 
 
 def test_sign_in_is_rate_limited_per_e_mail_even_with_the_right_password(client, admin_user):
