@@ -42,8 +42,9 @@ Rate limit of automatic answers
     autoresponder uses its own settings, the others ``DEFAULT_MAX_PER_SENDER`` per ``DEFAULT_WINDOW``.
     A default reply speaks for the owner of a dedicated number and for no account on a shared one
     (``account_id`` None: those count among themselves). Answers held back are recorded too
-    (``held_back`` says why) and do not count. Never answered: alphanumeric senders and short codes
-    (``may_autoreply``), and contacts that opted out of the account the answer speaks for.
+    (``held_back`` says why) and do not count. Never answered: alphanumeric senders, short codes and
+    e-mail addresses (an MMS's; no SMS reaches them) (``may_autoreply``), and contacts that opted out
+    of the account the answer speaks for.
 
 ``forward`` actions are not run here: ``appliance.delivery.outbox.enqueue_for_messages``, called in the
 same transaction right after, writes their deliveries with those of the account's other targets.
@@ -265,7 +266,8 @@ class ActionEngine:
                            message_id=message.id, at=context.now)
         contact = _contact(context, account, create=False) if account is not None else None
         if not may_autoreply(context.sender, self.short_code_prefixes):
-            record.held_back = "the sender is alphanumeric or a short code: never answered automatically"
+            record.held_back = ("the sender is alphanumeric, a short code or an e-mail address: never answered "
+                                "automatically")
         elif contact is not None and contact.opted_out_at is not None:
             record.held_back = "the sender opted out of this account"
         else:

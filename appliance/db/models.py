@@ -51,6 +51,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Who sent a message, wherever it is kept: a phone number, an alphanumeric name, or (an MMS: OMA MMS
+# encapsulation allows any address in From) an e-mail address, which RFC 5321 allows up to 254 characters.
+SENDER_LENGTH = 254
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -99,7 +103,7 @@ class Message(Base):
     # before a change is always loaded, so a change can be taken off the summary where it was counted.
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True, active_history=True)
     iccid: Mapped[str] = mapped_column(String(32), index=True, active_history=True)
-    sender: Mapped[str | None] = mapped_column(String(64), index=True, active_history=True)
+    sender: Mapped[str | None] = mapped_column(String(SENDER_LENGTH), index=True, active_history=True)
     text: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(8), default="sms")
     subject: Mapped[str | None] = mapped_column(Text)
@@ -170,7 +174,7 @@ class StatisticsSenderDay(Base):
     __table_args__ = _SUMMARY_TABLE
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(SENDER_LENGTH), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     messages: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -530,7 +534,7 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    msisdn: Mapped[str] = mapped_column(String(32))
+    msisdn: Mapped[str] = mapped_column(String(SENDER_LENGTH))  # a message's sender: may be an e-mail address
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -594,7 +598,7 @@ class AutoReply(Base):
     # None: a shared number's default reply to a message nobody's keyword matched (no account speaks).
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     access_number_id: Mapped[int] = mapped_column(ForeignKey("access_numbers.id"))
-    recipient: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(SENDER_LENGTH))  # the sender answered (or held back)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_sms.id"))
     held_back: Mapped[str | None] = mapped_column(String(200))  # why no answer went out
@@ -624,7 +628,7 @@ class PollVote(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # active_history: a keep-last vote that moves is taken off the statistics summary where it was.
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True, active_history=True)
-    msisdn: Mapped[str] = mapped_column(String(32))
+    msisdn: Mapped[str] = mapped_column(String(SENDER_LENGTH))
     option_code: Mapped[str] = mapped_column(String(32), active_history=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), active_history=True)
     voted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -654,7 +658,7 @@ class ContestEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # active_history: a changed entry is taken off the statistics summary where it was counted.
     contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True, active_history=True)
-    msisdn: Mapped[str] = mapped_column(String(32), active_history=True)
+    msisdn: Mapped[str] = mapped_column(String(SENDER_LENGTH), active_history=True)
     answer: Mapped[str | None] = mapped_column(Text)
     correct: Mapped[bool] = mapped_column(Boolean, active_history=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), active_history=True)
@@ -702,7 +706,7 @@ class GroupSendRecipient(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_send_id: Mapped[int] = mapped_column(ForeignKey("group_sends.id"), index=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
-    msisdn: Mapped[str] = mapped_column(String(32))
+    msisdn: Mapped[str] = mapped_column(String(SENDER_LENGTH))
     outbound_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_sms.id"))
     status: Mapped[str] = mapped_column(String(16))  # queued | opted_out | invalid_number
 

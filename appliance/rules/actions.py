@@ -59,9 +59,9 @@ _PHONE = re.compile(r"^\+?[0-9]+$")
 def may_autoreply(sender: str | None, short_code_prefixes: Iterable[str] = ()) -> bool:
     """Whether an automatic answer may go to ``sender``: a real subscriber number, not a robot.
 
-    False for a missing or alphanumeric sender, for numbers of fewer than ``MIN_SUBSCRIBER_DIGITS``
-    digits, and for numbers starting with one of ``short_code_prefixes`` (national ranges of longer
-    service numbers an operator uses, compared on the number without its ``+``).
+    False for a missing or alphanumeric sender or an e-mail address (an MMS's), for numbers of fewer
+    than ``MIN_SUBSCRIBER_DIGITS`` digits, and for numbers starting with one of ``short_code_prefixes``
+    (national ranges of longer service numbers an operator uses, compared on the number without its ``+``).
     """
     if not sender:
         return False

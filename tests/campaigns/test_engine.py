@@ -271,7 +271,7 @@ def test_robots_get_no_automatic_answer(setup: Setup, sender: str) -> None:
     setup.add(Autoresponder(account_id=setup.pizza, access_number_id=setup.dedicated, text="Dziękujemy"))
     setup.deliver("PIZZA", sender=sender, iccid=DEDICATED_SIM)
     assert setup.replies() == []
-    assert all(reason and "alphanumeric or a short code" in reason for reason in setup.held_back())
+    assert all(reason and "alphanumeric, a short code" in reason for reason in setup.held_back())
     assert len(setup.held_back()) == 2
 
 
@@ -483,7 +483,7 @@ def test_the_default_reply_never_answers_robots(setup: Setup, sender: str) -> No
     setup.deliver("Twoja paczka czeka", sender=sender)
     assert setup.replies() == []
     [reason] = setup.held_back()
-    assert reason is not None and "alphanumeric or a short code" in reason
+    assert reason is not None and "alphanumeric, a short code" in reason
 
 
 def test_the_default_reply_stops_at_the_rate_limit(setup: Setup) -> None:
