@@ -8,10 +8,14 @@ raises.
 Signature: ``X-Appliance-Signature: sha256=<hex HMAC-SHA256>`` keyed with the target's secret (its
 UTF-8 bytes) over ``"<X-Appliance-Timestamp>."`` followed by the raw body. Receivers check it with
 :func:`verify_signature` and should refuse timestamps older than five minutes (replays).
+
+The POST goes out on urllib3 itself, not requests: requests would add some 4 MiB to the daemon's
+resident memory, most of it charset_normalizer guessing text encodings we never need.
 """
 
 from __future__ import annotations
 
+import email.message
 import hashlib
 import hmac
 import http.client
@@ -22,8 +26,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
-import urllib3.exceptions
+import certifi
+import urllib3
 
 from appliance import __version__
 
@@ -121,48 +125,76 @@ class WebhookSender:
 
     def _attempt(self, target: WebhookTarget, body: bytes, headers: dict[str, str],
                  started: float) -> tuple[int | None, str, str | None]:
-        with requests.Session() as session:
-            # The appliance's environment (a LAN proxy, REQUESTS_CA_BUNDLE, .netrc) is not the target's.
-            session.trust_env = False
+        problem = _url_problem(target.url)
+        if problem:
+            return None, "", f"invalid URL: {problem}"
+        # urllib3 takes no proxy, CA bundle or .netrc from the appliance's environment, which is not
+        # the target's; retries=False: no second attempt and no redirect followed behind the outbox.
+        with urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=target.timeout, read=target.timeout),
+                                 cert_reqs="CERT_REQUIRED", ca_certs=target.ca_bundle or _system_ca_bundle()) as pool:
             try:
-                response = session.post(target.url, data=body, headers=headers, timeout=target.timeout,
-                                        allow_redirects=False, stream=True,
-                                        verify=target.ca_bundle or _system_ca_bundle())
-            except (requests.RequestException, OSError, ValueError) as exc:
+                response = pool.request("POST", target.url, body=body, headers=headers, preload_content=False)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
                 return None, "", _reason(exc, target)
-            with response:
+            try:
                 excerpt = _read_excerpt(response, started + target.timeout)
-                return response.status_code, excerpt, _status_error(response)
+            finally:
+                response.close()
+            return response.status, excerpt, _status_error(response)
 
 
-def _system_ca_bundle() -> str | bool:
+def _url_problem(url: str) -> str | None:
+    """What makes ``url`` no webhook address, if anything (urllib3 would take one without a scheme
+    as http)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        return f"{_one_line(str(exc))} in {_one_line(url)!r}"
+    if parts.scheme not in ("http", "https"):
+        return f"{_one_line(url)!r} is not an http:// or https:// address"
+    if not host:
+        return f"{_one_line(url)!r} names no host"
+    return None
+
+
+def _system_ca_bundle() -> str:
     """The operating system's CA bundle (Debian: ca-certificates, where an administrator adds a
-    company CA), else requests' own (certifi)."""
+    company CA), else certifi's."""
     cafile = ssl.get_default_verify_paths().cafile
-    return cafile if cafile and os.path.isfile(cafile) else True
+    return cafile if cafile and os.path.isfile(cafile) else certifi.where()
 
 
-def _read_excerpt(response: requests.Response, deadline: float) -> str:
+def _read_excerpt(response: urllib3.BaseHTTPResponse, deadline: float) -> str:
     """The start of the body, read up to RESPONSE_READ_LIMIT bytes or until the deadline passes."""
     received = bytearray()
     try:
-        for chunk in response.iter_content(chunk_size=8192):
+        for chunk in response.stream(8192):
             received += chunk
             if len(received) >= RESPONSE_READ_LIMIT or time.monotonic() > deadline:
                 break
-    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError):
+    except (urllib3.exceptions.HTTPError, OSError):
         pass  # the status line decides; a body cut short is still worth showing
-    charset = response.encoding or "utf-8"
     try:
-        text = bytes(received).decode(charset, errors="replace")
+        text = bytes(received).decode(_charset(response.headers.get("Content-Type")), errors="replace")
     except LookupError:
         text = bytes(received).decode("utf-8", errors="replace")
     # NUL cannot be stored in a PostgreSQL text column.
     return text[:EXCERPT_CHARS].replace("\x00", "\ufffd")
 
 
-def _status_error(response: requests.Response) -> str | None:
-    code = response.status_code
+def _charset(content_type: str | None) -> str:
+    """The charset the answer declares; text without one is ISO-8859-1 (RFC 2616), anything else is
+    read as UTF-8."""
+    if not content_type:
+        return "utf-8"
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    return header.get_content_charset() or ("iso-8859-1" if header.get_content_maintype() == "text" else "utf-8")
+
+
+def _status_error(response: urllib3.BaseHTTPResponse) -> str | None:
+    code = response.status
     if 200 <= code < 300:
         return None
     if 300 <= code < 400:
@@ -182,13 +214,20 @@ def _phrase(code: int) -> str:
 def _reason(exc: BaseException, target: WebhookTarget) -> str:
     """A one-line reason for an attempt that got no answer."""
     timeout = f"{target.timeout:g} s"
-    if isinstance(exc, requests.ConnectTimeout):
+    # urllib3's NewConnectionError (refused, no such host) is a ConnectTimeoutError too.
+    timed_out = isinstance(exc, urllib3.exceptions.TimeoutError) \
+        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+    if timed_out and isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
         return f"timed out after {timeout} connecting"
-    if isinstance(exc, requests.Timeout):
+    if timed_out:
         return f"timed out after {timeout} waiting for the answer"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                  | requests.exceptions.InvalidSchema):
+    if isinstance(exc, urllib3.exceptions.LocationValueError):
         return f"invalid URL: {_one_line(str(exc))}"
+    if isinstance(exc, urllib3.exceptions.SSLError) and isinstance(exc.__cause__, OSError) \
+            and not isinstance(exc.__cause__, ssl.SSLError):
+        # urllib3 loads the bundle when it connects; its OSError is the file's, not the network's.
+        unusable = exc.__cause__.strerror or str(exc.__cause__)
+        return f"TLS: CA bundle unusable ({_one_line(f'{unusable}: {target.ca_bundle}')})"
     causes = list(_causes(exc))
     for cause in causes:
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -205,14 +244,11 @@ def _reason(exc: BaseException, target: WebhookTarget) -> str:
             return "connection reset by the receiver"
         if isinstance(cause, http.client.RemoteDisconnected):
             return "connection closed without an answer"
-    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and target.ca_bundle:
-        # requests checks the bundle path before connecting.
-        return f"TLS: CA bundle unusable ({_one_line(str(exc))})"
     return f"request failed: {_one_line(str(exc))}"
 
 
 def _causes(exc: BaseException):
-    """The exception and everything it wraps: requests wraps urllib3, which wraps the socket's."""
+    """The exception and everything it wraps: urllib3 wraps the socket's and the ssl module's."""
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
     while pending:
