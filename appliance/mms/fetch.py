@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,64 +64,54 @@ class MmsTransport(Protocol):
     def post(self, url: str, proxy: str | None, source: str | None, body: bytes) -> None: ...
 
 
-class _SourceBoundAdapter(HTTPAdapter):
-    """Connections (direct and to the proxy) from one local address: the data call's."""
-
-    def __init__(self, source: str) -> None:
-        self._source = (source, 0)
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = self._source
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        kwargs["source_address"] = self._source
-        return super().proxy_manager_for(proxy, **kwargs)
-
-
 class HttpTransport:
     """HTTP to the MMSC, through the operator's proxy (``host:port``) when one is configured, from
-    the data call's address when there is one."""
+    the data call's address when there is one.
+
+    urllib3 itself, not requests: requests would add some 4 MiB to the daemon's resident memory, most
+    of it charset_normalizer guessing text encodings an MMS client never needs."""
+
+    # Redirects are followed (as browsers and MMS clients do); nothing is retried here, the fetcher's
+    # backoff decides when to try again.
+    _RETRIES = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=30)
 
     def __init__(self, timeout: float = 30.0) -> None:
-        self._timeout = timeout
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
 
-    def _session(self, source: str | None) -> requests.Session:
-        http = requests.Session()
-        http.trust_env = False  # the operator's proxy, never the LAN's
-        http.headers.update({"User-Agent": "sms-appliance/1 (MMS client)", "Accept": f"{MMS_MEDIA_TYPE}, */*"})
+    def _pool(self, proxy: str | None, source: str | None) -> urllib3.PoolManager:
+        """A pool for one request: the operator's proxy, never one from the environment (urllib3 reads
+        none); connections to it or to the MMSC from the data call's address."""
+        options: dict[str, Any] = {"timeout": self._timeout, "retries": self._RETRIES,
+                                   "cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
         if source is not None:
-            adapter = _SourceBoundAdapter(source)
-            http.mount("http://", adapter)
-            http.mount("https://", adapter)
-        return http
+            options["source_address"] = (source, 0)
+        return urllib3.ProxyManager(f"http://{proxy}", **options) if proxy else urllib3.PoolManager(**options)
 
-    def _proxies(self, proxy: str | None) -> dict[str, str]:
-        return {"http": f"http://{proxy}", "https": f"http://{proxy}"} if proxy else {}
+    def _request(self, method: str, url: str, proxy: str | None, source: str | None,
+                 body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        headers = {"User-Agent": "sms-appliance/1 (MMS client)", "Accept": f"{MMS_MEDIA_TYPE}, */*",
+                   **urllib3.util.make_headers(accept_encoding=True)}
+        if body is not None:
+            headers["Content-Type"] = MMS_MEDIA_TYPE
+        try:
+            with self._pool(proxy, source) as pool:
+                return pool.request(method, url, body=body, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            failure = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason else exc
+            raise TransientFetchError(f"{type(failure).__name__}: {failure}") from exc
 
     def get(self, url: str, proxy: str | None, source: str | None) -> bytes:
-        try:
-            with self._session(source) as http:
-                response = http.get(url, proxies=self._proxies(proxy), timeout=self._timeout)
-                body = response.content
-        except requests.RequestException as exc:
-            raise TransientFetchError(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500:
-            raise TransientFetchError(f"MMSC answered {response.status_code} {response.reason}")
-        if response.status_code >= 400:
-            raise PermanentFetchError(f"MMSC answered {response.status_code} {response.reason}")
-        return body
+        response = self._request("GET", url, proxy, source)
+        if response.status >= 500:
+            raise TransientFetchError(f"MMSC answered {response.status} {response.reason}")
+        if response.status >= 400:
+            raise PermanentFetchError(f"MMSC answered {response.status} {response.reason}")
+        return response.data
 
     def post(self, url: str, proxy: str | None, source: str | None, body: bytes) -> None:
-        try:
-            with self._session(source) as http:
-                response = http.post(url, data=body, proxies=self._proxies(proxy), timeout=self._timeout,
-                                     headers={"Content-Type": MMS_MEDIA_TYPE})
-        except requests.RequestException as exc:
-            raise TransientFetchError(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 300:
-            raise TransientFetchError(f"MMSC answered {response.status_code} {response.reason} to our report")
+        response = self._request("POST", url, proxy, source, body)
+        if response.status >= 300:
+            raise TransientFetchError(f"MMSC answered {response.status} {response.reason} to our report")
 
 
 @dataclass(frozen=True)

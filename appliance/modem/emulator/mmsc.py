@@ -20,7 +20,7 @@ How an MMS reaches an emulated modem (OMA-TS-MMS_CTR, WAP-251 Push):
    MMS sender is the notification's From, never the SMS originator.
 4. The appliance fetches the content location with `GET`, through the proxy
    (`GET http://mmsc.orange.pl/mms/<token> HTTP/1.1` sent to 127.0.0.1:<port>, what
-   `requests.get(url, proxies={"http": "http://127.0.0.1:<port>"})` does) or directly
+   `urllib3.ProxyManager("http://127.0.0.1:<port>").request("GET", url)` does) or directly
    (`GET http://127.0.0.1:<port>/mms/<token>`). The answer is the stored bytes as they are, with
    `Content-Type: application/vnd.wap.mms-message`. The proxy answers 502 for a host that is not
    an MMSC; an unknown or expired message is 404.
