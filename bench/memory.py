@@ -23,7 +23,7 @@ STEPS = (
     ("SQLAlchemy", ("sqlalchemy", "sqlalchemy.orm")),
     ("APScheduler", ("apscheduler.schedulers.background",)),
     ("Flask, Werkzeug, Jinja2, Babel, WTForms, Flask-Login", ("flask", "flask_babel", "flask_wtf", "flask_login")),
-    ("requests", ("requests",)),
+    ("urllib3, certifi (webhooks, MMS fetches)", ("urllib3", "certifi")),
     ("pyserial, pyudev", ("serial", "pyudev")),
     ("cryptography (sealed secrets, the HTTPS certificate)",
      ("cryptography.hazmat.primitives.ciphers.aead", "cryptography.x509")),
