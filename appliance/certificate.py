@@ -7,15 +7,18 @@ console and in its log against the one the browser shows, and accepts it. A shop
 certificate authority (or a real name) uploads a certificate and key in Settings instead.
 
 Both live in the data directory: the key mode 0600, the certificate (with any intermediate
-certificates after it) beside it.
+certificates after it) beside it. This module needs cryptography, which the daemon never loads
+(appliance.https): it runs as ``python -m appliance.certificate LEVEL DATA_DIR`` to make the first
+certificate, and the panel's HTTPS page imports it when it is used.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
-import ssl
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,8 +30,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CERTIFICATE_FILE = "https-certificate.pem"
-KEY_FILE = "https-key.pem"
+from appliance.https import CERTIFICATE_FILE, KEY_FILE, fingerprint
+
+log = logging.getLogger("appliance.certificate")  # so named in the log when run as __main__ too
+
 MDNS_NAME = "sms-appliance.local"
 # Nobody renews a self-signed certificate on a box in a back room; the owner accepted this one.
 GENERATED_VALIDITY = timedelta(days=3650)
@@ -52,10 +57,6 @@ class CertificateInfo:
     self_signed: bool
 
 
-def fingerprint(certificate: x509.Certificate) -> str:
-    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
 def describe(certificate: x509.Certificate) -> CertificateInfo:
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -63,7 +64,8 @@ def describe(certificate: x509.Certificate) -> CertificateInfo:
                        *(str(address) for address in san.get_values_for_type(x509.IPAddress))])
     except x509.ExtensionNotFound:
         names = ()
-    return CertificateInfo(fingerprint=fingerprint(certificate), subject=certificate.subject.rfc4514_string(),
+    return CertificateInfo(fingerprint=fingerprint(certificate.public_bytes(serialization.Encoding.DER)),
+                           subject=certificate.subject.rfc4514_string(),
                            issuer=certificate.issuer.rfc4514_string(), names=names,
                            not_before=certificate.not_valid_before_utc, not_after=certificate.not_valid_after_utc,
                            self_signed=certificate.issuer == certificate.subject)
@@ -144,19 +146,15 @@ def check_pair(certificate_pem: bytes, key_pem: bytes, now: datetime | None = No
     return describe(leaf)
 
 
-def ensure_certificate(data_dir: Path) -> tuple[CertificateInfo, bool]:
-    """The certificate in the data directory, made now when there is none; and whether it was made."""
-    certificate_path = data_dir / CERTIFICATE_FILE
-    if certificate_path.exists() and (data_dir / KEY_FILE).exists():
-        return describe(x509.load_pem_x509_certificates(certificate_path.read_bytes())[0]), False
+def make_self_signed(data_dir: Path) -> CertificateInfo:
+    """A new self-signed certificate for the names and addresses the box has now, put in place."""
     names, addresses = box_names()
-    certificate_pem, key_pem = generate(names, addresses)
-    return install(data_dir, certificate_pem, key_pem), True
+    return install(data_dir, *generate(names, addresses))
 
 
 def install(data_dir: Path, certificate_pem: bytes, key_pem: bytes) -> CertificateInfo:
     """Check the pair and put it in place of the one in use (served from the next connection on when
-    the server's context is reloaded, see :func:`server_context`)."""
+    the server's context is reloaded, see appliance.https.server_context)."""
     info = check_pair(certificate_pem, key_pem)
     data_dir.mkdir(parents=True, exist_ok=True)
     # Each file written aside and renamed: a reader never sees half a file. The key goes first, so a
@@ -175,14 +173,6 @@ def current(data_dir: Path) -> CertificateInfo | None:
         return None
 
 
-def server_context(data_dir: Path) -> ssl.SSLContext:
-    """A TLS server context with the data directory's certificate and key (TLS 1.2 or newer)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(data_dir / CERTIFICATE_FILE, data_dir / KEY_FILE)
-    return context
-
-
 def _replace(path: Path, content: bytes, mode: int) -> None:
     fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -195,3 +185,15 @@ def _replace(path: Path, content: bytes, mode: int) -> None:
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
+
+
+if __name__ == "__main__":
+    from appliance.cli import LOG_FORMAT
+
+    logging.basicConfig(level=sys.argv[1], format=LOG_FORMAT)
+    try:
+        made = make_self_signed(Path(sys.argv[2]))
+    except OSError as exc:
+        log.error("the HTTPS certificate cannot be written: %s", exc)
+        sys.exit(1)
+    log.info("made a self-signed HTTPS certificate for %s", ", ".join(made.names))

@@ -353,13 +353,17 @@ def user_create(config_file: str | None, email: str, admin: bool, account_id: in
 def console_note(config_file: str | None) -> None:
     """What the owner needs at the box: the HTTPS certificate's fingerprint and, until an admin
     exists, the first-run setup code. Reads the data directory only (the image shows it on the console)."""
-    from appliance.certificate import current
+    from appliance.https import served_fingerprint
     from appliance.setup_code import read_code
 
     settings = _settings(config_file)
-    info = current(settings.data_dir)
-    if info is not None:
-        click.echo(f"HTTPS certificate SHA-256 fingerprint:\n  {info.fingerprint}")
+    try:
+        fingerprint = served_fingerprint(settings.data_dir)
+    except (OSError, ValueError) as exc:
+        click.echo(f"HTTPS certificate: cannot be read ({exc})")
+    else:
+        if fingerprint is not None:
+            click.echo(f"HTTPS certificate SHA-256 fingerprint:\n  {fingerprint}")
     code = read_code(settings.data_dir)
     if code is not None:
         click.echo(f"First-run setup code (the panel asks for it once): {code}")

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, select
 
 from appliance.attachments import AttachmentStore
 from appliance.campaigns.group_send import GroupSender
-from appliance.certificate import CERTIFICATE_FILE, KEY_FILE, ensure_certificate, server_context
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import upgrade_in_child_process
@@ -23,6 +22,14 @@ from appliance.db.sealed import Keyring, LockedSecret, use_key
 from appliance.delivery.channels import forwarding_channels
 from appliance.delivery.outbox import OutboxWorker
 from appliance.heap import heap_trimmer, limit_malloc_arenas
+from appliance.https import (
+    CERTIFICATE_FILE,
+    KEY_FILE,
+    CertificateUnavailable,
+    ensure_certificate,
+    served_fingerprint,
+    server_context,
+)
 from appliance.mms.bearer import LanBearer, ModemBearer
 from appliance.mms.fetch import HttpTransport, MmsFetcher
 from appliance.modem.discovery import DeviceIssue, SerialCandidate, UdevDiscovery
@@ -184,12 +191,14 @@ class Appliance:
         short by a power cut) or a port in use leaves HTTPS off with a clear log line: reception and
         the panel on HTTP, where it can be fixed, matter more than a second way in."""
         data_dir = self.settings.data_dir
-        info, made = ensure_certificate(data_dir)
-        if made:
-            log.info("made a self-signed HTTPS certificate for %s", ", ".join(info.names))
         try:
+            ensure_certificate(data_dir)
+            fingerprint = served_fingerprint(data_dir)
             self._tls = BuiltinSSLAdapter(str(data_dir / CERTIFICATE_FILE), str(data_dir / KEY_FILE))
             self._tls.context = server_context(data_dir)
+        except CertificateUnavailable as exc:
+            log.error("HTTPS is off: %s", exc)
+            return
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             log.error("HTTPS is off: the certificate in %s cannot be used (%s); upload one in Settings → HTTPS "
                       "or delete %s and %s to have a new one made", data_dir, exc, CERTIFICATE_FILE, KEY_FILE)
@@ -206,14 +215,13 @@ class Appliance:
         self._https = https
         self.app.extensions["appliance.https_port"] = self.https_port
         self.app.extensions["appliance.reload_certificate"] = self.reload_certificate
-        log.info("HTTPS certificate SHA-256 fingerprint: %s", info.fingerprint)
+        log.info("HTTPS certificate SHA-256 fingerprint: %s", fingerprint)
 
     def reload_certificate(self) -> None:
         """Serve the data directory's certificate from the next TLS connection on, without a restart."""
         if self._tls is None:
             raise RuntimeError("this appliance serves no HTTPS")
         self._tls.context = server_context(self.settings.data_dir)
-        self._stopped = threading.Event()
 
     def _report_locked_secrets(self) -> None:
         """Say at start, once, which stored secrets the key file cannot open: the box runs on, and each

@@ -25,8 +25,8 @@ STEPS = (
     ("Flask, Werkzeug, Jinja2, Babel, WTForms, Flask-Login", ("flask", "flask_babel", "flask_wtf", "flask_login")),
     ("urllib3, certifi (webhooks, MMS fetches)", ("urllib3", "certifi")),
     ("pyserial, pyudev", ("serial", "pyudev")),
-    ("cryptography (sealed secrets, the HTTPS certificate)",
-     ("cryptography.hazmat.primitives.ciphers.aead", "cryptography.x509")),
+    # AES-GCM of the sealed secrets; _mode_gcm (with its GHASH module) is otherwise imported at the first seal.
+    ("pycryptodome (sealed secrets)", ("Crypto.Cipher.AES", "Crypto.Cipher._mode_gcm")),
     ("appliance.users (argon2)", ("appliance.users",)),
     ("the rest of appliance.runtime", ("appliance.runtime", "appliance.cli")),
 )

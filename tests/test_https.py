@@ -22,10 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from appliance.certificate import CERTIFICATE_FILE, KEY_FILE, MDNS_NAME, generate
+from appliance.certificate import MDNS_NAME, generate
 from appliance.cli import main
 from appliance.config import Settings
 from appliance.db.models import AuditEntry
+from appliance.https import CERTIFICATE_FILE, KEY_FILE, server_context
 from appliance.panel_settings import save_https
 from appliance.runtime import Appliance
 from appliance.setup_code import read_code
@@ -96,6 +97,29 @@ def test_https_answers_with_the_certificate_whose_fingerprint_the_start_logged(
     assert get(appliance, "/login", secure=False).status == 302
 
 
+def test_the_server_context_speaks_tls_1_2_or_newer_without_compression_and_loads_no_ca_store(
+        tmp_path: Path) -> None:
+    certificate, key = generate([MDNS_NAME], [])
+    (tmp_path / CERTIFICATE_FILE).write_bytes(certificate)
+    (tmp_path / KEY_FILE).write_bytes(key)
+    context = server_context(tmp_path)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert ssl.OP_NO_COMPRESSION in context.options and ssl.OP_CIPHER_SERVER_PREFERENCE in context.options
+    # No client is asked for a certificate, so there is nothing to verify one against.
+    assert context.verify_mode == ssl.CERT_NONE and context.cert_store_stats()["x509_ca"] == 0
+
+
+def test_the_console_note_says_when_the_certificate_cannot_be_read(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = {"APPLIANCE_DATA_DIR": str(data_dir)}
+    assert "HTTPS" not in CliRunner().invoke(main, ["console-note"], env=env).output  # none made yet
+    (data_dir / CERTIFICATE_FILE).write_text("-----BEGIN CERTIFICATE-----\nMIIB")  # an upload cut short
+    note = CliRunner().invoke(main, ["console-note"], env=env)
+    assert note.exit_code == 0
+    assert note.output == f"HTTPS certificate: cannot be read ({data_dir / CERTIFICATE_FILE} holds no PEM certificate)\n"
+
+
 def test_the_redirect_and_hsts_appear_only_when_turned_on(appliance: Appliance) -> None:
     plain, secure = get(appliance, "/setup", secure=False), get(appliance, "/setup", secure=True)
     assert plain.status == 200 and secure.status == 200
@@ -152,6 +176,25 @@ def test_a_certificate_that_does_not_load_leaves_https_off_and_http_up(tmp_path:
             running.https_port  # noqa: B018 - the property raises
     finally:
         running.stop()
+
+
+def test_a_certificate_that_cannot_be_made_leaves_https_off_and_http_up(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / KEY_FILE).mkdir(parents=True)  # where the key would go: nothing can be written there
+    running = Appliance(Settings(data_dir=data_dir, http_port=0, https_port=0, udev_discovery=False, http_threads=2))
+    running.start()
+    try:
+        assert get(running, "/login", secure=False).status == 302
+        with pytest.raises(RuntimeError, match="no HTTPS"):
+            running.https_port  # noqa: B018 - the property raises
+    finally:
+        running.stop()
+    assert f"HTTPS is off: no certificate could be made in {data_dir} (exit status 1)" in caplog.text
+    # The child that tried says why, in the same log.
+    assert "appliance.certificate: the HTTPS certificate cannot be written: [Errno 21] Is a directory" in \
+        capfd.readouterr().err
+    assert not (data_dir / CERTIFICATE_FILE).exists()
 
 
 # cheroot drops the socket that failed to bind without closing it (server.py, prepare()): its leak.

@@ -6,10 +6,15 @@ with it or send it. So it is encrypted (AES-256-GCM) with a key that lives in a 
 directory (``secrets.key``, mode 0600), never in the database: a copy of the database alone (a stolen
 backup of it, a ``pg_dump``, a shared PostgreSQL server's disk) holds only ciphertext.
 
-A sealed value is text: ``sealed:1:<key id>:<base64url(nonce ‖ ciphertext ‖ tag)>``. The key id (the
-first 8 hex digits of the key's SHA-256) says which key a value needs, so a box whose key file was
-lost or replaced can say so in words instead of failing to decrypt. The column name is bound into the
-tag (associated data): a sealed value moved into another column does not open.
+AES-GCM comes from pycryptodome, not cryptography, because the daemon loads it at every start and
+pycryptodome's few small C modules take about 1 MiB resident where cryptography's Rust extension with
+its own OpenSSL takes 7 (bench/memory.py).
+
+A sealed value is text: ``sealed:1:<key id>:<base64url(nonce ‖ ciphertext ‖ tag)>``, a 12-byte nonce
+and a 16-byte tag. The key id (the first 8 hex digits of the key's SHA-256) says which key a value
+needs, so a box whose key file was lost or replaced can say so in words instead of failing to
+decrypt. The column name is bound into the tag (associated data): a sealed value moved into another
+column does not open.
 
 Columns use :class:`SealedText`; the engine carries the key (:func:`use_key`), so the rest of the
 code reads and writes plain strings. A value the key cannot open is read as a :class:`LockedSecret`:
@@ -29,16 +34,20 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from Crypto.Cipher import AES
 from sqlalchemy import Engine, String, TypeDecorator
+
+if TYPE_CHECKING:
+    from Crypto.Cipher._mode_gcm import GcmMode
 
 log = logging.getLogger(__name__)
 
 KEY_FILE = "secrets.key"
 PREFIX = "sealed:1:"
 NONCE_BYTES = 12
+TAG_BYTES = 16
 # A sealed 100-character secret is 190 characters; the columns leave room for 200-character ones.
 SEALED_LENGTH = 400
 
@@ -62,8 +71,8 @@ class SealingKey:
 
     def seal(self, plain: str, column: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        ciphertext = AESGCM(self.key).encrypt(nonce, plain.encode(), column.encode())
-        return f"{PREFIX}{self.key_id}:{base64.urlsafe_b64encode(nonce + ciphertext).decode()}"
+        ciphertext, tag = self._cipher(nonce, column).encrypt_and_digest(plain.encode())
+        return f"{PREFIX}{self.key_id}:{base64.urlsafe_b64encode(nonce + ciphertext + tag).decode()}"
 
     def open(self, sealed: str, column: str) -> str:
         """The plain value, or :class:`SecretUnavailable` saying why it does not open with this key."""
@@ -74,10 +83,19 @@ class SealingKey:
                 f"key file this database was used with (it is in every full backup), or enter the secret again")
         try:
             raw = base64.urlsafe_b64decode(payload)
-            return AESGCM(self.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode()).decode()
-        except (InvalidTag, binascii.Error, ValueError):
+            if len(raw) < NONCE_BYTES + TAG_BYTES:
+                raise ValueError("shorter than a nonce and a tag")
+            cipher = self._cipher(raw[:NONCE_BYTES], column)
+            return cipher.decrypt_and_verify(raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]).decode()
+        except (binascii.Error, ValueError):  # a wrong tag is a ValueError too ("MAC check failed")
             raise SecretUnavailable(f"{column} is damaged: it does not decrypt with key {self.key_id}; "
                                     "enter the secret again") from None
+
+    def _cipher(self, nonce: bytes, column: str) -> GcmMode:
+        """AES-256-GCM with the column name as associated data; one object seals or opens one value."""
+        cipher = AES.new(self.key, AES.MODE_GCM, nonce=nonce, mac_len=TAG_BYTES)
+        cipher.update(column.encode())
+        return cipher
 
 
 def is_sealed(value: object) -> bool:
@@ -121,7 +139,7 @@ def load_key(data_dir: Path) -> SealingKey:
 
 def _create_key_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)).decode() + "\n"
+    text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n"
     # Written aside with 0600 from the start, then linked into place: link() never replaces, so when two
     # processes start together one key wins, and nobody reads a half-written file.
     fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")

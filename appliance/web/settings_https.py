@@ -7,6 +7,9 @@ admin then knows their browser reaches the HTTPS port before telling every brows
 The redirect covers the panel, not the REST API: a token sent over plain HTTP has already crossed the
 LAN in clear by the time a redirect could answer, and an integration following redirects would only
 hide that from its developer. API clients use the ``https://`` address directly.
+
+appliance.certificate (cryptography, 7 MiB resident) is imported by the views that show or take a
+certificate, when an admin opens them: the daemon that registers this blueprint never loads it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField
 
 from appliance.audit import record_request
-from appliance.certificate import CertificateError, current, install
 from appliance.config import Settings
 from appliance.panel_settings import effective_settings, save_https
 from appliance.web import db_session
@@ -118,6 +120,8 @@ def https() -> str | BaseResponse | tuple[str, int]:
 @admin_only
 def https_certificate() -> str | BaseResponse | tuple[str, int]:
     """The owner's own certificate: checked, stored in the data directory, served from the next connection."""
+    from appliance.certificate import CertificateError, install
+
     upload = CertificateForm()
     if not upload.validate_on_submit():
         return _render(_switches(), upload, None), 400
@@ -153,6 +157,8 @@ def _switches() -> HttpsForm:
 
 
 def _render(form: HttpsForm, upload: CertificateForm, error: str | None, upload_failed: bool = False) -> str:
+    from appliance.certificate import current
+
     info = current(current_app.config["APPLIANCE_SETTINGS"].data_dir)
     return render_template("settings/https.html", form=form, upload=upload, error=error, info=info,
                            upload_failed=upload_failed, https_url=https_url("/"), secure=request.is_secure,

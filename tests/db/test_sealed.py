@@ -4,6 +4,7 @@ secrets to a new box, the database inside it alone does not."""
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import secrets
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +29,16 @@ from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.migrate import downgrade, upgrade
 from appliance.db.models import AccessNumber, Account, Delivery, ForwardTarget, Message
-from appliance.db.sealed import KEY_FILE, Keyring, LockedSecret, SecretUnavailable, load_key, reveal, use_key
+from appliance.db.sealed import (
+    KEY_FILE,
+    Keyring,
+    LockedSecret,
+    SealingKey,
+    SecretUnavailable,
+    load_key,
+    reveal,
+    use_key,
+)
 from appliance.delivery.channels import EmailChannel, WebhookChannel
 from appliance.delivery.email import SmtpSettings
 from appliance.delivery.outbox import DeliveryJob, enqueue_for_messages
@@ -144,6 +156,49 @@ def test_a_sealed_value_moved_into_another_column_does_not_open(session_factory:
 
 
 # --- the key file lost -------------------------------------------------------------------------------
+
+def sealed_by_cryptography(key: SealingKey, plain: str, column: str) -> str:
+    """A value as the box sealed it before AES-GCM came from pycryptodome: cryptography's AESGCM (OpenSSL's
+    GCM), which returns the ciphertext with the tag after it."""
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(key.key).encrypt(nonce, plain.encode(), column.encode())
+    return f"sealed:1:{key.key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def opened_by_cryptography(key: SealingKey, sealed: str, column: str) -> str:
+    raw = base64.urlsafe_b64decode(sealed.rpartition(":")[2])
+    return AESGCM(key.key).decrypt(raw[:12], raw[12:], column.encode()).decode()
+
+
+def test_values_sealed_with_cryptography_open_and_new_ones_open_with_cryptography(tmp_path: Path) -> None:
+    key = load_key(tmp_path)
+    column, other_column = "forward_targets.secret", "access_numbers.mms_apn_password"
+    for plain in (WEBHOOK_SECRET, "", "Zażółć gęślą jaźń 🌷" * 20):
+        earlier = sealed_by_cryptography(key, plain, column)
+        assert key.open(earlier, column) == plain
+        now = key.seal(plain, column)
+        assert opened_by_cryptography(key, now, column) == plain
+        # The column name is the associated data in both.
+        with pytest.raises(SecretUnavailable, match=f"{other_column} is damaged"):
+            key.open(earlier, other_column)
+        with pytest.raises(InvalidTag):
+            opened_by_cryptography(key, now, other_column)
+    flipped = bytearray(base64.urlsafe_b64decode(earlier.rpartition(":")[2]))
+    flipped[-1] ^= 1
+    for damaged in (bytes(flipped), bytes(flipped[:27]), b""):
+        with pytest.raises(SecretUnavailable, match=f"{column} is damaged"):
+            key.open(f"sealed:1:{key.key_id}:{base64.urlsafe_b64encode(damaged).decode()}", column)
+
+
+def test_a_secret_stored_before_the_switch_to_pycryptodome_reads_back_plain(
+        session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+    store_secrets(session_factory)
+    earlier = sealed_by_cryptography(load_key(tmp_path / "data"), "whsec-stored-by-0.9", "forward_targets.secret")
+    with session_factory.begin() as session:
+        session.execute(text("UPDATE forward_targets SET secret = :sealed"), {"sealed": earlier})
+    with session_factory() as session:
+        assert session.scalar(select(ForwardTarget.secret)) == "whsec-stored-by-0.9"
+
 
 def test_without_its_key_file_the_box_receives_and_only_forwarding_says_the_secret_is_locked(
         database_url: str, session_factory: sessionmaker[Session], tmp_path: Path,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.certificate import CERTIFICATE_FILE
+from appliance.https import CERTIFICATE_FILE
 from appliance.setup_code import SETUP_CODE_FILE
 
 APP_TREE = Path(__file__).parents[2] / "image" / "modules" / "app" / "filesystem" / "root"

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from appliance.certificate import CERTIFICATE_FILE, KEY_FILE, MDNS_NAME, ensure_certificate, generate
+from appliance.certificate import MDNS_NAME, generate, make_self_signed
 from appliance.db.models import Account, AuditEntry, PanelSetting
+from appliance.https import CERTIFICATE_FILE, KEY_FILE
 
 HTTPS = "https://localhost"
 
@@ -36,8 +37,8 @@ def upload(client: FlaskClient, certificate: bytes, key: bytes):
 
 
 def test_the_page_shows_the_fingerprint_to_admins_only(panel, signed_in, users, session_factory, settings):
-    info, made = ensure_certificate(settings.data_dir)
-    assert made and MDNS_NAME in info.names
+    info = make_self_signed(settings.data_dir)
+    assert MDNS_NAME in info.names
     html = panel.get("/settings/https").get_data(as_text=True)
     assert info.fingerprint in html and MDNS_NAME in html
     with session_factory() as session:
@@ -101,7 +102,7 @@ def _other_key() -> bytes:
 ])
 def test_a_certificate_that_cannot_be_served_is_refused_and_changes_nothing(panel, settings, session_factory,
                                                                              pair, reason):
-    ensure_certificate(settings.data_dir)
+    make_self_signed(settings.data_dir)
     before = (settings.data_dir / CERTIFICATE_FILE).read_bytes(), (settings.data_dir / KEY_FILE).read_bytes()
     certificate, key = generate(["sms.example.pl"], [])
     response = upload(panel, *pair(certificate, key))
