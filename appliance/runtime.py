@@ -46,6 +46,7 @@ from appliance.service import HealthCheck, http_server_answers, ingest_writer_an
 from appliance.setup_code import SETUP_CODE_FILE, ensure_code, void_code
 from appliance.users import any_user_exists
 from appliance.web import create_app
+from appliance.web_server import make_server
 
 log = logging.getLogger(__name__)
 # A line for every run of every periodic job (every 5 s) would wear the SD card and hide what matters.
@@ -167,13 +168,17 @@ class Appliance:
                                   forwarding_channels=self.channels, wake_outbox=self.outbox.wake,
                                   log_entries=self.recent_log.entries, at_logs=self.pool.at_logs)
             self.app.extensions["appliance.attachments"] = self.attachments
-            # cheroot: a fixed pool of worker threads, one per request being answered; a live-updates
-            # stream holds its worker while the page is open (docs/operations.md sizes the pool).
-            self._http = WsgiServer((settings.http_host, settings.http_port), self.app,
-                                    numthreads=settings.http_threads)
+            self._http = make_server((settings.http_host, settings.http_port), self.app, settings.http_threads)
             self._http.prepare()  # binds now: a port in use fails the start, not a thread later
             self._serve_https()
+            self.scheduler.add_job(self._shrink_web_workers, "interval", seconds=60, id="web-workers",
+                                   max_instances=1, coalesce=True)
         self._stopped = threading.Event()
+
+    def _shrink_web_workers(self) -> None:
+        for server in (self._http, self._https):
+            if server is not None:
+                server.requests.shrink_idle()
 
     def _first_run_code(self) -> None:
         """Until an admin exists, the panel's setup asks for a code only the box shows: here, in its log."""
@@ -203,8 +208,7 @@ class Appliance:
             log.error("HTTPS is off: the certificate in %s cannot be used (%s); upload one in Settings → HTTPS "
                       "or delete %s and %s to have a new one made", data_dir, exc, CERTIFICATE_FILE, KEY_FILE)
             return
-        https = WsgiServer((self.settings.http_host, self.settings.https_port), self.app,
-                           numthreads=self.settings.http_threads)
+        https = make_server((self.settings.http_host, self.settings.https_port), self.app, self.settings.http_threads)
         https.ssl_adapter = self._tls
         try:
             https.prepare()
