@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, String, create_engine, event
+from sqlalchemy import Engine, String, create_engine, event, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -26,10 +26,16 @@ from appliance.db.statistics_summary import install
 
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = make_url(database_url).database
+        # A file's pool keeps two connections open, opens more while busy and closes them after:
+        # each kept one holds its own schema, prepared statements and page cache, about 0.4 MiB
+        # after traffic with a new database (up to 2 MiB more of page cache on a large one).
+        # Fifteen at most, as SQLAlchemy's default pool allows. (An in-memory database has one.)
+        on_file = bool(path) and path != ":memory:" and "mode=memory" not in database_url
+        if on_file:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False},
+                               **({"pool_size": 2, "max_overflow": 13} if on_file else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
