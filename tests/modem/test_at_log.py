@@ -46,6 +46,19 @@ def test_a_pdu_typed_at_the_prompt_shows_where_it_ends() -> None:
     assert log.entries()[0].as_text().endswith(">> 0011000B914806001002F00000AA01C8<Ctrl-Z>")
 
 
+def test_each_line_reads_back_as_recorded_with_its_time_and_direction() -> None:
+    log = AtLog()
+    before = time.time()
+    log.sent("AT+CMGL=4\r")
+    log.received("+CMGL: 0,0,,24 \ufffd\ufffd")  # non-ASCII bytes from the line, shown replaced
+    log.event("cannot open /dev/tty\udcff: gone")  # a device name that is not valid UTF-8
+    entries = log.entries()
+    assert [(e.direction, e.text) for e in entries] == [
+        ("sent", "AT+CMGL=4"), ("received", "+CMGL: 0,0,,24 \ufffd\ufffd"),
+        ("event", "cannot open /dev/tty\udcff: gone")]
+    assert before <= entries[0].at <= entries[-1].at <= time.time()
+
+
 @pytest.fixture
 def rig(tmp_path: Path, session_factory: sessionmaker[Session]) -> Iterator[PoolRig]:
     rig = PoolRig(tmp_path, session_factory)
