@@ -1,8 +1,10 @@
 """glibc's malloc tuned for a process of some 70 threads on a small board.
 
-- **Two arenas, not eight per core.** Each thread that allocates gets an arena of its own while
+- **One arena, not eight per core.** Each thread that allocates gets an arena of its own while
   there are fewer than 8 × cores, and every arena keeps free memory of its own: with 16 modems (two
-  threads each) and the panel's, about 0.5 MiB of RSS for nothing (docs/performance.md).
+  threads each) and the panel's, about 0.5 MiB of RSS for nothing, and a second arena still 0.3 to
+  0.6 MiB (docs/performance.md). Python allocates holding its one interpreter lock anyway; what
+  allocates without it (SQLite, OpenSSL) waits for the arena's lock instead.
 - **Free memory given back after a burst.** malloc keeps what Python (objects over 512 bytes),
   SQLite (its page cache) and OpenSSL free, for reuse, and returns it to the system only from the
   top of each heap. After a burst (a SIM storage full of messages read at once, a backlog of
@@ -20,7 +22,7 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
-MALLOC_ARENAS = 2
+MALLOC_ARENAS = 1
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
 

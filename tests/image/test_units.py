@@ -92,6 +92,15 @@ def test_the_service_writes_only_its_data_directory_and_keeps_only_the_capabilit
     assert service["DeviceAllow"] == ["char-ttyUSB rw", "char-ttyACM rw"]
 
 
+def test_the_service_runs_python_without_docstrings_asserts_and_column_positions() -> None:
+    """The memory budget counts on these (docs/performance.md, Memory); the bytecode made for them
+    goes to the service's cache directory, /opt being read-only to it."""
+    service = unit_settings(UNITS / "appliance.service")
+    environment = {name for line in service["Environment"] for name in line.split()}
+    assert {"PYTHONOPTIMIZE=2", "PYTHONNODEBUGRANGES=1", "PYTHONPYCACHEPREFIX=/var/cache/appliance/bytecode"} <= environment
+    assert service["CacheDirectory"] == ["appliance"]
+
+
 def test_the_first_boot_runs_once_before_the_service() -> None:
     first_boot = unit_settings(UNITS / "appliance-first-boot.service")
     service = unit_settings(UNITS / "appliance.service")
