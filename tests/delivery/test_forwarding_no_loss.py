@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.db.models import AccessNumber, Account, Delivery, ForwardTarget, Message
 from appliance.modem.emulator.emulator import Emulator
-from tests.reception.test_no_loss import ApplianceProcess
+from tests.support.appliance_process import ApplianceProcess
 from tests.support.http_receiver import HttpReceiver
 
 MESSAGES = 500
@@ -48,9 +48,11 @@ def test_sigkill_during_a_burst_with_a_flaky_receiver_delivers_every_message_onc
         session.add(ForwardTarget(account_id=account.id, name="CRM", kind="url", address=receiver.url + "hook",
                                   secret=secrets.token_urlsafe(32), download_token=secrets.token_urlsafe(32),
                                   timeout_seconds=2.0))
-    appliance = ApplianceProcess(tmp_path, database_url, [str(m["link"]) for m in emulator.modems()])
     # A 30 % failing receiver makes a long tail of retries; shorter pauses keep the test short.
-    appliance.env["APPLIANCE_FORWARD_FIRST_RETRY_SECONDS"] = "0.5"
+    appliance = ApplianceProcess(tmp_path / "data", tmp_path / "appliance.log",
+                                 [str(m["link"]) for m in emulator.modems()],
+                                 {"APPLIANCE_DATABASE_URL": database_url,
+                                  "APPLIANCE_FORWARD_FIRST_RETRY_SECONDS": "0.5"})
     rng = random.Random(13)
 
     def traffic() -> None:

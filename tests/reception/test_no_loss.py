@@ -7,12 +7,7 @@ again. Afterwards every message is stored exactly once and every modem's storage
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.db.models import Message
 from appliance.modem.emulator.emulator import Emulator
+from tests.support.appliance_process import ApplianceProcess
 
 MESSAGES = 1000
 KILLS = 20
@@ -42,43 +38,6 @@ def expected_messages(seed: int = 7) -> list[tuple[str, str]]:
     return result
 
 
-class ApplianceProcess:
-    def __init__(self, tmp_path: Path, database_url: str, links: list[str]) -> None:
-        self.env = {**os.environ,
-                    "APPLIANCE_DATA_DIR": str(tmp_path / "data"),
-                    "APPLIANCE_DATABASE_URL": database_url,
-                    "APPLIANCE_MODEMS": json.dumps(links),
-                    "APPLIANCE_HTTP_PORT": "0",
-                    "APPLIANCE_HTTPS_PORT": "0",
-                    "APPLIANCE_STORAGE_POLL_SECONDS": "3",
-                    "APPLIANCE_AT_TIMEOUT_SECONDS": "3",
-                    "APPLIANCE_LOG_LEVEL": "INFO"}
-        self.log = open(tmp_path / "appliance.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run"], env=self.env,
-                                        stdout=self.log, stderr=self.log)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.kills += 1
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         tmp_path: Path, database_url: str, session_factory: sessionmaker[Session]) -> None:
@@ -86,7 +45,8 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     for personality in ("huawei", "simcom", "quectel", "huawei"):
         emulator.add_modem(personality)
     links = [str(m["link"]) for m in emulator.modems()]
-    appliance = ApplianceProcess(tmp_path, database_url, links)
+    appliance = ApplianceProcess(tmp_path / "data", tmp_path / "appliance.log", links,
+                                 {"APPLIANCE_DATABASE_URL": database_url})
     expected = expected_messages()
     rng = random.Random(11)
 

@@ -34,7 +34,6 @@ import os
 import random
 import re
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -52,7 +51,7 @@ from PIL import Image
 
 from appliance.attachments import AttachmentStore
 from appliance.modem.emulator.emulator import Emulator
-from appliance.runtime import RUNNING_MARKER
+from tests.support.appliance_process import ApplianceProcess
 from tests.support.http_receiver import HttpReceiver, RecordedRequest
 from tests.support.smtp_receiver import SmtpServer
 
@@ -175,58 +174,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class ApplianceChild:
-    """``python -m appliance.cli run`` on one data directory, started again after every kill."""
-
-    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str]) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.env = {**os.environ, **env, "APPLIANCE_DATA_DIR": str(data_dir), "APPLIANCE_HTTP_PORT": str(self.port),
-                    "APPLIANCE_HTTPS_PORT": str(free_port())}
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.started_at = time.time()
-        self.process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run"], env=self.env,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_until_running(self, seconds: float = 60) -> None:
-        """Until this start has got as far as starting its parts (it marks the data directory so)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self.alive():
-            with contextlib.suppress(FileNotFoundError):
-                if (self.data_dir / RUNNING_MARKER).stat().st_mtime >= self.started_at:
-                    return
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.kills += 1
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
 
 class Panel:
@@ -379,19 +326,20 @@ class Campaign:
             with data_directory(self.workdir, plan.kind == "disk_full") as data:
                 self.database = data / DATABASE_FILE
                 _configure(data, emulator, self.webhooks.url + "hook")
-                self.appliance = ApplianceChild(data, self.workdir / "appliance.log", {
-                    "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
+                port = free_port()
+                settings = {
+                    "APPLIANCE_HTTP_PORT": str(port),
+                    "APPLIANCE_HTTPS_PORT": str(free_port()),
                     "APPLIANCE_MMS_BEARER": "lan",
-                    "APPLIANCE_STORAGE_POLL_SECONDS": "3",
-                    "APPLIANCE_AT_TIMEOUT_SECONDS": "3",
                     "APPLIANCE_HEALTH_SECONDS": "5",
                     "APPLIANCE_FORWARD_FIRST_RETRY_SECONDS": "0.5",
                     "APPLIANCE_SMTP_HOST": "127.0.0.1",
                     "APPLIANCE_SMTP_PORT": str(self.smtp.receiver.port),
                     "APPLIANCE_SMTP_SENDER": "bramka@fault.test",
-                    "APPLIANCE_UDEV_DISCOVERY": "false",
-                    "APPLIANCE_LOG_LEVEL": "INFO"})
-                self.panel = Panel(self.appliance.url)
+                    "APPLIANCE_UDEV_DISCOVERY": "false"}
+                self.appliance = ApplianceProcess(data, self.workdir / "appliance.log",
+                                                  [m["link"] for m in emulator.modems()], settings)
+                self.panel = Panel(f"http://127.0.0.1:{port}")
                 try:
                     self.appliance.start()
                     self._wait_for_panel()
