@@ -16,13 +16,11 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,9 @@ from appliance.https import CERTIFICATE_FILE, served_fingerprint
 from appliance.modem.emulator.emulator import run_emulator
 from appliance.web.tokens import create_token
 from tests.support.http_receiver import HttpReceiver
+from tests.support.modem_pool import wait_for
 from tests.support.notify_socket import NotifySocket
+from tests.support.ports import free_port
 
 WEBHOOK_SECRET = "whsec-Kwiaciarnia-footprint-5e8d1a"
 
@@ -142,25 +142,11 @@ runpy.run_module("appliance.cli", run_name="__main__")
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
     emulator = run_emulator(modems=1, control_port=0, state_dir=tmp_path / "emulator", mmsc_port=0)
     [modem] = emulator.modems()
     mmsc = emulator.mmsc.describe()
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "appliance.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nhttps_port = 0\n'
                       f'modems = ["{emulator.port(modem["id"])}"]\nudev_discovery = false\nmms_bearer = "lan"\n')
@@ -184,7 +170,7 @@ def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
 
     try:
         with HttpReceiver() as webhooks:
-            _wait_until(modem_ready, "the daemon's modem ready")
+            wait_for(modem_ready, "the daemon's modem ready", timeout=60)
             assert daemon.poll() is None, log.read_text()
             account = api(f"{base}/accounts", token, {"name": "Kwiaciarnia"})
             api(f"{base}/access-numbers", token, {
@@ -194,7 +180,7 @@ def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
                                                   "url": webhooks.url + "hooks/sms", "secret": WEBHOOK_SECRET})
             emulator.deliver_sms(1, "+48600100200", "Poproszę bukiet róż")
             emulator.deliver_mms(1, "+48600100200", [("image/jpeg", "bukiet.jpg", b"\xff\xd8 bukiet \xff\xd9")])
-            _wait_until(lambda: len(webhooks.requests) >= 2, "the webhooks of the text and of the fetched MMS")
+            wait_for(lambda: len(webhooks.requests) >= 2, "the webhooks of the text and of the fetched MMS", timeout=60)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)
     finally:

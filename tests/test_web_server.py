@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import http.client
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from cheroot.wsgi import Server as WsgiServer
 
 from appliance.web_server import MIN_WORKERS, SPARE_WORKERS, make_server
+from tests.support.modem_pool import wait_for
 
 
 class HoldingApp:
@@ -33,15 +33,6 @@ class HoldingApp:
 
 def workers() -> int:
     return sum(1 for thread in threading.enumerate() if thread.name.startswith("CP Server") and thread.is_alive())
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture
@@ -84,7 +75,7 @@ def test_a_server_starts_with_few_workers(served):
     _, start = served
     before = workers()
     start(32)
-    assert wait_for(lambda: workers() - before == MIN_WORKERS)
+    wait_for(lambda: workers() - before == MIN_WORKERS, "the first workers", timeout=10)
 
 
 def test_requests_are_answered_while_more_streams_are_open_than_the_server_started_with(served):
@@ -124,8 +115,8 @@ def test_idle_workers_beyond_the_spare_ones_go_at_a_shrink_but_never_below_the_m
     app.release.set()
     for stream in streams:
         stream.close()
-    assert wait_for(lambda: server.requests.idle == grown)
+    wait_for(lambda: server.requests.idle == grown, "every worker idle", timeout=10)
     server.requests.shrink_idle()
-    assert wait_for(lambda: workers() - before == max(MIN_WORKERS, SPARE_WORKERS))
+    wait_for(lambda: workers() - before == max(MIN_WORKERS, SPARE_WORKERS), "the pool shrunk", timeout=10)
     assert get(server) == b"done\n"
 

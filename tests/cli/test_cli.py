@@ -22,6 +22,7 @@ from appliance.cli import main
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.models import ApiToken
 from appliance.web.tokens import hash_token
+from tests.support.ports import free_port
 
 
 def test_version() -> None:
@@ -92,7 +93,7 @@ def test_emulate_writes_modems_json_and_serves_the_control_api(tmp_path: Path) -
 
 
 def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_HTTP_PORT": str(port),
            "APPLIANCE_HTTPS_PORT": "0"}
     token = subprocess.run([sys.executable, "-m", "appliance.cli", "token", "create", "demo"], env=env,
@@ -126,11 +127,3 @@ def test_demo_shows_messages_arriving_over_the_api(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert process.returncode == 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -6,7 +6,6 @@ The browser fixtures (``browser``) come from tests/web/conftest.py, re-exported 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from playwright.sync_api import Browser, Page
 from appliance.config import Settings
 from appliance.modem.emulator.emulator import Emulator, run_emulator
 from appliance.runtime import Appliance
+from tests.support.ports import free_port
 from tests.web.conftest import browser  # noqa: F401 - a fixture, shared with the panel's browser tests
 
 
@@ -40,18 +40,12 @@ class Box:
         return all(status.state.value == "ready" for status in self.appliance.pool.statuses())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def box(tmp_path: Path, database_url: str) -> Iterator[Box]:
     """Two emulated modems (Huawei, SIMCom) and a fresh appliance with no user and no access number."""
     emulator = run_emulator(modems=2, control_port=0, state_dir=tmp_path / "emulator", mmsc_port=0,
                             personalities=["huawei", "simcom"])
-    port = _free_port()
+    port = free_port()
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, http_port=port, https_port=0,
                         modems=[emulator.port(modem["id"]) for modem in emulator.modems()],
                         udev_discovery=False, mms_bearer="lan", send_interval_seconds=0.1,

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.image.disk_image import SECTOR, extract, partition_table
+from tests.support.ports import free_port
 
 # The first test of a run builds the root file system (conftest.py): minutes, not the usual 300 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -37,12 +38,6 @@ def panel_status(port: int) -> int | None:
         return error.code
     except OSError:
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def block_count_and_size(filesystem: Path) -> tuple[int, int]:

@@ -34,7 +34,6 @@ import os
 import random
 import re
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from appliance.attachments import AttachmentStore
 from appliance.modem.emulator.emulator import Emulator
 from tests.support.appliance_process import ApplianceProcess
 from tests.support.http_receiver import HttpReceiver, RecordedRequest
+from tests.support.ports import free_port
 from tests.support.smtp_receiver import SmtpServer
 
 FAULT_KINDS = ("sigkill", "unplug", "hang", "garbage", "disk_full", "db_locked", "smtp_down", "webhook_down")
@@ -168,12 +168,6 @@ def digits(number: str | None) -> str:
 
 
 # ---- the appliance as a child process ----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Panel:

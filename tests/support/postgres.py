@@ -15,15 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 
 class PostgresUnavailable(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _bin(name: str) -> str:
@@ -40,7 +36,7 @@ class ThrowawayCluster:
     def __init__(self, durable: bool = False) -> None:
         self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="appliance-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:
