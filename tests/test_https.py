@@ -75,6 +75,19 @@ def get(appliance: Appliance, path: str, *, secure: bool) -> http.client.HTTPRes
     return response
 
 
+def assert_serves_http_without_https(data_dir: Path, https_port: int = 0) -> None:
+    """An appliance started on ``data_dir`` answers the panel over HTTP and serves no HTTPS."""
+    running = Appliance(Settings(data_dir=data_dir, http_port=0, https_port=https_port, udev_discovery=False,
+                                 http_threads=2))
+    running.start()
+    try:
+        assert get(running, "/login", secure=False).status == 302
+        with pytest.raises(RuntimeError, match="no HTTPS"):
+            running.https_port  # noqa: B018 - the property raises
+    finally:
+        running.stop()
+
+
 def test_https_answers_with_the_certificate_whose_fingerprint_the_start_logged(
         appliance: Appliance, caplog: pytest.LogCaptureFixture) -> None:
     der = peer_certificate(appliance.https_port)
@@ -168,28 +181,14 @@ def test_a_certificate_that_does_not_load_leaves_https_off_and_http_up(tmp_path:
     _, other_key = generate([MDNS_NAME], [])
     (data_dir / CERTIFICATE_FILE).write_bytes(certificate)
     (data_dir / KEY_FILE).write_bytes(other_key)
-    running = Appliance(Settings(data_dir=data_dir, http_port=0, https_port=0, udev_discovery=False, http_threads=2))
-    running.start()
-    try:
-        assert get(running, "/login", secure=False).status == 302
-        with pytest.raises(RuntimeError, match="no HTTPS"):
-            running.https_port  # noqa: B018 - the property raises
-    finally:
-        running.stop()
+    assert_serves_http_without_https(data_dir)
 
 
 def test_a_certificate_that_cannot_be_made_leaves_https_off_and_http_up(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     data_dir = tmp_path / "data"
     (data_dir / KEY_FILE).mkdir(parents=True)  # where the key would go: nothing can be written there
-    running = Appliance(Settings(data_dir=data_dir, http_port=0, https_port=0, udev_discovery=False, http_threads=2))
-    running.start()
-    try:
-        assert get(running, "/login", secure=False).status == 302
-        with pytest.raises(RuntimeError, match="no HTTPS"):
-            running.https_port  # noqa: B018 - the property raises
-    finally:
-        running.stop()
+    assert_serves_http_without_https(data_dir)
     assert f"HTTPS is off: no certificate could be made in {data_dir} (exit status 1)" in caplog.text
     # The child that tried says why, in the same log.
     assert "appliance.certificate: the HTTPS certificate cannot be written: [Errno 21] Is a directory" in \
@@ -204,14 +203,5 @@ def test_an_https_port_in_use_leaves_https_off_and_http_up(tmp_path: Path, caplo
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        running = Appliance(Settings(data_dir=tmp_path / "data", http_port=0, https_port=port, udev_discovery=False,
-                                     http_threads=2))
-        running.start()
-        try:
-            assert get(running, "/login", secure=False).status == 302
-            assert any(f"HTTPS is off: cannot listen on 127.0.0.1 port {port}" in r.getMessage()
-                       for r in caplog.records)
-            with pytest.raises(RuntimeError, match="no HTTPS"):
-                running.https_port  # noqa: B018 - the property raises
-        finally:
-            running.stop()
+        assert_serves_http_without_https(tmp_path / "data", https_port=port)
+    assert any(f"HTTPS is off: cannot listen on 127.0.0.1 port {port}" in r.getMessage() for r in caplog.records)
