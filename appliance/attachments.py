@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from appliance.atomic_files import replace_file
 from appliance.codecs.media_types import OCTET_STREAM, content_type_for, extension_for, normalise
 from appliance.db.models import Attachment, Message
 
@@ -92,22 +91,7 @@ class AttachmentStore:
         except FileNotFoundError:
             pass
         final.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory as the final name, so the rename is atomic; a crash leaves only a
-        # ".tmp-…" file, never a truncated file under a hash name.
-        fd, scratch = tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(scratch, final)
-        except BaseException:
-            try:
-                os.unlink(scratch)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_directory(final.parent)
+        replace_file(final, data)
         return sha256
 
     def open(self, sha256: str) -> BinaryIO:
@@ -250,17 +234,3 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
         background.paste(image, mask=image.getchannel("A"))
         return background
     return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (ext4 may otherwise forget it on power loss)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

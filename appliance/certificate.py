@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from appliance.atomic_files import replace_file
 from appliance.https import CERTIFICATE_FILE, KEY_FILE, fingerprint
 
 log = logging.getLogger("appliance.certificate")  # so named in the log when run as __main__ too
@@ -160,8 +159,8 @@ def install(data_dir: Path, certificate_pem: bytes, key_pem: bytes) -> Certifica
     # Each file written aside and renamed: a reader never sees half a file. The key goes first, so a
     # crash between the two leaves a pair that does not match, which the start reports (never the
     # old certificate served with a new key's name on it).
-    _replace(data_dir / KEY_FILE, key_pem, 0o600)
-    _replace(data_dir / CERTIFICATE_FILE, certificate_pem, 0o644)
+    replace_file(data_dir / KEY_FILE, key_pem, 0o600)
+    replace_file(data_dir / CERTIFICATE_FILE, certificate_pem, 0o644)
     return info
 
 
@@ -171,20 +170,6 @@ def current(data_dir: Path) -> CertificateInfo | None:
         return describe(x509.load_pem_x509_certificates((data_dir / CERTIFICATE_FILE).read_bytes())[0])
     except (FileNotFoundError, ValueError):
         return None
-
-
-def _replace(path: Path, content: bytes, mode: int) -> None:
-    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":

@@ -31,13 +31,14 @@ import logging
 import os
 import secrets
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from Crypto.Cipher import AES
 from sqlalchemy import Engine, String, TypeDecorator
+
+from appliance.atomic_files import create_file_once
 
 if TYPE_CHECKING:
     from Crypto.Cipher._mode_gcm import GcmMode
@@ -118,7 +119,9 @@ def load_key(data_dir: Path) -> SealingKey:
     0600 with a warning; one this user cannot fix, or a damaged one, raises :class:`KeyFileError`."""
     path = data_dir / KEY_FILE
     if not path.exists():
-        _create_key_file(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if create_file_once(path, base64.urlsafe_b64encode(secrets.token_bytes(32)) + b"\n"):
+            log.info("made a new key for stored secrets: %s", path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         try:
@@ -135,25 +138,6 @@ def load_key(data_dir: Path) -> SealingKey:
     if len(key) != 32:
         raise KeyFileError(f"{path} does not hold a 256-bit key ({len(key)} bytes): put back the right file")
     return SealingKey(key, path)
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n"
-    # Written aside with 0600 from the start, then linked into place: link() never replaces, so when two
-    # processes start together one key wins, and nobody reads a half-written file.
-    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(scratch, path)
-        log.info("made a new key for stored secrets: %s", path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(scratch)
 
 
 # --- the engine carries the key -----------------------------------------------------------------

@@ -6,9 +6,7 @@ session per request (:func:`db_session`), closed when the request ends.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+from appliance.atomic_files import create_file_once
 from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.sealed import Keyring, use_key
@@ -163,17 +162,8 @@ def _stored_secret_key(data_dir: Path) -> str:
         pass
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    # Written aside, then linked into place: link() never replaces, so when two processes start
-    # together one key wins, and nobody ever reads a half-written file.
-    fd, scratch = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-        os.link(scratch, path)
-    except FileExistsError:
-        return _read_key(path)
-    finally:
-        os.unlink(scratch)
+    if not create_file_once(path, f"{key}\n".encode()):
+        return _read_key(path)  # another process made it first
     return key
 
 
