@@ -44,6 +44,6 @@ class GrowingThreadPool(ThreadPool):
 
 def make_server(address: tuple[str, int], app: Callable[..., Any], max_workers: int) -> WsgiServer:
     """A WSGI server on ``address`` with between :data:`MIN_WORKERS` and ``max_workers`` workers."""
-    server = WsgiServer(address, app, numthreads=min(MIN_WORKERS, max_workers), max=max_workers)
+    server = WsgiServer(address, app)  # its own pool, never started, is replaced here
     server.requests = GrowingThreadPool(server, min=min(MIN_WORKERS, max_workers), max=max_workers)
     return server
