@@ -319,9 +319,10 @@ def test_reception_counts_its_batches_and_a_late_part_moves_a_partial_message_to
     # The first part, the one with the keyword, comes late: the partial message matches nothing.
     parts = encode_sms_deliver("+48600100202", "PIZZA " + "żółć gęślą jaźń " * 10, when, concat_reference=7)
     store.store([ReceivedPdu(SIM, parts[1]), ReceivedPdu(SIM, parts[2])])
-    store.release_stale_sets(now=datetime.now(UTC) + timedelta(hours=25))  # stored as received then
-    today = local_day(datetime.now(UTC))
-    first, last = today, today + timedelta(days=1)
+    released = datetime.now(UTC) + timedelta(hours=25)
+    store.release_stale_sets(now=released)  # stored as received then
+    # From today to the day of the release: two days on, when the test runs in the last local hour.
+    first, last = local_day(datetime.now(UTC)), local_day(released)
     with session_factory() as session:
         stats = keyword_statistics(session, shop.pizza, first, last)
         assert stats is not None and (stats.messages, stats.unique_senders) == (1, 1)
