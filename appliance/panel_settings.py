@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.config import Settings
 from appliance.db.models import PanelSetting
 from appliance.db.sealed import LockedSecret, SecretUnavailable, is_sealed, keyring_of
-from appliance.delivery.email import SECURITY_MODES, EmailError, SmtpSettings, sender_address
+from appliance.delivery.email import SECURITY_MODES, EmailError, SmtpSettings
 
 SMTP_KEYS = ("smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password", "smtp_sender")
 HTTPS_KEYS = ("https_redirect", "https_hsts")
@@ -97,6 +97,10 @@ def save_smtp(session: Session, change: SmtpChange) -> None:
 
 def check_smtp(change: SmtpChange) -> dict[str, object]:
     """The values to store, or :class:`SettingError` for the first field that cannot work."""
+    # Here, not at the top: smtplib and the email package's header modules (about 0.7 MiB) are loaded
+    # only when they are used (docs/performance.md, "Memory").
+    from appliance.delivery.email_sending import sender_address
+
     host = change.host.strip()
     if any(ch.isspace() for ch in host) or len(host) > 253:
         raise SettingError("smtp_host", "a server name or IP address, without spaces")
@@ -111,7 +115,8 @@ def check_smtp(change: SmtpChange) -> dict[str, object]:
         except EmailError as exc:
             raise SettingError("smtp_sender", exc.reason) from None
     user = change.user.strip()
-    # smtplib sends AUTH in ASCII only (appliance.delivery.email); say so now rather than at the first send.
+    # smtplib sends AUTH in ASCII only (appliance.delivery.email_sending); say so now rather than at the
+    # first send.
     if not user.isascii():
         raise SettingError("smtp_user", "the user name must be ASCII")
     if change.password is not None and not change.password.isascii():

@@ -8,6 +8,9 @@ cryptography (its Rust extension brings its own OpenSSL, about 7 MiB resident) i
 the first HTTPS certificate, which a child process does, and by the panel's HTTPS page; a daemon
 serving HTTPS and signing webhooks with a sealed secret, at its first start and at the next, never
 maps it. A real daemon is started as systemd starts it, and its memory map read from /proc.
+
+smtplib and the email package's policy and header modules (about 0.7 MiB resident) wait for the
+first e-mail: a daemon with an SMTP server set that forwards by URL never loads them.
 """
 
 from __future__ import annotations
@@ -36,22 +39,37 @@ from tests.support.http_receiver import HttpReceiver
 from tests.support.modem_pool import wait_for
 from tests.support.notify_socket import NotifySocket
 from tests.support.ports import free_port
+from tests.support.smtp_receiver import smtp_receiver
 
 WEBHOOK_SECRET = "whsec-Kwiaciarnia-footprint-5e8d1a"
 
 
-class Daemon:
-    """``python -m appliance.cli run`` on free ports, its log in a file, until :meth:`stop`."""
+# `appliance` with the given arguments, its sys.modules written to a file when it exits.
+RUN_RECORDING_MODULES = """
+import atexit, runpy, sys
+modules_file, *arguments = sys.argv[1:]
+atexit.register(lambda: open(modules_file, "w").write("\\n".join(sorted(sys.modules))))
+sys.argv = ["appliance", *arguments]
+runpy.run_module("appliance.cli", run_name="__main__")
+"""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+
+class Daemon:
+    """``python -m appliance.cli run`` on free ports, its log in a file, until :meth:`stop`; *settings*
+    (``APPLIANCE_*`` variables) added to its environment; with *modules_file*, the names of the modules
+    it imported are written there as it exits."""
+
+    def __init__(self, data_dir: Path, log_path: Path, settings: dict[str, str] | None = None,
+                 modules_file: Path | None = None) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         manager = NotifySocket()
         env = {**os.environ, "NOTIFY_SOCKET": manager.address, "APPLIANCE_DATA_DIR": str(data_dir),
                "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0", "APPLIANCE_UDEV_DISCOVERY": "false",
-               "APPLIANCE_MODEMS": "[]"}
+               "APPLIANCE_MODEMS": "[]", **(settings or {})}
+        command = (["-c", RUN_RECORDING_MODULES, str(modules_file)] if modules_file else ["-m", "appliance.cli"])
         with log_path.open("w") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run"], env=env,
+            self.process = subprocess.Popen([sys.executable, *command, "run"], env=env,
                                             stdout=subprocess.DEVNULL, stderr=log)
         try:
             manager.wait_for("READY", timeout=90)
@@ -71,14 +89,25 @@ class Daemon:
 
 
 @contextmanager
-def daemon(data_dir: Path, log_path: Path) -> Iterator[Daemon]:
-    running = Daemon(data_dir, log_path)
+def daemon(data_dir: Path, log_path: Path, settings: dict[str, str] | None = None,
+           modules_file: Path | None = None) -> Iterator[Daemon]:
+    running = Daemon(data_dir, log_path, settings, modules_file)
     try:
         yield running
         running.stop()
     finally:
         running.process.kill()
         running.process.wait()
+
+
+def admin_token(data_dir: Path) -> str:
+    """An admin API token, made in the daemon's database as ``appliance token create --admin`` would."""
+    engine = make_engine(f"sqlite:///{data_dir / 'appliance.db'}")
+    with Session(engine) as session:
+        token = create_token(session, "footprint test", admin=True)
+        session.commit()
+    engine.dispose()
+    return token
 
 
 def api(url: str, token: str, body: dict[str, Any] | None = None, *, trusting: Path | None = None) -> Any:
@@ -101,11 +130,7 @@ def test_the_daemon_never_loads_cryptography(tmp_path: Path) -> None:
             assert "made a self-signed HTTPS certificate" in first.log
             fingerprint = served_fingerprint(data_dir)
             assert fingerprint is not None and f"HTTPS certificate SHA-256 fingerprint: {fingerprint}" in first.log
-            engine = make_engine(f"sqlite:///{data_dir / 'appliance.db'}")
-            with Session(engine) as session:
-                token = create_token(session, "footprint test", admin=True)
-                session.commit()
-            engine.dispose()
+            token = admin_token(data_dir)
             https = f"https://127.0.0.1:{first.https_port}/api/v1"
             account = api(f"http://127.0.0.1:{first.http_port}/api/v1/accounts", token, {"name": "Kwiaciarnia"})
             target = api(f"{https}/forward-targets", token, trusting=certificate, body={
@@ -132,16 +157,6 @@ def test_the_daemon_never_loads_cryptography(tmp_path: Path) -> None:
         assert "/Crypto/Cipher/_raw_aes" in maps  # pycryptodome sealed and opened the secret: the map shows modules
 
 
-# `appliance run` as the unit starts it, its sys.modules written to a file when it exits.
-RUN_RECORDING_MODULES = """
-import atexit, runpy, sys
-config, modules_file = sys.argv[1:]
-atexit.register(lambda: open(modules_file, "w").write("\\n".join(sorted(sys.modules))))
-sys.argv = ["appliance", "run", "--config", config]
-runpy.run_module("appliance.cli", run_name="__main__")
-"""
-
-
 def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
     emulator = run_emulator(modems=1, control_port=0, state_dir=tmp_path / "emulator", mmsc_port=0)
     [modem] = emulator.modems()
@@ -156,7 +171,8 @@ def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
     modules_file = tmp_path / "modules.txt"
     log = tmp_path / "daemon.log"
     with log.open("w") as log_file:
-        daemon = subprocess.Popen([sys.executable, "-c", RUN_RECORDING_MODULES, str(config), str(modules_file)],
+        daemon = subprocess.Popen([sys.executable, "-c", RUN_RECORDING_MODULES, str(modules_file), "run",
+                                   "--config", str(config)],
                                   env=env, stdout=log_file, stderr=subprocess.STDOUT)
 
     base = f"http://127.0.0.1:{port}/api/v1"
@@ -193,3 +209,37 @@ def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
     loaded = modules_file.read_text().split()
     assert "urllib3.poolmanager" in loaded and "appliance.mms.fetch" in loaded, "not the daemon that forwarded"
     assert [name for name in loaded if name.split(".")[0] in ("requests", "charset_normalizer")] == []
+
+
+EMAIL_MACHINERY = ("smtplib", "email.policy", "email.headerregistry", "email._header_value_parser",
+                   "email.generator", "email.contentmanager")
+
+
+def test_the_daemon_loads_smtplib_only_to_send_an_email(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with HttpReceiver() as webhooks, smtp_receiver() as smtp:
+        settings = {"APPLIANCE_SMTP_HOST": smtp.host, "APPLIANCE_SMTP_PORT": str(smtp.port),
+                    "APPLIANCE_SMTP_SENDER": "Bramka SMS <bramka@kwiaciarnia.example>"}
+        by_url_modules = tmp_path / "by-url-modules.txt"
+        with daemon(data_dir, tmp_path / "by-url.log", settings, by_url_modules) as by_url:
+            token = admin_token(data_dir)
+            base = f"http://127.0.0.1:{by_url.http_port}/api/v1"
+            account = api(f"{base}/accounts", token, {"name": "Kwiaciarnia"})
+            webhook = api(f"{base}/forward-targets", token, {
+                "account": account["id"], "kind": "url", "url": webhooks.url + "hooks/sms", "secret": WEBHOOK_SECRET})
+            assert api(f"{base}/forward-targets/{webhook['id']}/test", token, {})["ok"]
+        by_email_modules = tmp_path / "by-email-modules.txt"
+        with daemon(data_dir, tmp_path / "by-email.log", settings, by_email_modules) as by_email:
+            base = f"http://127.0.0.1:{by_email.http_port}/api/v1"
+            mailbox = api(f"{base}/forward-targets", token, {
+                "account": account["id"], "kind": "email", "address": "biuro@kwiaciarnia.example"})
+            assert api(f"{base}/forward-targets/{mailbox['id']}/test", token, {})["ok"]
+        assert len(webhooks.requests) == 1
+        assert [mail.rcpt_tos for mail in smtp.received] == [["biuro@kwiaciarnia.example"]]
+
+    loaded_by_url = by_url_modules.read_text().split()
+    assert "appliance.delivery.webhook" in loaded_by_url and "appliance.web.settings" in loaded_by_url
+    assert [name for name in EMAIL_MACHINERY if name in loaded_by_url] == []
+    # The same daemon, once it has sent an e-mail: the list above is not empty by accident.
+    loaded_by_email = by_email_modules.read_text().split()
+    assert [name for name in EMAIL_MACHINERY if name in loaded_by_email] == list(EMAIL_MACHINERY)

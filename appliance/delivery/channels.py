@@ -11,15 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.attachments import AttachmentStore
 from appliance.config import Settings
 from appliance.db.sealed import SecretUnavailable, reveal
-from appliance.delivery.email import (
-    DEFAULT_BODY,
-    DEFAULT_SUBJECT,
-    EmailError,
-    EmailSender,
-    EmailTarget,
-    SmtpSettings,
-    render_email,
-)
+from appliance.delivery.email import DEFAULT_BODY, DEFAULT_SUBJECT, EmailError, EmailTarget, SmtpSettings
 from appliance.delivery.outbox import AttemptResult, Channel, DeliveryJob
 from appliance.delivery.payload import event_for, webhook_body
 from appliance.delivery.sms_forward import SmsChannel
@@ -70,6 +62,10 @@ class EmailChannel:
         self._attachments = attachments
 
     def deliver(self, job: DeliveryJob) -> AttemptResult:
+        # Here, not at the top: smtplib and the email package's header modules keep about 0.7 MiB
+        # resident, loaded only by a box that forwards by e-mail (docs/performance.md, "Memory").
+        from appliance.delivery.email_sending import EmailSender, render_email
+
         target = job.target
         smtp = self._smtp_settings()
         try:

@@ -50,7 +50,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Num
 
 from appliance.audit import record_request
 from appliance.db.models import Account, ApiToken, User
-from appliance.delivery.email import EmailError, EmailSender, SmtpSettings, render_test_email
+from appliance.delivery.email import EmailError, SmtpSettings
 from appliance.panel_settings import SettingError, SmtpChange, effective_settings, save_smtp, stored_values
 from appliance.users import (
     MIN_PASSWORD_LENGTH,
@@ -181,6 +181,10 @@ def smtp() -> str | BaseResponse | tuple[str, int]:
 @admin_only
 def smtp_test() -> str | tuple[str, int]:
     """Send one e-mail through the settings in force, and say what the server answered."""
+    # Here, not at the top: smtplib and the email package's header modules (about 0.7 MiB) are loaded
+    # only when they are used (docs/performance.md, "Memory").
+    from appliance.delivery.email_sending import EmailSender, render_test_email
+
     session = db_session()
     smtp = dataclasses.replace(_smtp_in_force(session), timeout=TEST_EMAIL_TIMEOUT_SECONDS)
     test_form = TestEmailForm()

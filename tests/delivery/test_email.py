@@ -24,15 +24,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from appliance.config import Settings
-from appliance.delivery.email import (
-    DEFAULT_BODY,
-    DEFAULT_SUBJECT,
-    EmailError,
-    EmailSender,
-    EmailTarget,
-    SmtpSettings,
-    render_email,
-)
+from appliance.delivery.email import DEFAULT_BODY, DEFAULT_SUBJECT, EmailError, EmailTarget, SmtpSettings
+from appliance.delivery.email_sending import EmailSender, render_email
 from tests.support.smtp_receiver import SmtpReceiver, smtp_receiver
 
 SENDER = "Bramka SMS Łódź <bramka@firma.example>"
