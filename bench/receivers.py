@@ -173,11 +173,15 @@ def read_records(directory: Path) -> list[tuple[float, list[str]]]:
 
 class ApplianceReceiver:
     """``appliance run`` with its defaults (SQLite under the data directory, 30 s storage poll), one
-    account owning every modem's number, one URL forward target: the bench's HTTP receiver."""
+    account owning every modem's number, one URL forward target: the bench's HTTP receiver.
+
+    ``python``: the interpreter that runs it, with the appliance's dependencies installed; by default
+    the bench's own. The SD image runs Debian's ``python3`` (docs/performance.md, Memory)."""
 
     name = "appliance"
 
-    def __init__(self) -> None:
+    def __init__(self, python: str = sys.executable) -> None:
+        self._python = python
         self._webhooks = HttpReceiver()
         self._process: subprocess.Popen[bytes] | None = None
         self._database: Path | None = None
@@ -190,7 +194,7 @@ class ApplianceReceiver:
         env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0",
                "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
                "APPLIANCE_LOG_LEVEL": "WARNING"}
-        self._process = start_session([sys.executable, "-m", "appliance.cli", "run"], workdir / "appliance.log", env)
+        self._process = start_session([self._python, "-m", "appliance.cli", "run"], workdir / "appliance.log", env)
 
     def handled(self) -> list[Handled]:
         handled = []

@@ -18,7 +18,7 @@ forward what it stored: its RSS then and its peak (VmHWM); lost (sent, never sto
 (stored, no webhook by then) and duplicated webhooks are counted. RSS is also read once after the
 warm-up, every modem connected and nothing queued ("idle").
 
-    PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30] [--rate 5]
+    PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30] [--rate 5] [--python PATH]
 """
 
 from __future__ import annotations
@@ -90,10 +90,11 @@ class LineRateFeeder:
                 send(self._emulator, [sms])
 
 
-def run(modems: int, seconds: float, drain_timeout: float, rate: float | None = None) -> dict[str, float]:
+def run(modems: int, seconds: float, drain_timeout: float, rate: float | None = None,
+        python: str = sys.executable) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-scale-{modems}-"))
     emulator = run_emulator(modems=modems, control_port=0, state_dir=workdir / "emulator")
-    appliance = ApplianceReceiver()
+    appliance = ApplianceReceiver(python)
     try:
         clock = DeliveryClock(emulator)
         feeder = LineRateFeeder(emulator, rate)
@@ -147,13 +148,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of line rate per modem count")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument("--rate", type=float, default=None, help="messages a second over all modems (default: line rate)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter that runs the appliance, with its dependencies (default: this one)")
     args = parser.parse_args()
     stop_on_sigterm()
     print(f"load average {os.getloadavg()[0]:.2f}")
     print("modems   sent stored/s forwarded/s backlog max/mean  stored p50/p99 ms  webhook p50/p99/max ms"
           "  CPU %  RSS MiB idle/end (peak)  lost  unforwarded  dup")
     for count in args.modems:
-        r = run(count, args.seconds, args.drain_timeout, args.rate)
+        r = run(count, args.seconds, args.drain_timeout, args.rate, args.python)
         print(f"{r['modems']:6d} {r['sent']:6d} {r['stored_per_s']:8.1f} {r['per_s']:11.1f} {r['backlog_max']:8d}/{r['backlog_mean']:<7.1f}"
               f" {r['stored_p50_ms']:8.1f}/{r['stored_p99_ms']:<8.1f} {r['p50_ms']:7.0f}/{r['p99_ms']:.0f}/{r['max_ms']:<6.0f}"
               f" {r['cpu_percent']:6.1f}"

@@ -5,9 +5,10 @@ box on a shelf has no serial sniffer. Each session keeps one :class:`AtLog`: bou
 line length, written by the session's thread (commands) and the port's reader thread (answers,
 URCs), read by the System page. PINs and APN passwords never enter it: they are masked as recorded.
 
-An entry is kept packed in one ``bytes`` (time, direction, UTF-8 text) and unpacked only when the page
-reads the log: 16 full logs take about 0.6 MiB so, against 1.6 MiB as objects with a float and a
-string each (docs/performance.md, Memory).
+Entries are packed into bytes (time, direction, UTF-8 text) and every :data:`BLOCK` of them
+compressed together; the panel's read unpacks them. AT dialogue is repetitive (the same commands,
+hex PDUs), so 16 full logs take about 0.1 MiB so, against 0.6 MiB packed but uncompressed and
+1.6 MiB as objects with a float and a string each (docs/performance.md, Memory).
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ from __future__ import annotations
 import struct
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 CAPACITY = 500
+# Entries compressed together: large enough for zlib to find the repetition, small enough that the
+# uncompressed newest block stays a few kilobytes.
+BLOCK = 50
 # A +CMGL line with a full PDU is ~350 characters; anything far longer is line noise.
 MAX_LINE = 1000
 MASK = "****"
-# An entry's head: time.time() and the direction's code; the text follows.
-_HEAD = struct.Struct("<dc")
+# An entry's head: time.time(), the direction's code and the text's length in bytes; the text follows.
+_HEAD = struct.Struct("<dcH")
 _CODES = {"sent": b">", "received": b"<", "event": b"-"}
 _DIRECTIONS = {code: direction for direction, code in _CODES.items()}
 
@@ -61,8 +66,13 @@ class AtLogSnapshot:
 
 
 class AtLog:
+    """The newest ``capacity`` entries: older ones are let go a whole compressed block at a time."""
+
     def __init__(self, capacity: int = CAPACITY) -> None:
-        self._entries: deque[bytes] = deque(maxlen=capacity)
+        self._capacity = capacity
+        self._sealed: deque[bytes] = deque()  # compressed blocks of BLOCK entries each, oldest first
+        self._open = bytearray()  # the newest entries, packed, not yet a whole block
+        self._open_entries = 0
         self._lock = threading.Lock()
 
     def sent(self, data: str) -> None:
@@ -78,20 +88,34 @@ class AtLog:
 
     def entries(self) -> list[AtLogEntry]:
         with self._lock:
-            packed = list(self._entries)
-        return [_unpack(entry) for entry in packed]
+            sealed, newest = list(self._sealed), bytes(self._open)
+        packed = b"".join(zlib.decompress(block) for block in sealed) + newest
+        return _unpack(packed)[-self._capacity:]
 
     def _add(self, direction: str, text: str) -> None:
         if len(text) > MAX_LINE:
             text = f"{text[:MAX_LINE]}… ({len(text) - MAX_LINE} more characters)"
-        entry = _HEAD.pack(time.time(), _CODES[direction]) + text.encode("utf-8", "surrogatepass")
+        encoded = text.encode("utf-8", "surrogatepass")
+        entry = _HEAD.pack(time.time(), _CODES[direction], len(encoded)) + encoded
         with self._lock:
-            self._entries.append(entry)
+            self._open += entry
+            self._open_entries += 1
+            if self._open_entries == BLOCK:
+                self._sealed.append(zlib.compress(self._open))
+                self._open, self._open_entries = bytearray(), 0
+                while (len(self._sealed) - 1) * BLOCK >= self._capacity:
+                    self._sealed.popleft()
 
 
-def _unpack(entry: bytes) -> AtLogEntry:
-    at, code = _HEAD.unpack_from(entry)
-    return AtLogEntry(at, _DIRECTIONS[code], entry[_HEAD.size:].decode("utf-8", "surrogatepass"))
+def _unpack(packed: bytes) -> list[AtLogEntry]:
+    entries, offset = [], 0
+    while offset < len(packed):
+        at, code, length = _HEAD.unpack_from(packed, offset)
+        offset += _HEAD.size
+        text = packed[offset:offset + length].decode("utf-8", "surrogatepass")
+        offset += length
+        entries.append(AtLogEntry(at, _DIRECTIONS[code], text))
+    return entries
 
 
 def mask_secrets(line: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from appliance.modem.at_log import MAX_LINE, AtLog, mask_secrets
+from appliance.modem.at_log import BLOCK, MAX_LINE, AtLog, mask_secrets
 from appliance.modem.session import ModemState
 from tests.support.modem_pool import PoolRig, wait_for
 
@@ -38,6 +38,20 @@ def test_the_log_keeps_only_the_newest_lines_each_cut_to_a_bounded_length() -> N
     log.received("x" * 10_000)
     assert [e.text for e in log.entries()] == ["AT+CMGR=3", "AT+CMGR=4", log.entries()[-1].text]
     assert len(log.entries()[-1].text) < MAX_LINE + 50 and log.entries()[-1].text.endswith("(9000 more characters)")
+
+
+def test_a_long_dialogue_keeps_exactly_its_newest_lines_in_order() -> None:
+    capacity = 3 * BLOCK + 7  # not a whole number of compressed blocks
+    log = AtLog(capacity=capacity)
+    for n in range(10 * BLOCK + 3):
+        log.sent(f"AT+CMGR={n}\r")
+        log.received(f"+CMGR: 0,,{n} ✓")
+    entries = log.entries()
+    assert len(entries) == capacity
+    assert entries[-1].text == f"+CMGR: 0,,{10 * BLOCK + 2} ✓"
+    assert [e.text for e in entries[-4:-2]] == [f"AT+CMGR={10 * BLOCK + 1}", f"+CMGR: 0,,{10 * BLOCK + 1} ✓"]
+    numbers = [int(e.text.rsplit(",", 1)[-1].rstrip(" ✓").split("=")[-1]) for e in entries]
+    assert numbers == sorted(numbers)
 
 
 def test_a_pdu_typed_at_the_prompt_shows_where_it_ends() -> None:
