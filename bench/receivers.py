@@ -30,6 +30,7 @@ from typing import Protocol
 
 from appliance.modem.emulator.emulator import Emulator
 from tests.support.http_receiver import HttpReceiver
+from tests.support.ports import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Daemons run as a Debian service would: a UTF-8 locale (gammu-smsd writes inbox files in it).
@@ -176,12 +177,17 @@ class ApplianceReceiver:
     account owning every modem's number, one URL forward target: the bench's HTTP receiver.
 
     ``python``: the interpreter that runs it, with the appliance's dependencies installed; by default
-    the bench's own. The SD image runs Debian's ``python3`` (docs/performance.md, Memory)."""
+    the bench's own. The SD image runs Debian's ``python3`` (docs/performance.md, Memory).
+    ``panel``: an admin (:data:`PANEL_EMAIL`, :data:`PANEL_PASSWORD`) made as the installer would, on
+    the command line, and the panel on a known port (:attr:`panel_url`) instead of none."""
 
     name = "appliance"
+    PANEL_EMAIL = "bench@example.com"
+    PANEL_PASSWORD = "bench panel password"
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, panel: bool = False) -> None:
         self._python = python
+        self._panel_port = free_port() if panel else None
         self._webhooks = HttpReceiver()
         self._process: subprocess.Popen[bytes] | None = None
         self._database: Path | None = None
@@ -191,9 +197,13 @@ class ApplianceReceiver:
         data = workdir / "data"
         self._database = data / "appliance.db"
         _configure_forwarding(f"sqlite:///{self._database}", emulator, self._webhooks.url + "hook")
-        env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": "0", "APPLIANCE_HTTPS_PORT": "0",
-               "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
+        env = {**os.environ, "APPLIANCE_DATA_DIR": str(data), "APPLIANCE_HTTP_PORT": str(self._panel_port or 0),
+               "APPLIANCE_HTTPS_PORT": "0", "APPLIANCE_MODEMS": json.dumps([m["link"] for m in emulator.modems()]),
                "APPLIANCE_LOG_LEVEL": "WARNING"}
+        if self._panel_port is not None:
+            subprocess.run([self._python, "-m", "appliance.cli", "user", "create", self.PANEL_EMAIL, "--admin",
+                            "--password-stdin"], input=f"{self.PANEL_PASSWORD}\n".encode(), env=env, check=True,
+                           capture_output=True)
         self._process = start_session([self._python, "-m", "appliance.cli", "run"], workdir / "appliance.log", env)
 
     def handled(self) -> list[Handled]:
@@ -225,6 +235,11 @@ class ApplianceReceiver:
     def pid(self) -> int:
         assert self._process is not None
         return self._process.pid
+
+    @property
+    def panel_url(self) -> str:
+        assert self._panel_port is not None, "started without the panel"
+        return f"http://127.0.0.1:{self._panel_port}"
 
     def usage(self) -> Usage:
         return session_usage([self.pid], ("python",))

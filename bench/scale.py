@@ -16,9 +16,10 @@ being stored (the appliance's ``received_at``) and to its webhook arriving, p50/
 a share of one core. Then feeding stops and the appliance gets ``--drain-timeout`` seconds to
 forward what it stored: its RSS then and its peak (VmHWM); lost (sent, never stored), unforwarded
 (stored, no webhook by then) and duplicated webhooks are counted. RSS is also read once after the
-warm-up, every modem connected and nothing queued ("idle").
+warm-up, every modem connected and nothing queued ("idle"), and with ``--panel`` once more at the
+end, after an admin signed in and opened every page of the panel's menu (bench/panel_visit.py).
 
-    PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30] [--rate 5] [--python PATH]
+    PYTHONPATH=. .venv/bin/python bench/scale.py [--modems 1 8 16 32] [--seconds 30] [--rate 5] [--python PATH] [--panel]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from appliance.modem.emulator.emulator import Emulator, run_emulator  # noqa: E402
 from bench.compare import stop_on_sigterm  # noqa: E402
 from bench.latencies import latency_summary  # noqa: E402
+from bench.panel_visit import visit_panel  # noqa: E402
 from bench.pool import cpu_seconds, memory_kib  # noqa: E402
 from bench.receivers import ApplianceReceiver, Handled, digits  # noqa: E402
 from bench.traffic import DeliveryClock, Sms, endless_traffic, send, wait_until  # noqa: E402
@@ -91,10 +93,10 @@ class LineRateFeeder:
 
 
 def run(modems: int, seconds: float, drain_timeout: float, rate: float | None = None,
-        python: str = sys.executable) -> dict[str, float]:
+        python: str = sys.executable, panel: bool = False) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-scale-{modems}-"))
     emulator = run_emulator(modems=modems, control_port=0, state_dir=workdir / "emulator")
-    appliance = ApplianceReceiver(python)
+    appliance = ApplianceReceiver(python, panel)
     try:
         clock = DeliveryClock(emulator)
         feeder = LineRateFeeder(emulator, rate)
@@ -119,6 +121,10 @@ def run(modems: int, seconds: float, drain_timeout: float, rate: float | None = 
         wait_until(lambda: appliance.handled_count() >= len(feeder.sent), drain_timeout, step=0.5)
         time.sleep(1.0)  # a late duplicate
         memory = memory_kib(appliance.pid)
+        if panel:
+            visit_panel(appliance.panel_url, appliance.PANEL_EMAIL, appliance.PANEL_PASSWORD)
+            time.sleep(1.0)
+            after_panel = memory_kib(appliance.pid)
         handled = appliance.handled()
         stored_at = appliance.stored_at()
     finally:
@@ -137,6 +143,7 @@ def run(modems: int, seconds: float, drain_timeout: float, rate: float | None = 
             **latency_summary(to_webhook), "stored_p50_ms": latency_summary(to_store)["p50_ms"],
             "stored_p99_ms": latency_summary(to_store)["p99_ms"], "cpu_percent": 100 * cpu_used / elapsed,
             "idle_rss_mib": idle.get("VmRSS", 0) / 1024, "rss_mib": memory.get("VmRSS", 0) / 1024, "peak_rss_mib": memory.get("VmHWM", 0) / 1024,
+            "panel_rss_mib": after_panel["VmRSS"] / 1024 if panel else float("nan"),
             "lost": sum(digits(s.sender) not in stored_at for s in feeder.sent),
             "unforwarded": sum(digits(s.sender) in stored_at and digits(s.sender) not in first for s in feeder.sent),
             "duplicated": sum(count - 1 for count in copies.values())}
@@ -150,17 +157,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, help="messages a second over all modems (default: line rate)")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter that runs the appliance, with its dependencies (default: this one)")
+    parser.add_argument("--panel", action="store_true",
+                        help="at the end, sign in and open every panel page, and read RSS once more")
     args = parser.parse_args()
     stop_on_sigterm()
     print(f"load average {os.getloadavg()[0]:.2f}")
     print("modems   sent stored/s forwarded/s backlog max/mean  stored p50/p99 ms  webhook p50/p99/max ms"
-          "  CPU %  RSS MiB idle/end (peak)  lost  unforwarded  dup")
+          "  CPU %  RSS MiB idle/end (peak)  after panel  lost  unforwarded  dup")
     for count in args.modems:
-        r = run(count, args.seconds, args.drain_timeout, args.rate, args.python)
+        r = run(count, args.seconds, args.drain_timeout, args.rate, args.python, args.panel)
         print(f"{r['modems']:6d} {r['sent']:6d} {r['stored_per_s']:8.1f} {r['per_s']:11.1f} {r['backlog_max']:8d}/{r['backlog_mean']:<7.1f}"
               f" {r['stored_p50_ms']:8.1f}/{r['stored_p99_ms']:<8.1f} {r['p50_ms']:7.0f}/{r['p99_ms']:.0f}/{r['max_ms']:<6.0f}"
               f" {r['cpu_percent']:6.1f}"
-              f" {r['idle_rss_mib']:7.1f}/{r['rss_mib']:<6.1f} ({r['peak_rss_mib']:5.1f}) {r['lost']:5d} {r['unforwarded']:12d}"
+              f" {r['idle_rss_mib']:7.1f}/{r['rss_mib']:<6.1f} ({r['peak_rss_mib']:5.1f}) {r['panel_rss_mib']:11.1f}"
+              f" {r['lost']:5d} {r['unforwarded']:12d}"
               f" {r['duplicated']:4d}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
