@@ -8,8 +8,15 @@ certificate authority (or a real name) uploads a certificate and key in Settings
 
 Both live in the data directory: the key mode 0600, the certificate (with any intermediate
 certificates after it) beside it. This module needs cryptography, which the daemon never loads
-(appliance.https): it runs as ``python -m appliance.certificate LEVEL DATA_DIR`` to make the first
-certificate, and the panel's HTTPS page imports it when it is used.
+(appliance.https): the daemon runs it as a child, ``python -m appliance.certificate COMMAND LEVEL
+DATA_DIR``, logging at LEVEL to stderr, with one of these commands:
+
+- ``make``: a self-signed certificate, at the first start;
+- ``describe``: prints the certificate in use as :class:`CertificateInfo` JSON, or ``null`` when there
+  is none (or none that can be read);
+- ``install CERTIFICATE_LENGTH``: stdin holds the uploaded certificate (that many bytes) and then its
+  key; checks and installs them and prints the certificate's JSON, or prints why the box cannot serve
+  them and exits with ``REFUSED_EXIT_STATUS``, changing nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +25,6 @@ import ipaddress
 import logging
 import socket
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +35,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.atomic_files import replace_file
-from appliance.https import CERTIFICATE_FILE, KEY_FILE, fingerprint
+from appliance.https import (
+    CERTIFICATE_FILE,
+    KEY_FILE,
+    REFUSED_EXIT_STATUS,
+    CertificateError,
+    CertificateInfo,
+    fingerprint,
+)
 
 log = logging.getLogger("appliance.certificate")  # so named in the log when run as __main__ too
 
@@ -37,23 +50,6 @@ MDNS_NAME = "sms-appliance.local"
 # Nobody renews a self-signed certificate on a box in a back room; the owner accepted this one.
 GENERATED_VALIDITY = timedelta(days=3650)
 AddressType = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class CertificateError(ValueError):
-    """An uploaded certificate or key the box cannot serve; the message says why, for the form."""
-
-
-@dataclass(frozen=True)
-class CertificateInfo:
-    """What the panel and the console show about the certificate in use."""
-
-    fingerprint: str  # SHA-256 of the DER certificate, "AB:CD:…", as browsers show it
-    subject: str
-    issuer: str
-    names: tuple[str, ...]  # the subject alternative names: DNS names and addresses
-    not_before: datetime
-    not_after: datetime
-    self_signed: bool
 
 
 def describe(certificate: x509.Certificate) -> CertificateInfo:
@@ -172,13 +168,33 @@ def current(data_dir: Path) -> CertificateInfo | None:
         return None
 
 
+def run_command(command: str, data_dir: Path, arguments: list[str]) -> int:
+    """One of the commands in the module's docstring; the exit status, the answer on stdout."""
+    try:
+        if command == "make":
+            made = make_self_signed(data_dir)
+            log.info("made a self-signed HTTPS certificate for %s", ", ".join(made.names))
+        elif command == "describe":
+            info = current(data_dir)
+            print(info.to_json() if info else "null")
+        elif command == "install":
+            uploaded = sys.stdin.buffer.read()
+            certificate_length = int(arguments[0])
+            print(install(data_dir, uploaded[:certificate_length], uploaded[certificate_length:]).to_json())
+        else:
+            log.error("no such command: %s (make, describe or install)", command)
+            return 2
+    except CertificateError as exc:
+        print(exc)
+        return REFUSED_EXIT_STATUS
+    except OSError as exc:
+        log.error("the HTTPS certificate cannot be %s: %s", "read" if command == "describe" else "written", exc)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
     from appliance.cli import LOG_FORMAT
 
-    logging.basicConfig(level=sys.argv[1], format=LOG_FORMAT)
-    try:
-        made = make_self_signed(Path(sys.argv[2]))
-    except OSError as exc:
-        log.error("the HTTPS certificate cannot be written: %s", exc)
-        sys.exit(1)
-    log.info("made a self-signed HTTPS certificate for %s", ", ".join(made.names))
+    logging.basicConfig(level=sys.argv[2], format=LOG_FORMAT)
+    sys.exit(run_command(sys.argv[1], Path(sys.argv[3]), sys.argv[4:]))

@@ -4,10 +4,11 @@ requests (about 4.6 MiB resident, 2.6 of it charset_normalizer guessing text enc
 loaded: webhooks and MMS fetches go out on urllib3 alone. A real daemon forwards a text and fetches an
 MMS, and its own ``sys.modules`` is written as it exits.
 
-cryptography (its Rust extension brings its own OpenSSL, about 7 MiB resident) is needed only to make
-the first HTTPS certificate, which a child process does, and by the panel's HTTPS page; a daemon
-serving HTTPS and signing webhooks with a sealed secret, at its first start and at the next, never
-maps it. A real daemon is started as systemd starts it, and its memory map read from /proc.
+cryptography (its Rust extension brings its own OpenSSL, about 7 MiB resident) is needed only to make,
+describe and check HTTPS certificates, which child processes do: a daemon serving HTTPS and signing
+webhooks with a sealed secret, at its first start and at the next, never maps it, nor one whose
+Settings → HTTPS page an admin opened and uploaded a certificate through. A real daemon is started as
+systemd starts it, and its memory map read from /proc.
 
 smtplib and the email package's policy and header modules (about 0.7 MiB resident) wait for the
 first e-mail: a daemon with an SMTP server set that forwards by URL never loads them.
@@ -15,6 +16,8 @@ first e-mail: a daemon with an SMTP server set that forwards by URL never loads 
 
 from __future__ import annotations
 
+import http.cookiejar
+import ipaddress
 import json
 import os
 import re
@@ -22,18 +25,22 @@ import signal
 import ssl
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from sqlalchemy.orm import Session
 
+from appliance.certificate import generate
 from appliance.db.engine import make_engine
 from appliance.delivery.webhook import verify_signature
 from appliance.https import CERTIFICATE_FILE, served_fingerprint
 from appliance.modem.emulator.emulator import run_emulator
+from appliance.users import create_user
 from appliance.web.tokens import create_token
 from tests.support.http_receiver import HttpReceiver
 from tests.support.modem_pool import wait_for
@@ -155,6 +162,58 @@ def test_the_daemon_never_loads_cryptography(tmp_path: Path) -> None:
     for maps in (first_maps, second_maps):
         assert not [line for line in maps.splitlines() if "/cryptography/" in line]
         assert "/Crypto/Cipher/_raw_aes" in maps  # pycryptodome sealed and opened the secret: the map shows modules
+
+
+def signed_in_panel(base_url: str, data_dir: Path) -> urllib.request.OpenerDirector:
+    """A browser signed in through the form as an admin made in the daemon's database."""
+    engine = make_engine(f"sqlite:///{data_dir / 'appliance.db'}")
+    with Session(engine) as session:
+        create_user(session, "owner@kwiaciarnia.example", "a long enough password", admin=True)
+        session.commit()
+    engine.dispose()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = {"csrf_token": csrf_token(page(browser, f"{base_url}/login")), "email": "owner@kwiaciarnia.example",
+            "password": "a long enough password"}
+    with browser.open(f"{base_url}/login", urllib.parse.urlencode(form).encode(), timeout=30) as answer:
+        assert urllib.parse.urlparse(answer.url).path != "/login", "signing in was refused"
+    return browser
+
+
+def page(browser: urllib.request.OpenerDirector, url: str, body: bytes | None = None,
+         content_type: str = "") -> str:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body else {})
+    with browser.open(request, timeout=60) as answer:
+        assert answer.status == 200
+        return answer.read().decode()
+
+
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+def test_the_daemon_shows_and_takes_a_certificate_without_loading_cryptography(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    modules_file = tmp_path / "modules.txt"
+    own_certificate, own_key = generate(["sms.kwiaciarnia.example"], [ipaddress.ip_address("127.0.0.1")])
+    with daemon(data_dir, tmp_path / "daemon.log", modules_file=modules_file) as running:
+        base = f"http://127.0.0.1:{running.http_port}"
+        browser = signed_in_panel(base, data_dir)
+        html = page(browser, f"{base}/settings/https")
+        assert f'id="fingerprint">{served_fingerprint(data_dir)}<' in html
+        body, content_type = urllib3.encode_multipart_formdata({
+            "csrf_token": csrf_token(html), "certificate": ("certificate.pem", own_certificate),
+            "key": ("key.pem", own_key)})
+        html = page(browser, f"{base}/settings/https/certificate", body, content_type)  # after the redirect
+        assert "The certificate was saved and is served from now on." in html
+        fingerprint = served_fingerprint(data_dir)
+        assert f'id="fingerprint">{fingerprint}<' in html and "sms.kwiaciarnia.example" in html
+        served = ssl.get_server_certificate(("127.0.0.1", running.https_port), timeout=30)
+        assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(own_certificate.decode())
+        maps = running.mapped_files()
+    assert not [line for line in maps.splitlines() if "/cryptography/" in line]
+    loaded = modules_file.read_text().split()
+    assert "appliance.web.settings_https" in loaded, "not the daemon that served the page"
+    assert [name for name in loaded if name.split(".")[0] == "cryptography" or name == "appliance.certificate"] == []
 
 
 def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:

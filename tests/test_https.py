@@ -1,6 +1,8 @@
 """The running appliance serves its panel over HTTPS beside HTTP, with the certificate it made at first
 start (the fingerprint it logged is the one a TLS client sees), redirects and sends HSTS only when the
-admin turned them on, and serves an uploaded certificate from the next connection, without a restart."""
+admin turned them on, and serves an uploaded certificate from the next connection, without a restart.
+Describing and installing a certificate is a child process's work, described once per fingerprint; a
+child that fails or hangs is a clear error, never a certificate half changed by the daemon."""
 
 from __future__ import annotations
 
@@ -22,14 +24,25 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from appliance.certificate import MDNS_NAME, generate
+from appliance import https
+from appliance.certificate import MDNS_NAME, check_pair, generate
 from appliance.cli import main
 from appliance.config import Settings
 from appliance.db.models import AuditEntry
-from appliance.https import CERTIFICATE_FILE, KEY_FILE, server_context
+from appliance.https import (
+    CERTIFICATE_FILE,
+    KEY_FILE,
+    CertificateError,
+    CertificateUnavailable,
+    describe_certificate,
+    install_certificate,
+    served_fingerprint,
+    server_context,
+)
 from appliance.panel_settings import save_https
 from appliance.runtime import Appliance
 from appliance.setup_code import read_code
+from tests.support.broken_cryptography import HANGING, break_cryptography
 from tests.web.conftest import Users, sign_in_browser
 
 
@@ -205,3 +218,72 @@ def test_an_https_port_in_use_leaves_https_off_and_http_up(tmp_path: Path, caplo
         port = taken.getsockname()[1]
         assert_serves_http_without_https(tmp_path / "data", https_port=port)
     assert any(f"HTTPS is off: cannot listen on 127.0.0.1 port {port}" in r.getMessage() for r in caplog.records)
+
+
+def test_the_certificate_in_use_is_described_by_a_child_once_for_each_fingerprint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "data"
+    assert describe_certificate(data_dir) is None  # none made yet
+    certificate, key = generate(["sms.kwiaciarnia.example"], [])
+    installed = install_certificate(data_dir, certificate, key)
+    assert installed == check_pair(certificate, key)
+    described = describe_certificate(data_dir)
+    assert described == installed and described.fingerprint == served_fingerprint(data_dir)
+    assert described.names == ("sms.kwiaciarnia.example",) and described.self_signed
+    # From now on no child can describe anything: the same certificate needs none.
+    break_cryptography(monkeypatch, tmp_path / "broken")
+    assert describe_certificate(data_dir) == described
+    # Another certificate has another fingerprint, so a child is asked, and says why it cannot answer.
+    other_certificate, other_key = generate(["other.kwiaciarnia.example"], [])
+    (data_dir / CERTIFICATE_FILE).write_bytes(other_certificate)
+    (data_dir / KEY_FILE).write_bytes(other_key)
+    with pytest.raises(CertificateUnavailable, match=rf"^the certificate in {data_dir} could not be read "
+                                                      r"\(exit status 1\); see the error above$"):
+        describe_certificate(data_dir)
+    assert "ImportError: cryptography cannot be loaded" in capfd.readouterr().err
+
+
+def test_a_certificate_file_that_holds_no_certificate_cannot_be_described(tmp_path: Path) -> None:
+    (tmp_path / CERTIFICATE_FILE).write_text("-----BEGIN CERTIFICATE-----\nMIIB")  # an upload cut short
+    with pytest.raises(CertificateUnavailable, match="holds no PEM certificate"):
+        describe_certificate(tmp_path)
+    # PEM armour around bytes that are no certificate: only cryptography, in the child, can tell.
+    (tmp_path / CERTIFICATE_FILE).write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    with pytest.raises(CertificateUnavailable, match="holds no certificate that can be read"):
+        describe_certificate(tmp_path)
+
+
+def test_an_upload_the_child_refuses_raises_its_reason_and_changes_nothing(tmp_path: Path) -> None:
+    certificate, key = generate([MDNS_NAME], [])
+    install_certificate(tmp_path, certificate, key)
+    expired, expired_key = generate(["old.example.pl"], [], now=datetime.now(UTC) - timedelta(days=4000))
+    der = x509.load_pem_x509_certificate(certificate).public_bytes(Encoding.DER)
+    for refused, refused_key in ((expired, expired_key), (der, key), (certificate, b"")):
+        with pytest.raises(CertificateError) as refusal:
+            install_certificate(tmp_path, refused, refused_key)
+        with pytest.raises(CertificateError) as in_process:
+            check_pair(refused, refused_key)
+        assert str(refusal.value) == str(in_process.value)  # the same words the form showed before
+    assert (tmp_path / CERTIFICATE_FILE).read_bytes() == certificate and (tmp_path / KEY_FILE).read_bytes() == key
+
+
+def test_a_child_that_cannot_load_cryptography_installs_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    break_cryptography(monkeypatch, tmp_path / "broken")
+    certificate, key = generate([MDNS_NAME], [])
+    with pytest.raises(CertificateUnavailable, match=r"^the uploaded certificate could not be checked "
+                                                      r"\(exit status 1\); see the error above$"):
+        install_certificate(tmp_path / "data", certificate, key)
+    assert "ImportError: cryptography cannot be loaded" in capfd.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_child_that_does_not_finish_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    break_cryptography(monkeypatch, tmp_path / "broken", HANGING)
+    monkeypatch.setattr(https, "CHILD_TIMEOUT", 2.0)
+    certificate, key = generate([MDNS_NAME], [])
+    with pytest.raises(CertificateUnavailable, match=r"^the uploaded certificate could not be checked: "
+                                                      r"`python -m appliance.certificate install` did not "
+                                                      r"finish within 2 s and was stopped$"):
+        install_certificate(tmp_path / "data", certificate, key)
+    assert not (tmp_path / "data").exists()

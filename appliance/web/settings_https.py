@@ -8,8 +8,8 @@ The redirect covers the panel, not the REST API: a token sent over plain HTTP ha
 LAN in clear by the time a redirect could answer, and an integration following redirects would only
 hide that from its developer. API clients use the ``https://`` address directly.
 
-appliance.certificate (cryptography, 7 MiB resident) is imported by the views that show or take a
-certificate, when an admin opens them: the daemon that registers this blueprint never loads it.
+Describing, checking and installing a certificate need cryptography (about 8 MiB resident, for good): the
+views have a child process do that work (appliance.https), so the daemon never loads it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ from wtforms import BooleanField
 
 from appliance.audit import record_request
 from appliance.config import Settings
+from appliance.https import (
+    CertificateError,
+    CertificateInfo,
+    CertificateUnavailable,
+    describe_certificate,
+    install_certificate,
+)
 from appliance.panel_settings import effective_settings, save_https
 from appliance.web import db_session
 from appliance.web.settings import admin_only, bp, when
@@ -120,8 +127,6 @@ def https() -> str | BaseResponse | tuple[str, int]:
 @admin_only
 def https_certificate() -> str | BaseResponse | tuple[str, int]:
     """The owner's own certificate: checked, stored in the data directory, served from the next connection."""
-    from appliance.certificate import CertificateError, install
-
     upload = CertificateForm()
     if not upload.validate_on_submit():
         return _render(_switches(), upload, None), 400
@@ -131,10 +136,13 @@ def https_certificate() -> str | BaseResponse | tuple[str, int]:
     try:
         if len(certificate_pem) > MAX_PEM_BYTES or len(key_pem) > MAX_PEM_BYTES:
             raise CertificateError(f"a PEM certificate or key is a few kilobytes, not more than {MAX_PEM_BYTES // 1024} KB")
-        info = install(data_dir, certificate_pem, key_pem)
+        info = install_certificate(data_dir, certificate_pem, key_pem)
     except CertificateError as exc:
         log.warning("%s uploaded an HTTPS certificate that was refused: %s", current_user.email, exc)
         return _render(_switches(), upload, str(exc), upload_failed=True), 400
+    except CertificateUnavailable as exc:
+        log.error("%s uploaded an HTTPS certificate: %s", current_user.email, exc)
+        return _render(_switches(), upload, None, upload_unchecked=True), 500
     session = db_session()
     record_request(session, "https.certificate", target=info.subject,
                    details={"fingerprint": info.fingerprint, "names": list(info.names),
@@ -156,10 +164,16 @@ def _switches() -> HttpsForm:
     return HttpsForm(formdata=None, data={"redirect": in_force.https_redirect, "hsts": in_force.https_hsts})
 
 
-def _render(form: HttpsForm, upload: CertificateForm, error: str | None, upload_failed: bool = False) -> str:
-    from appliance.certificate import current
-
-    info = current(current_app.config["APPLIANCE_SETTINGS"].data_dir)
+def _render(form: HttpsForm, upload: CertificateForm, error: str | None, upload_failed: bool = False,
+            upload_unchecked: bool = False) -> str:
+    info: CertificateInfo | None = None
+    unreadable = False
+    try:
+        info = describe_certificate(current_app.config["APPLIANCE_SETTINGS"].data_dir)
+    except CertificateUnavailable as exc:
+        log.error("Settings → HTTPS cannot show the certificate in use: %s", exc)
+        unreadable = True
     return render_template("settings/https.html", form=form, upload=upload, error=error, info=info,
-                           upload_failed=upload_failed, https_url=https_url("/"), secure=request.is_secure,
+                           unreadable=unreadable, upload_failed=upload_failed, upload_unchecked=upload_unchecked,
+                           https_url=https_url("/"), secure=request.is_secure,
                            not_after=when(info.not_after) if info else None)

@@ -1,5 +1,6 @@
 """Settings → HTTPS: admins only; the switches are turned on from HTTPS only and recorded; an uploaded
-certificate is checked (key belongs to it, valid now, PEM) and refused with a reason, changing nothing."""
+certificate is checked (key belongs to it, valid now, PEM) and refused with a reason, changing nothing.
+When the child process that reads and checks certificates fails, the page still answers and says so."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from appliance.certificate import MDNS_NAME, generate, make_self_signed
 from appliance.db.models import Account, AuditEntry, PanelSetting
 from appliance.https import CERTIFICATE_FILE, KEY_FILE
+from tests.support.broken_cryptography import break_cryptography
 
 HTTPS = "https://localhost"
 
@@ -108,6 +110,43 @@ def test_a_certificate_that_cannot_be_served_is_refused_and_changes_nothing(pane
     response = upload(panel, *pair(certificate, key))
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "The certificate was not changed:" in html and reason in html
+    assert ((settings.data_dir / CERTIFICATE_FILE).read_bytes(), (settings.data_dir / KEY_FILE).read_bytes()) == before
+    with session_factory() as session:
+        assert session.scalars(select(AuditEntry).where(AuditEntry.action == "https.certificate")).all() == []
+
+
+def test_the_page_says_when_the_certificate_cannot_be_read_and_still_works(panel, settings, tmp_path, monkeypatch,
+                                                                           caplog):
+    make_self_signed(settings.data_dir)
+    break_cryptography(monkeypatch, tmp_path / "broken")
+    response = panel.get("/settings/https")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The certificate in use could not be read; the appliance's log says why." in html
+    assert 'action="/settings/https/certificate"' in html and 'name="redirect"' in html
+    assert (f"Settings → HTTPS cannot show the certificate in use: the certificate in {settings.data_dir} could "
+            "not be read (exit status 1); see the error above") in caplog.text
+    # The switches still work.
+    assert switches(panel, HTTPS, redirect="y").status_code == 303
+
+
+def test_an_upload_the_child_cannot_check_changes_nothing_and_says_so(panel, settings, session_factory, tmp_path,
+                                                                      monkeypatch, caplog):
+    make_self_signed(settings.data_dir)
+    before = (settings.data_dir / CERTIFICATE_FILE).read_bytes(), (settings.data_dir / KEY_FILE).read_bytes()
+    described = panel.get("/settings/https").get_data(as_text=True)  # read while the child still works
+    certificate, key = generate(["sms.example.pl"], [])
+    break_cryptography(monkeypatch, tmp_path / "broken")
+    response = upload(panel, certificate, key)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "The certificate could not be checked: the appliance's certificate tool failed" in html
+    assert "The certificate was not changed:" not in html
+    # The certificate in use was described before, and its fingerprint has not changed: no child needed.
+    fingerprint = re.search(r'id="fingerprint">([^<]+)<', described).group(1)  # type: ignore[union-attr]
+    assert fingerprint in html
+    assert ("admin@example.com uploaded an HTTPS certificate: the uploaded certificate could not be checked "
+            "(exit status 1); see the error above") in caplog.text
     assert ((settings.data_dir / CERTIFICATE_FILE).read_bytes(), (settings.data_dir / KEY_FILE).read_bytes()) == before
     with session_factory() as session:
         assert session.scalars(select(AuditEntry).where(AuditEntry.action == "https.certificate")).all() == []
