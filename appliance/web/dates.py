@@ -3,10 +3,12 @@
 babel formats dates from its CLDR tables, and the first date it formats loads them whole (the global
 table of every territory and the language's locale): 4.7 MiB that the process keeps for good
 (docs/performance.md, Memory), for three kinds of text: a chart's axis days, its tooltips' full
-dates and the System page's durations. The panel speaks Polish and English, so the few patterns and
-names are translated strings instead, with CLDR's forms: "12.05" and "5/12", "wtorek, 12 maja 2026"
-and "Tuesday, May 12, 2026" (a Polish date takes the month's genitive), "3 minuty" and "3 minutes".
-Elsewhere the panel shows moments as ``<time>`` elements that the browser writes in its own language.
+dates, the statistics page's period and the System page's durations. The panel speaks Polish and
+English, so the few patterns and names are translated strings instead, with CLDR's forms: "12.05" and
+"5/12", "wtorek, 12 maja 2026" and "Tuesday, May 12, 2026" (a Polish date takes the month's genitive),
+"3 minuty" and "3 minutes". Templates use :func:`long_date` as the ``long_date`` filter, not
+flask-babel's date filters. Elsewhere the panel shows moments as ``<time>`` elements that the browser
+writes in its own language.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ def day_and_month(day: date) -> str:
     return _("%(month)d/%(day)d", day=day.day, month=day.month)
 
 
+def long_date(day: date) -> str:
+    return _("%(month)s %(day)d, %(year)d", month=_month_in_date(day.month), day=day.day, year=day.year)
+
+
 def full_date(day: date) -> str:
-    return _("%(weekday)s, %(month)s %(day)d, %(year)d", weekday=_weekday(day.isoweekday()),
-             month=_month_in_date(day.month), day=day.day, year=day.year)
+    return _("%(weekday)s, %(date)s", weekday=_weekday(day.isoweekday()), date=long_date(day))
 
 
 def duration(seconds: float) -> str:

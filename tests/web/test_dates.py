@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask_babel import Babel, force_locale
 
-from appliance.web.dates import day_and_month, duration, full_date
+from appliance.web.dates import day_and_month, duration, full_date, long_date
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +31,15 @@ def request_context() -> Iterator[None]:
 def test_an_axis_day_is_day_and_month(language: str, day: date, text: str) -> None:
     with force_locale(language):
         assert day_and_month(day) == text
+
+
+@pytest.mark.parametrize(("language", "day", "text"), [
+    ("pl", date(2026, 5, 12), "12 maja 2026"), ("pl", date(2026, 2, 1), "1 lutego 2026"),
+    ("en", date(2026, 5, 12), "May 12, 2026"), ("en", date(2026, 2, 1), "February 1, 2026"),
+])
+def test_a_long_date_names_the_month(language: str, day: date, text: str) -> None:
+    with force_locale(language):
+        assert long_date(day) == text
 
 
 @pytest.mark.parametrize(("language", "day", "text"), [
@@ -65,11 +76,19 @@ def test_a_duration_is_its_largest_whole_unit(seconds: float, polish: str, engli
         assert duration(seconds) == english
 
 
-def test_the_panel_pages_that_write_dates_never_load_babels_locale_data() -> None:
+def test_no_template_formats_dates_with_babel() -> None:
+    """flask-babel's filters load babel's tables; templates use the ``long_date`` filter instead."""
+    templates = Path(__file__).parents[2] / "appliance" / "web" / "templates"
+    babel_filters = re.compile(r"\|\s*(dateformat|datetimeformat|timeformat|timedeltaformat)\b"
+                               r"|\bformat_(date|datetime|time|timedelta)\s*\(")
+    assert [path.name for path in templates.rglob("*.html") if babel_filters.search(path.read_text())] == []
+
+
+def test_writing_dates_never_loads_babels_locale_data() -> None:
     """The reason for the module: CLDR's tables are megabytes a running appliance keeps for good."""
     probe = ("import babel.core, babel.localedata, datetime\n"
              "from flask import Flask\nfrom flask_babel import Babel, force_locale\n"
-             "from appliance.web.dates import day_and_month, duration, full_date\n"
+             "from appliance.web.dates import day_and_month, duration, full_date, long_date\n"
              "app = Flask('appliance.web'); Babel(app)\n"
              "with app.test_request_context(), force_locale('pl'):\n"
              "    day_and_month(datetime.date.today()); full_date(datetime.date.today()); duration(4000)\n"
