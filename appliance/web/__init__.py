@@ -95,6 +95,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
     from appliance.web import settings as settings_pages  # not to shadow the parameter
     from appliance.web.auth import HOME_ENDPOINT, csrf, current_language, init_auth
     from appliance.web.campaign_pages import BOX_ZONE, local_text
+    from appliance.web.dates import long_date
     from appliance.web.navigation import navigation
 
     init_auth(app)
@@ -127,6 +128,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
                                  current_language=current_language, current_user=current_user)
     app.jinja_env.globals["box_zone"] = BOX_ZONE.key
     app.jinja_env.filters["local_time"] = local_text
+    app.jinja_env.filters["long_date"] = long_date
 
     return app
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from babel.dates import format_skeleton
 from flask import Blueprint, abort, render_template, request
-from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +33,7 @@ from appliance.web import db_session
 from appliance.web.access import current_principal
 from appliance.web.campaign_pages import BOX_ZONE
 from appliance.web.charts import Bar, Column, bar_chart, column_chart
+from appliance.web.dates import day_and_month, full_date
 
 bp = Blueprint("statistics", __name__)
 
@@ -97,9 +97,8 @@ def _scope_value(scope: AccessNumber | Keyword | None) -> str:
 
 
 def _traffic_chart(stats: Statistics, scope_title: str) -> str:
-    short, full = _day_formats()
-    columns = [Column(short(d.day), d.messages,
-                      f"{full(d.day)}: " + ngettext("%(num)d message", "%(num)d messages", d.messages))
+    columns = [Column(day_and_month(d.day), d.messages,
+                      f"{full_date(d.day)}: " + ngettext("%(num)d message", "%(num)d messages", d.messages))
                for d in stats.days]
     summary = (ngettext("%(num)d message", "%(num)d messages", stats.messages) + ", "
                + ngettext("%(num)d sender", "%(num)d senders", stats.unique_senders))
@@ -120,9 +119,3 @@ def _popularity_chart(session: Session, keywords: list[Keyword], first: date, la
     return bar_chart(_("Keyword popularity on %(number)s", number=number), summary, bars,
                      chart_id="popularity-chart")
 
-
-def _day_formats() -> tuple[Any, Any]:
-    """Short axis dates ("12.05", "5/12") and full ones for tooltips, in the page's language."""
-    locale = get_locale()
-    return (lambda day: format_skeleton("dM", day, locale=locale),
-            lambda day: format_date(day, "full"))

@@ -13,12 +13,11 @@ import platform
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from flask_babel import format_timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -27,6 +26,7 @@ from appliance.modem.at_log import AtLogSnapshot
 from appliance.recent_log import LogEntry
 from appliance.web import db_session
 from appliance.web.access import current_principal
+from appliance.web.dates import duration
 
 bp = Blueprint("system", __name__)
 
@@ -106,8 +106,8 @@ def _facts(session: Session) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "version": __version__,
         "commit": COMMIT_FILE.read_text(errors="replace").strip()[:80] if COMMIT_FILE.is_file() else None,
-        "running_for": _duration(time.time() - current_app.extensions["appliance.started_at"]),
-        "system_up_for": _duration(system_uptime) if system_uptime is not None else None,
+        "running_for": duration(time.time() - current_app.extensions["appliance.started_at"]),
+        "system_up_for": duration(system_uptime) if system_uptime is not None else None,
         "data_dir": settings.data_dir,
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
     }
@@ -139,10 +139,6 @@ def _system_uptime() -> float | None:
         return float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _duration(seconds: float) -> str:
-    return format_timedelta(timedelta(seconds=seconds), threshold=1.0)
 
 
 def _utc(created: float) -> str:
