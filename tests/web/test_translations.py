@@ -14,9 +14,11 @@ import appliance
 PACKAGE = Path(appliance.__file__).parent
 PO = PACKAGE / "web/translations/pl/LC_MESSAGES/messages.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "_l": None,
+            "lazy_gettext": None}
 METHODS = [("**.py", "python"), ("web/templates/**.html", "jinja2")]
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{\w+\}")
+# A named printf placeholder, with its flags and width ("%(month)02d"), or a str.format field.
+PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*[sd]|\{\w+\}")
 
 
 def polish_catalog():
@@ -24,11 +26,11 @@ def polish_catalog():
         return read_po(handle, locale="pl")
 
 
-def texts_in_the_code() -> dict[str, str]:
-    """Each translatable text of the package and the file it is in."""
+def texts_in_the_code() -> dict[tuple[str, str | None], str]:
+    """Each translatable text of the package, with its context, and the file it is in."""
     found = {}
-    for filename, _line, message, _comments, _context in extract_from_dir(PACKAGE, METHODS, keywords=KEYWORDS):
-        found[message if isinstance(message, str) else message[0]] = filename
+    for filename, _line, message, _comments, context in extract_from_dir(PACKAGE, METHODS, keywords=KEYWORDS):
+        found[message if isinstance(message, str) else message[0], context] = filename
     return found
 
 
@@ -39,8 +41,8 @@ def translated(message) -> bool:
 
 def test_every_text_of_the_panel_has_a_polish_translation():
     catalog = polish_catalog()
-    untranslated = {text: where for text, where in texts_in_the_code().items()
-                    if catalog.get(text) is None or not translated(catalog.get(text))}
+    untranslated = {text: where for (text, context), where in texts_in_the_code().items()
+                    if catalog.get(text, context) is None or not translated(catalog.get(text, context))}
     assert untranslated == {}, "run `make translations` and translate these in messages.po"
 
 
@@ -60,7 +62,9 @@ def test_the_compiled_catalog_is_the_po_file():
         compiled = gettext.GNUTranslations(handle)
     for message in polish_catalog():
         if message.id and isinstance(message.id, str):
-            assert compiled.gettext(message.id) == message.string, "run `make translations` to compile"
+            text = (compiled.pgettext(message.context, message.id) if message.context
+                    else compiled.gettext(message.id))
+            assert text == message.string, "run `make translations` to compile"
 
 
 def test_a_polish_browser_gets_polish_pages_and_the_switch_changes_it(client, admin_user):
