@@ -141,6 +141,13 @@ class ShopRig(Rig):
                 and self.count(select(OutboundSms.id).where(OutboundSms.recipient.in_((ERASED, NATIONAL)),
                                                             OutboundSms.status != "delivered")) == 0)
 
+    def wait_until_settled(self) -> None:
+        """:meth:`settled` within 90 s, or a failure that lists what is still pending."""
+        try:
+            wait_for(self.settled, timeout=90, what="MMS fetched, forwards delivered and texts reported delivered")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; messages, deliveries, texts: {self.unsettled()}") from None
+
     def unsettled(self) -> str:
         with self.sessions() as session:
             return repr([session.execute(select(Message.id, Message.status)).all(),
@@ -248,11 +255,7 @@ def test_an_erased_number_is_in_no_row_and_no_file_and_nobody_elses_data_moves(
                               text="Promocja: tulipany -20%"))
     GroupSender(session_factory).run_due()
     rig.sender.wake()
-    try:
-        wait_for(rig.settled, timeout=90, what="MMS fetched, forwards delivered and texts reported delivered")
-    except AssertionError:
-        print(rig.unsettled())
-        raise
+    rig.wait_until_settled()
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="x"), session_factory)
     app.extensions["appliance.attachments"] = rig.store
     with session_factory.begin() as session:
@@ -294,7 +297,7 @@ def test_an_export_holds_the_number_s_messages_texts_and_attachments(
         tmp_path: Path) -> None:
     rig, _ = shop
     traffic(rig)
-    wait_for(rig.settled, timeout=90, what="MMS fetched, forwards delivered and texts reported delivered")
+    rig.wait_until_settled()
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=database_url, secret_key="x"), session_factory)
     app.extensions["appliance.attachments"] = rig.store
     with session_factory.begin() as session:
