@@ -16,7 +16,6 @@ first e-mail: a daemon with an SMTP server set that forwards by URL never loads 
 
 from __future__ import annotations
 
-import http.cookiejar
 import ipaddress
 import json
 import os
@@ -25,7 +24,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ from appliance.web.tokens import create_token
 from tests.support.http_receiver import HttpReceiver
 from tests.support.modem_pool import wait_for
 from tests.support.notify_socket import NotifySocket
+from tests.support.panel_browser import csrf_token, page, sign_in
 from tests.support.ports import free_port
 from tests.support.smtp_receiver import smtp_receiver
 
@@ -171,24 +170,7 @@ def signed_in_panel(base_url: str, data_dir: Path) -> urllib.request.OpenerDirec
         create_user(session, "owner@kwiaciarnia.example", "a long enough password", admin=True)
         session.commit()
     engine.dispose()
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    form = {"csrf_token": csrf_token(page(browser, f"{base_url}/login")), "email": "owner@kwiaciarnia.example",
-            "password": "a long enough password"}
-    with browser.open(f"{base_url}/login", urllib.parse.urlencode(form).encode(), timeout=30) as answer:
-        assert urllib.parse.urlparse(answer.url).path != "/login", "signing in was refused"
-    return browser
-
-
-def page(browser: urllib.request.OpenerDirector, url: str, body: bytes | None = None,
-         content_type: str = "") -> str:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body else {})
-    with browser.open(request, timeout=60) as answer:
-        assert answer.status == 200
-        return answer.read().decode()
-
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    return sign_in(base_url, "owner@kwiaciarnia.example", "a long enough password")
 
 
 def test_the_daemon_shows_and_takes_a_certificate_without_loading_cryptography(tmp_path: Path) -> None:
