@@ -42,7 +42,7 @@ _SECRET_PARAMETERS: dict[str, tuple[int, ...] | None] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AtLogEntry:
     at: float  # time.time() when sent or received
     direction: str  # "sent", "received" or "event" (port opened, closed, a timeout)
@@ -53,16 +53,6 @@ class AtLogEntry:
         when = datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         arrow = {"sent": ">>", "received": "<<"}.get(self.direction, "--")
         return f"{when} {arrow} {self.text}"
-
-
-@dataclass(frozen=True)
-class AtLogSnapshot:
-    """One port's log as the panel reads it; ``active`` is false once the port's session ended."""
-
-    port: str
-    iccid: str | None
-    active: bool
-    entries: list[AtLogEntry]
 
 
 class AtLog:
@@ -86,11 +76,22 @@ class AtLog:
     def event(self, text: str) -> None:
         self._add("event", text)
 
-    def entries(self) -> list[AtLogEntry]:
+    def entries(self, newest: int | None = None) -> list[AtLogEntry]:
+        """Oldest first; with ``newest``, only that many of the newest, unpacking only their blocks."""
+        wanted = self._capacity if newest is None else min(newest, self._capacity)
+        if wanted <= 0:
+            return []
         with self._lock:
-            sealed, newest = list(self._sealed), bytes(self._open)
-        packed = b"".join(zlib.decompress(block) for block in sealed) + newest
-        return _unpack(packed)[-self._capacity:]
+            open_entries, unsealed = self._open_entries, bytes(self._open)
+            blocks = -(-(wanted - open_entries) // BLOCK)  # whole blocks holding the rest, rounded up
+            sealed = list(self._sealed)[-blocks:] if blocks > 0 else []
+        packed = b"".join(zlib.decompress(block) for block in sealed) + unsealed
+        return _unpack(packed)[-wanted:]
+
+    def count(self) -> int:
+        """How many entries the log holds now (at most its capacity)."""
+        with self._lock:
+            return min(self._capacity, len(self._sealed) * BLOCK + self._open_entries)
 
     def _add(self, direction: str, text: str) -> None:
         if len(text) > MAX_LINE:
@@ -105,6 +106,21 @@ class AtLog:
                 self._open, self._open_entries = bytearray(), 0
                 while (len(self._sealed) - 1) * BLOCK >= self._capacity:
                     self._sealed.popleft()
+
+
+@dataclass(frozen=True)
+class PortAtLog:
+    """One port's log as the panel reads it; ``active`` is false once the port's session ended.
+
+    It holds the log, not a copy of its entries: the System page unpacks only the newest lines it
+    shows, and a download only its own port's. Unpacking every port's whole log at each view made
+    thousands of short-lived objects, and the heap kept the room they took (docs/performance.md).
+    """
+
+    port: str
+    iccid: str | None
+    active: bool
+    log: AtLog
 
 
 def _unpack(packed: bytes) -> list[AtLogEntry]:

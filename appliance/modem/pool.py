@@ -13,7 +13,7 @@ import os
 import threading
 from collections import OrderedDict
 
-from appliance.modem.at_log import AtLog, AtLogSnapshot
+from appliance.modem.at_log import AtLog, PortAtLog
 from appliance.modem.outbound import OutboundQueue
 from appliance.modem.session import ModemSession, ModemState, ModemStatus, StatusListener
 from appliance.reception.ingest import IngestWriter
@@ -69,12 +69,11 @@ class ModemPool:
         with self._lock:
             return [session.status for session in self._sessions.values()]
 
-    def at_logs(self) -> list[AtLogSnapshot]:
+    def at_logs(self) -> list[PortAtLog]:
         """Each port's recent AT dialogue: the ports in use, then those whose session ended, newest first."""
         with self._lock:
-            active = [AtLogSnapshot(s.port, s.status.iccid, True, s.at_log.entries())
-                      for s in self._sessions.values()]
-            ended = [AtLogSnapshot(port, iccid, False, at_log.entries())
+            active = [PortAtLog(s.port, s.status.iccid, True, s.at_log) for s in self._sessions.values()]
+            ended = [PortAtLog(port, iccid, False, at_log)
                      for port, (iccid, at_log) in reversed(self._ended_logs.items())]
         return active + ended
 

@@ -19,7 +19,7 @@ from appliance.config import Settings
 from appliance.db.engine import make_engine, make_session_factory
 from appliance.db.sealed import Keyring, use_key
 from appliance.delivery.outbox import Channel
-from appliance.modem.at_log import AtLogSnapshot
+from appliance.modem.at_log import PortAtLog
 from appliance.recent_log import LogEntry
 
 SECRET_KEY_FILE = "secret_key"
@@ -31,7 +31,7 @@ def create_app(settings: Settings, session_factory: sessionmaker[Session] | None
                forwarding_channels: Mapping[str, Channel] | None = None,
                wake_outbox: Callable[[], None] | None = None,
                log_entries: Callable[[], Sequence[LogEntry]] | None = None,
-               at_logs: Callable[[], Sequence[AtLogSnapshot]] | None = None) -> Flask:
+               at_logs: Callable[[], Sequence[PortAtLog]] | None = None) -> Flask:
     """Build the Flask app; without ``session_factory`` it opens ``settings.effective_database_url``.
 
     ``wake_sim(iccid)`` tells the modem pool a text was queued for that SIM (sent within seconds

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from appliance import __version__
-from appliance.modem.at_log import AtLogSnapshot
+from appliance.modem.at_log import PortAtLog
 from appliance.recent_log import LogEntry
 from appliance.web import db_session
 from appliance.web.access import current_principal
@@ -33,8 +33,9 @@ bp = Blueprint("system", __name__)
 # Written into the image at build time (CustomPiOS's /etc/<name>_commit); absent on a development box.
 COMMIT_FILE = Path("/etc/appliance_commit")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-# The page shows the newest of the kept records; the download has them all.
+# The page shows the newest of the kept records and AT lines; the downloads have them all.
 LOG_LINES_SHOWN = 300
+AT_LINES_SHOWN = 100
 
 
 @bp.before_request
@@ -55,7 +56,7 @@ def index() -> str:
         log_kept=current_app.extensions["appliance.log_entries"] is not None,
         log_entries=[_log_view(entry) for entry in reversed(entries[-LOG_LINES_SHOWN:])],
         log_count=len(entries),
-        at_logs=_at_logs(),
+        at_logs=[(port_log, port_log.log.entries(AT_LINES_SHOWN), port_log.log.count()) for port_log in _at_logs()],
     )
 
 
@@ -70,12 +71,12 @@ def log_download() -> Response:
 def at_log_download() -> Response:
     """One port's AT log; ``?port=`` is the port's path as the page lists it."""
     port = request.args.get("port", "")
-    found = next((snapshot for snapshot in _at_logs() if snapshot.port == port), None)
+    found = next((port_log for port_log in _at_logs() if port_log.port == port), None)
     if found is None:
         abort(404)
     header = f"AT log of {found.port}" + (f", SIM {found.iccid}" if found.iccid else "")
     name = "".join(c if c.isalnum() else "-" for c in Path(found.port).name)
-    return _text_download([header, ""] + [entry.as_text() for entry in found.entries],
+    return _text_download([header, ""] + [entry.as_text() for entry in found.log.entries()],
                           f"at-log-{name}-{_stamp()}.txt")
 
 
@@ -90,7 +91,7 @@ def _log_entries(level: str) -> list[LogEntry]:
     return [entry for entry in (source() if source is not None else []) if entry.level >= minimum]
 
 
-def _at_logs() -> Sequence[AtLogSnapshot]:
+def _at_logs() -> Sequence[PortAtLog]:
     return current_app.extensions["appliance.at_logs"]()
 
 

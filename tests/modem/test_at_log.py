@@ -54,6 +54,18 @@ def test_a_long_dialogue_keeps_exactly_its_newest_lines_in_order() -> None:
     assert numbers == sorted(numbers)
 
 
+def test_the_newest_lines_alone_read_back_as_the_tail_of_the_whole_log() -> None:
+    capacity = 3 * BLOCK + 7
+    log = AtLog(capacity=capacity)
+    assert log.entries(10) == [] and log.count() == 0
+    for n in range(5 * BLOCK + 11):
+        log.sent(f"AT+CMGR={n}\r")
+        whole = log.entries()
+        assert log.count() == len(whole)
+        for newest in (0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 3, capacity, capacity + 1):
+            assert log.entries(newest) == (whole[-newest:] if newest else [])
+
+
 def test_a_pdu_typed_at_the_prompt_shows_where_it_ends() -> None:
     log = AtLog()
     log.sent("0011000B914806001002F00000AA01C8\x1a")
@@ -85,18 +97,18 @@ def test_a_session_logs_its_dialogue_with_the_modem_and_an_incoming_message(rig:
     port = str(modem.info()["link"])
     rig.start_pool()
     rig.emulator.deliver_sms(1, "+48600100200", "Dzień dobry")
-    wait_for(lambda: any(e.text.startswith("+CMTI:") for e in rig.log(port).entries), "the +CMTI in the log")
-    wait_for(lambda: any(e.text.startswith("AT+CMGD=") for e in rig.log(port).entries), "the deletion")
+    wait_for(lambda: any(e.text.startswith("+CMTI:") for e in rig.log(port).log.entries()), "the +CMTI in the log")
+    wait_for(lambda: any(e.text.startswith("AT+CMGD=") for e in rig.log(port).log.entries()), "the deletion")
     snapshot = rig.log(port)
     assert snapshot.active and snapshot.iccid == modem.info()["iccid"]
-    dialogue = [(e.direction, e.text) for e in snapshot.entries]
+    dialogue = [(e.direction, e.text) for e in snapshot.log.entries()]
     assert dialogue[0] == ("event", f"{port} opened")
     assert ("sent", "ATE0") in dialogue and ("received", "OK") in dialogue
     assert any(direction == "received" and str(modem.info()["iccid"]) in line for direction, line in dialogue)
     notified = next(n for n, (_, line) in enumerate(dialogue) if line.startswith("+CMTI:"))
     listing = dialogue.index(("sent", "AT+CMGL=4"), notified)
     assert dialogue[listing + 1][1].startswith("+CMGL:")
-    times = [e.at for e in snapshot.entries]
+    times = [e.at for e in snapshot.log.entries()]
     assert times == sorted(times) and time.time() - times[0] < 60
 
 
@@ -104,7 +116,7 @@ def test_the_pin_a_session_sends_never_reaches_the_log(rig: PoolRig) -> None:
     modem = rig.emulator.add_modem("quectel")
     rig.emulator.fault(1, "pin_required", attempts=3, pin="4321")
     rig.start_pool(sim_pins={str(modem.info()["iccid"]): "4321"})
-    texts = [e.text for e in rig.log(str(modem.info()["link"])).entries]
+    texts = [e.text for e in rig.log(str(modem.info()["link"])).log.entries()]
     assert 'AT+CPIN="****"' in texts
     assert not any("4321" in text for text in texts)
 
@@ -113,14 +125,15 @@ def test_the_log_of_an_unplugged_modem_is_kept_and_continues_when_it_is_back(rig
     modem = rig.emulator.add_modem("simcom")
     port = str(modem.info()["link"])
     pool = rig.start_pool()
-    before = len(rig.log(port).entries)
+    before = len(rig.log(port).log.entries())
     rig.emulator.fault(1, "unplug")
     wait_for(lambda: not rig.log(port).active, "the session on the unplugged port to end")
     ended = rig.log(port)
-    assert ended.iccid == modem.info()["iccid"] and len(ended.entries) >= before
+    ended_entries = ended.log.entries()
+    assert ended.iccid == modem.info()["iccid"] and len(ended_entries) >= before
     rig.emulator.fault(1, "replug")
     wait_for(lambda: rig.log(port).active and any(s.state is ModemState.READY for s in pool.statuses()),
              "the modem back and ready")
-    again = rig.log(port).entries
-    assert again[:before] == ended.entries[:before]  # one log, continued
+    again = rig.log(port).log.entries()
+    assert again[:len(ended_entries)] == ended_entries  # one log, continued
     assert sum(1 for e in again if e.text == f"{port} opened") == 2

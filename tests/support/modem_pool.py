@@ -5,7 +5,7 @@ For tests that need live modem sessions without the whole appliance (AT logs, th
     rig = PoolRig(tmp_path, session_factory)
     modem = rig.emulator.add_modem("huawei")
     pool = rig.start_pool(sim_pins={...})     # waits until every modem is ready
-    rig.log(str(modem.info()["link"]))         # that port's AT log snapshot
+    rig.log(str(modem.info()["link"]))         # that port's AT log
     rig.stop()
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from appliance.modem.at_log import AtLogSnapshot
+from appliance.modem.at_log import PortAtLog
 from appliance.modem.emulator.emulator import Emulator
 from appliance.modem.pool import ModemPool
 from appliance.modem.session import ModemState, ModemStatus
@@ -53,7 +53,7 @@ class PoolRig:
                  "every modem ready")
         return self.pool
 
-    def log(self, port: str) -> AtLogSnapshot:
+    def log(self, port: str) -> PortAtLog:
         assert self.pool is not None
         return next(s for s in self.pool.at_logs() if s.port == port)
 

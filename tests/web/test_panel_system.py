@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance import __version__
 from appliance.config import Settings
 from appliance.db.models import Account
+from appliance.modem.at_log import AtLog, PortAtLog
 from appliance.recent_log import RecentLog
 from appliance.web import create_app, panel_system
 from tests.support.modem_pool import PoolRig, wait_for
@@ -119,12 +122,11 @@ def test_a_modems_at_log_is_shown_with_its_pin_masked_and_downloadable(
     pool = rig.start_pool(sim_pins={iccid: "4321"})
     # Line noise that spells markup reaches the log as it came, and the page as text.
     rig.emulator.fault(1, "garbage", hex=b"\r\n<img src=x onerror=alert(1)>\r\n".hex())
-    wait_for(lambda: any("<img" in e.text for e in rig.log(port).entries), "the noise in the AT log")
+    wait_for(lambda: any("<img" in e.text for e in rig.log(port).log.entries()), "the noise in the AT log")
     browser = admin_browser(settings, session_factory, users, at_logs=pool.at_logs)
 
     html = browser.get("/system").get_data(as_text=True)
-    assert port in html and f"SIM {iccid}" in html
-    assert "&gt;&gt; ATE0" in html and "AT+CPIN=&#34;****&#34;" in html and "4321" not in html
+    assert port in html and f"SIM {iccid}" in html and "4321" not in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
     download = browser.get("/system/at-log.txt", query_string={"port": port})
@@ -132,8 +134,43 @@ def test_a_modems_at_log_is_shown_with_its_pin_masked_and_downloadable(
     assert download.headers["Content-Disposition"].startswith('attachment; filename="at-log-ttyEMU1-')
     text = download.get_data(as_text=True)
     assert text.startswith(f"AT log of {port}, SIM {iccid}\n")
-    assert '>> AT+CPIN="****"' in text and "4321" not in text
+    assert ">> ATE0" in text and '>> AT+CPIN="****"' in text and "4321" not in text
+    shown = _at_lines_shown(html)
+    assert shown and text.splitlines()[-len(shown):] == shown  # the page ends where the download does
     assert browser.get("/system/at-log.txt", query_string={"port": "/dev/ttyUSB9"}).status_code == 404
+
+
+def test_a_long_at_log_shows_its_newest_lines_and_downloads_whole(
+        settings: Settings, session_factory: sessionmaker[Session], users: Users) -> None:
+    log = AtLog()
+    for n in range(250):
+        log.sent(f"AT+CSQ={n}\r")
+    browser = admin_browser(settings, session_factory, users,
+                            at_logs=lambda: [PortAtLog("/dev/ttyUSB0", "8948000000000000001", True, log)])
+
+    html = browser.get("/system").get_data(as_text=True)
+    shown = _at_lines_shown(html)
+    assert len(shown) == panel_system.AT_LINES_SHOWN == 100
+    assert [line.rsplit(" ", 1)[-1] for line in shown] == [f"AT+CSQ={n}" for n in range(150, 250)]
+    assert "The newest 100 of 250 lines kept. The download has them all." in html
+
+    text = browser.get("/system/at-log.txt", query_string={"port": "/dev/ttyUSB0"}).get_data(as_text=True)
+    assert [line.rsplit(" ", 1)[-1] for line in text.splitlines()[2:]] == [f"AT+CSQ={n}" for n in range(250)]
+
+
+def test_a_short_at_log_is_shown_whole(settings: Settings, session_factory: sessionmaker[Session],
+                                       users: Users) -> None:
+    log = AtLog()
+    log.sent("ATI\r")
+    browser = admin_browser(settings, session_factory, users,
+                            at_logs=lambda: [PortAtLog("/dev/ttyUSB0", None, False, log)])
+    html = browser.get("/system").get_data(as_text=True)
+    assert [line.rsplit(" ", 1)[-1] for line in _at_lines_shown(html)] == ["ATI"]
+    assert "lines kept" not in html and "gone" in html
+
+
+def _at_lines_shown(html: str) -> list[str]:
+    return [unescape(line) for line in re.findall(r'<span class="at-\w+">(.*?)</span>', html)]
 
 
 def test_without_a_running_appliance_the_page_says_no_log_is_kept(panel: FlaskClient, app: Flask) -> None:
