@@ -44,7 +44,6 @@ from tests.support.http_receiver import HttpReceiver
 from tests.support.modem_pool import wait_for
 from tests.support.notify_socket import NotifySocket
 from tests.support.panel_browser import csrf_token, page, sign_in
-from tests.support.ports import free_port
 from tests.support.smtp_receiver import smtp_receiver
 
 WEBHOOK_SECRET = "whsec-Kwiaciarnia-footprint-5e8d1a"
@@ -199,36 +198,18 @@ def test_the_daemon_shows_and_takes_a_certificate_without_loading_cryptography(t
 
 
 def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    modules_file = tmp_path / "modules.txt"
     emulator = run_emulator(modems=1, control_port=0, state_dir=tmp_path / "emulator", mmsc_port=0)
     [modem] = emulator.modems()
     mmsc = emulator.mmsc.describe()
-    port = free_port()
-    config = tmp_path / "appliance.toml"
-    config.write_text(f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nhttps_port = 0\n'
-                      f'modems = ["{emulator.port(modem["id"])}"]\nudev_discovery = false\nmms_bearer = "lan"\n')
-    env = {key: value for key, value in os.environ.items() if not key.startswith("APPLIANCE_")}
-    token = subprocess.run([sys.executable, "-m", "appliance.cli", "token", "create", "footprint", "--admin",
-                            "--config", str(config)], env=env, capture_output=True, text=True, check=True).stdout.strip()
-    modules_file = tmp_path / "modules.txt"
-    log = tmp_path / "daemon.log"
-    with log.open("w") as log_file:
-        daemon = subprocess.Popen([sys.executable, "-c", RUN_RECORDING_MODULES, str(modules_file), "run",
-                                   "--config", str(config)],
-                                  env=env, stdout=log_file, stderr=subprocess.STDOUT)
-
-    base = f"http://127.0.0.1:{port}/api/v1"
-
-    def modem_ready() -> bool:
-        try:
-            modems = api(f"{base}/modems", token)["items"]
-        except OSError:
-            return daemon.poll() is not None  # ended: said below
-        return any(m["state"] == "ready" for m in modems)
-
+    settings = {"APPLIANCE_MODEMS": json.dumps([emulator.port(modem["id"])]), "APPLIANCE_MMS_BEARER": "lan"}
     try:
-        with HttpReceiver() as webhooks:
-            wait_for(modem_ready, "the daemon's modem ready", timeout=60)
-            assert daemon.poll() is None, log.read_text()
+        with HttpReceiver() as webhooks, daemon(data_dir, tmp_path / "daemon.log", settings, modules_file) as running:
+            token = admin_token(data_dir)
+            base = f"http://127.0.0.1:{running.http_port}/api/v1"
+            wait_for(lambda: any(m["state"] == "ready" for m in api(f"{base}/modems", token)["items"]),
+                     "the daemon's modem ready", timeout=60)
             account = api(f"{base}/accounts", token, {"name": "Kwiaciarnia"})
             api(f"{base}/access-numbers", token, {
                 "number": modem["msisdn"], "iccid": modem["iccid"], "kind": "dedicated", "account": account["id"],
@@ -238,15 +219,9 @@ def test_the_daemon_never_loads_requests(tmp_path: Path) -> None:
             emulator.deliver_sms(1, "+48600100200", "Poproszę bukiet róż")
             emulator.deliver_mms(1, "+48600100200", [("image/jpeg", "bukiet.jpg", b"\xff\xd8 bukiet \xff\xd9")])
             wait_for(lambda: len(webhooks.requests) >= 2, "the webhooks of the text and of the fetched MMS", timeout=60)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=60)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
         emulator.stop()
 
-    assert daemon.returncode == 0, log.read_text()
     loaded = modules_file.read_text().split()
     assert "urllib3.poolmanager" in loaded and "appliance.mms.fetch" in loaded, "not the daemon that forwarded"
     assert [name for name in loaded if name.split(".")[0] in ("requests", "charset_normalizer")] == []
